@@ -1,0 +1,1 @@
+"""Prefect-free core of remediation-flows: configuration, clocks, rules, store and mail."""

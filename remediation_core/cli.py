@@ -1,0 +1,183 @@
+"""The ``remediate`` command line.
+
+Errors a person can fix print one line per problem on stderr and exit 2;
+nothing is written when a command fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from remediation_core.clocks import SiteCalendar
+from remediation_core.config import ConfigInvalid, load_programme_file
+from remediation_core.errors import RemediationError
+
+EXIT_USAGE = 2
+
+
+class CommandFailed(Exception):
+    """A command ends with this message on stderr and exit status 2."""
+
+
+def _fail(message: str) -> CommandFailed:
+    return CommandFailed(message)
+
+
+def parse_instant(text: str, what: str) -> dt.datetime:
+    """An ISO 8601 instant; a naive one is returned naive (the caller decides its zone)."""
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise _fail(f"{what}: '{text}' is not an ISO 8601 date-time (e.g. 2026-11-24T09:30+06:00)") from None
+
+
+def cmd_config_validate(args: argparse.Namespace) -> int:
+    failed = False
+    for file in args.files:
+        try:
+            programme = load_programme_file(file)
+        except ConfigInvalid as error:
+            failed = True
+            for problem in error.problems:
+                print(problem, file=sys.stderr)
+            continue
+        countries = ", ".join(sorted({site.country for site in programme.sites.values()}))
+        print(
+            f"{file}: valid: enterprise {programme.enterprise_id} ({programme.name}), "
+            f"{len(programme.sites)} site(s) in {countries}, emails in {programme.language}"
+        )
+    return EXIT_USAGE if failed else 0
+
+
+def cmd_deadline(args: argparse.Namespace) -> int:
+    try:
+        programme = load_programme_file(args.config)
+    except ConfigInvalid as error:
+        raise _fail(str(error)) from None
+    site = programme.site(args.site)
+    rule = programme.step(args.step)
+    start = parse_instant(args.start, "--from")
+    reckoning = SiteCalendar(site).due(start, rule.deadline)
+    print(reckoning.due_at.isoformat())
+    for line in reckoning.explanation:
+        print(f"  {line}")
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from remediation_core.store import database_url, upgrade_schema
+
+    upgrade_schema(args.url)
+    print(f"case store schema is up to date at {database_url(args.url)}")
+    return 0
+
+
+def cmd_tour(args: argparse.Namespace) -> int:
+    """A short walk through the core on the embedded SQLite store."""
+    from remediation_core.store import CaseStore, database_url, upgrade_schema
+    from remediation_core.store import repository as repo
+
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    upgrade_schema(args.url)
+    store = CaseStore(args.url)
+    programmes = [load_programme_file(path) for path in sorted(examples.glob("*.yaml"))]
+    print(f"case store: {database_url(args.url)}")
+    with store.transaction() as session:
+        for programme in programmes:
+            repo.register_programme(session, programme, actor="remediate tour")
+            print(f"registered {programme.enterprise_id}: sites {', '.join(programme.sites)}")
+    programme = programmes[0]
+    site_id = next(iter(programme.sites))
+    notified_at = dt.datetime.now(dt.UTC)
+    with store.transaction() as session:
+        case = repo.open_case(
+            session,
+            programme,
+            site_id=site_id,
+            notified_at=notified_at,
+            source="audit",
+            actor="remediate tour",
+            suspected_age=13,
+        )
+        repo.transition_case(
+            session, case, "on_site_assessment", actor="remediate tour", reason="notification received"
+        )
+        reckoning = repo.reckon_step(programme, site_id, "on_site_assessment", notified_at)
+        repo.add_milestone(
+            session,
+            key=f"{case.reference}/r1/on_site_assessment",
+            enterprise_id=programme.enterprise_id,
+            site_id=site_id,
+            kind="on_site_assessment",
+            title="On-site assessment",
+            owner_role=programme.step("on_site_assessment").owner,
+            due_at=reckoning.due_at,
+            actor="remediate tour",
+            case=case,
+        )
+        print(f"opened {case.reference} at {site_id}; on-site assessment due {reckoning.due_at.isoformat()}")
+        for event in repo.audit_trail(session, case):
+            print(f"  audit: {event.at:%Y-%m-%d %H:%M} {event.actor}: {event.action} {event.reason or ''}")
+    follow_up = repo.reckon_step(programme, site_id, "school_reintegration", notified_at)
+    print(f"school reintegration, if it started now, would be due {follow_up.due_at.isoformat()}:")
+    for line in follow_up.explanation[-4:]:
+        print(f"  {line}")
+    store.dispose()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="remediate", description="Child-labour remediation workflows.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    config = commands.add_parser("config", help="enterprise programme configuration").add_subparsers(
+        dest="config_command", required=True
+    )
+    validate = config.add_parser("validate", help="check programme YAML files; writes nothing")
+    validate.add_argument("files", nargs="+", metavar="FILE")
+    validate.set_defaults(handler=cmd_config_validate)
+
+    deadline = commands.add_parser("deadline", help="when a step is due at a site, and why")
+    deadline.add_argument("--config", required=True, metavar="FILE")
+    deadline.add_argument("--site", required=True)
+    deadline.add_argument("--step", required=True)
+    deadline.add_argument(
+        "--from",
+        dest="start",
+        required=True,
+        metavar="ISO8601",
+        help="start instant; without a UTC offset it is read in the site's time zone",
+    )
+    deadline.set_defaults(handler=cmd_deadline)
+
+    db = commands.add_parser("db", help="the case store").add_subparsers(dest="db_command", required=True)
+    upgrade = db.add_parser("upgrade", help="create or migrate the case store schema")
+    upgrade.add_argument(
+        "--url", help="database URL (default: $REMEDIATION_DATABASE_URL or ./remediation.db)"
+    )
+    upgrade.set_defaults(handler=cmd_db_upgrade)
+
+    tour = commands.add_parser("tour", help="a short walk through the core on the embedded store")
+    tour.add_argument("--url", help="database URL (default: $REMEDIATION_DATABASE_URL or ./remediation.db)")
+    tour.set_defaults(handler=cmd_tour)
+
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``remediate`` console script."""
+    args = build_parser().parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except (CommandFailed, RemediationError) as error:
+        print(f"remediate: {error}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

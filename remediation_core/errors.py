@@ -1,0 +1,23 @@
+"""The domain's error types: one per kind of refusal, each with a message a person can act on."""
+
+
+class RemediationError(Exception):
+    """Base of every error the core raises on purpose."""
+
+
+class IllegalTransition(RemediationError):
+    """A case was asked to move to a state its current state does not allow."""
+
+    def __init__(self, case_reference: str, current: str, requested: str) -> None:
+        super().__init__(f"case {case_reference}: cannot move from '{current}' to '{requested}'")
+        self.case_reference = case_reference
+        self.current = current
+        self.requested = requested
+
+
+class NotFound(RemediationError):
+    """A referenced enterprise, site, case or milestone does not exist."""
+
+
+class InvalidInput(RemediationError):
+    """Input from a person (a form, a file, a command line) breaks a rule."""

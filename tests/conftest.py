@@ -1,0 +1,76 @@
+"""Shared fixtures: the example programmes and a migrated case store on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from remediation_core.config import Programme, load_programme_file
+from remediation_core.store import CaseStore, upgrade_schema
+from remediation_core.store.schema import Base
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+POSTGRES_SERVER_URL = os.environ.get(
+    "REMEDIATION_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432"
+)
+
+
+@pytest.fixture(scope="session")
+def garment_brand() -> Programme:
+    return load_programme_file(EXAMPLES / "garment_brand.yaml")
+
+
+@pytest.fixture(scope="session")
+def agro_exporter() -> Programme:
+    return load_programme_file(EXAMPLES / "mexican_agro_exporter.yaml")
+
+
+@pytest.fixture(scope="session")
+def postgres_database_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, dropped at the end."""
+    name = f"remediation_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(f"{POSTGRES_SERVER_URL}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"{POSTGRES_SERVER_URL}/{name}"
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return f"sqlite:///{tmp_path_factory.mktemp('store') / 'cases.db'}"
+
+
+_MIGRATED: set[str] = set()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest) -> Iterator[CaseStore]:
+    """A migrated, empty case store; the same test runs once on SQLite and once on PostgreSQL."""
+    fixture = "sqlite_database_url" if request.param == "sqlite" else "postgres_database_url"
+    url = request.getfixturevalue(fixture)
+    if url not in _MIGRATED:
+        upgrade_schema(url)
+        _MIGRATED.add(url)
+    case_store = CaseStore(url)
+    _empty(case_store)
+    try:
+        yield case_store
+    finally:
+        case_store.dispose()
+
+
+def _empty(case_store: CaseStore) -> None:
+    with case_store.transaction() as session:
+        for table in reversed(Base.metadata.sorted_tables):
+            session.execute(table.delete())
