@@ -109,12 +109,11 @@ def cmd_tour(args: argparse.Namespace) -> int:
         reckoning = repo.reckon_step(programme, site_id, "on_site_assessment", notified_at)
         repo.add_milestone(
             session,
+            programme,
             key=f"{case.reference}/r1/on_site_assessment",
-            enterprise_id=programme.enterprise_id,
             site_id=site_id,
-            kind="on_site_assessment",
+            step="on_site_assessment",
             title="On-site assessment",
-            owner_role=programme.step("on_site_assessment").owner,
             due_at=reckoning.due_at,
             actor="remediate tour",
             case=case,

@@ -54,9 +54,16 @@ class SiteCalendar:
         country_week = frozenset(range(7)) - frozenset(self._public.weekend)
         self.working_week = site.working_week if site.working_week is not None else country_week
         self._week_is_own = site.working_week is not None
+        self._status: dict[dt.date, tuple[bool, str]] = {}
 
     def day_status(self, day: dt.date) -> tuple[bool, str]:
         """Whether ``day`` is a working day at the site, and why (for explanations)."""
+        status = self._status.get(day)
+        if status is None:
+            status = self._status[day] = self._reckon_day(day)
+        return status
+
+    def _reckon_day(self, day: dt.date) -> tuple[bool, str]:
         for closure in self.site.closures:
             if closure.covers(day):
                 return False, f"site closed: {closure.reason}"

@@ -21,8 +21,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from remediation_core.case_states import CaseState, check_transition
 from remediation_core.clocks import Reckoning, SiteCalendar
+from remediation_core.config.loader import load_programme_document
 from remediation_core.config.model import Programme, Role
 from remediation_core.errors import InvalidInput, NotFound
+from remediation_core.ladder import next_escalation_at
 from remediation_core.store.database import make_engine
 from remediation_core.store.schema import (
     Approval,
@@ -124,6 +126,16 @@ def register_programme(session: Session, programme: Programme, actor: str) -> En
         details={"config_sha256": fingerprint, "sites": sorted(programme.sites)},
     )
     return enterprise
+
+
+def registered_programmes(session: Session) -> dict[str, Programme]:
+    """Every enterprise's programme as last registered in the store, by enterprise id."""
+    return {
+        enterprise.id: load_programme_document(
+            enterprise.config, f"enterprise {enterprise.id} in the case store"
+        )
+        for enterprise in session.scalars(select(Enterprise))
+    }
 
 
 def get_case(session: Session, reference: str, *, for_update: bool = False) -> Case:
@@ -275,13 +287,12 @@ def reckon_step(programme: Programme, site_id: str, step: str, start: dt.datetim
 
 def add_milestone(
     session: Session,
+    programme: Programme,
     *,
     key: str,
-    enterprise_id: str,
     site_id: str,
-    kind: str,
+    step: str,
     title: str,
-    owner_role: Role | str,
     due_at: dt.datetime,
     actor: str,
     case: Case | None = None,
@@ -289,23 +300,27 @@ def add_milestone(
 ) -> tuple[Milestone, bool]:
     """Create the milestone with this key unless it exists; returns it and whether it is new.
 
-    The due date is fixed here, once; only :func:`extend_deadline` moves it.
+    The due date is fixed here, once, with the instant its first ladder level fires;
+    only :func:`extend_deadline` moves it. The owner is the step's configured role.
     """
     existing = session.scalars(select(Milestone).where(Milestone.key == key)).one_or_none()
     if existing is not None:
         return existing, False
+    rule = programme.step(step)
+    calendar = SiteCalendar(programme.site(site_id))
     milestone = Milestone(
         key=key,
-        enterprise_id=enterprise_id,
+        enterprise_id=programme.enterprise_id,
         site_id=site_id,
         case_id=case.id if case else None,
         cycle_id=cycle_id,
-        kind=kind,
+        kind=step,
         title=title,
-        owner_role=str(owner_role),
+        owner_role=str(rule.owner),
         status="open",
         due_at=due_at,
         escalation_level=-1,
+        next_escalation_at=next_escalation_at(programme, calendar, step, due_at, -1),
     )
     session.add(milestone)
     session.flush()
@@ -316,7 +331,7 @@ def add_milestone(
         entity="milestone",
         entity_id=milestone.id,
         case_id=milestone.case_id,
-        details={"key": key, "kind": kind, "due_at": due_at.isoformat()},
+        details={"key": key, "kind": step, "due_at": due_at.isoformat()},
     )
     return milestone, True
 
@@ -344,6 +359,7 @@ def complete_milestone(
     if milestone.status != "open":
         raise InvalidInput(f"milestone '{milestone.key}' is already {milestone.status}")
     milestone.status = status
+    milestone.next_escalation_at = None
     milestone.completed_at = at or utcnow()
     milestone.completed_by = actor
     record_audit(
@@ -360,7 +376,13 @@ def complete_milestone(
 
 
 def extend_deadline(
-    session: Session, milestone: Milestone, new_due_at: dt.datetime, *, actor: str, reason: str
+    session: Session,
+    programme: Programme,
+    milestone: Milestone,
+    new_due_at: dt.datetime,
+    *,
+    actor: str,
+    reason: str,
 ) -> DeadlineExtension:
     """Move an open milestone's due date later; escalation starts again from the new date."""
     if milestone.status != "open":
@@ -384,6 +406,9 @@ def extend_deadline(
     session.add(extension)
     milestone.due_at = new_due_at
     milestone.escalation_level = -1
+    milestone.next_escalation_at = next_escalation_at(
+        programme, SiteCalendar(programme.site(milestone.site_id)), milestone.kind, new_due_at, -1
+    )
     record_audit(
         session,
         actor=actor,

@@ -128,6 +128,13 @@ class Milestone(Base):
             postgresql_where=text("status = 'open'"),
             sqlite_where=text("status = 'open'"),
         ),
+        # The sweep's own query: open milestones whose next ladder level has come.
+        Index(
+            "ix_milestones_open_next_escalation_at",
+            "next_escalation_at",
+            postgresql_where=text("status = 'open' AND next_escalation_at IS NOT NULL"),
+            sqlite_where=text("status = 'open' AND next_escalation_at IS NOT NULL"),
+        ),
         Index(None, "case_id"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -142,23 +149,31 @@ class Milestone(Base):
     owner_role: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16), default="open")
     due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # Index in the ladder of the highest level fired for the current due date (-1: none).
     escalation_level: Mapped[int] = mapped_column(Integer, default=-1)
+    # When the next ladder level fires; derived from due_at, the ladder and the site's calendar.
+    next_escalation_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     completed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     completed_by: Mapped[str | None] = mapped_column(String(200))
 
 
 class MilestoneEscalation(Base):
-    """One ladder level fired for one milestone; the unique key makes each level fire once."""
+    """One ladder level fired for one milestone and due date; the unique key makes it fire once.
+
+    The due date is part of the key so that an extension restarts the ladder.
+    """
 
     __tablename__ = "milestone_escalations"
-    __table_args__ = (UniqueConstraint("milestone_id", "level_index"),)
+    __table_args__ = (UniqueConstraint("milestone_id", "due_at", "level_index"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     milestone_id: Mapped[int] = mapped_column(ForeignKey("milestones.id"))
     level_index: Mapped[int] = mapped_column(Integer)
     level_name: Mapped[str] = mapped_column(String(64))
     due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     fired_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # False when a later level fired in the same sweep, so this one was recorded but not sent.
+    notified: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
 class DeadlineExtension(Base):
@@ -288,6 +303,13 @@ class OutboxMessage(Base):
             postgresql_where=text("status = 'pending'"),
             sqlite_where=text("status = 'pending'"),
         ),
+        # Claims left behind by a dispatcher that crashed, found by their expiry.
+        Index(
+            "ix_outbox_sending_claimed_until",
+            "claimed_until",
+            postgresql_where=text("status = 'sending'"),
+            sqlite_where=text("status = 'sending'"),
+        ),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     # Stable per row, so a resend after a crash is recognisable as the same message.
@@ -302,6 +324,8 @@ class OutboxMessage(Base):
     body_html: Mapped[str | None] = mapped_column(Text)
     calendar_ics: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default="pending")
+    # A dispatcher that claims a row owns it until then; after a crash another one takes it.
+    claimed_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_error: Mapped[str | None] = mapped_column(Text)

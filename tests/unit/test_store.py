@@ -112,12 +112,11 @@ def test_milestone_due_from_rules_created_once_and_extended_with_audit(store, ga
         case = repo.get_case(session, reference)
         first, created = repo.add_milestone(
             session,
+            garment_brand,
             key=key,
-            enterprise_id=case.enterprise_id,
             site_id=case.site_id,
-            kind="on_site_assessment",
+            step="on_site_assessment",
             title="On-site assessment",
-            owner_role="case_manager",
             due_at=reckoning.due_at,
             actor="flow",
             case=case,
@@ -125,12 +124,11 @@ def test_milestone_due_from_rules_created_once_and_extended_with_audit(store, ga
         assert created
         again, created_again = repo.add_milestone(
             session,
+            garment_brand,
             key=key,
-            enterprise_id=case.enterprise_id,
             site_id=case.site_id,
-            kind="on_site_assessment",
+            step="on_site_assessment",
             title="On-site assessment",
-            owner_role="case_manager",
             due_at=reckoning.due_at + dt.timedelta(days=9),
             actor="flow",
             case=case,
@@ -140,9 +138,16 @@ def test_milestone_due_from_rules_created_once_and_extended_with_audit(store, ga
         milestone = repo.get_milestone(session, key)
         milestone.escalation_level = 1
         with pytest.raises(InvalidInput, match="not after the current one"):
-            repo.extend_deadline(session, milestone, milestone.due_at, actor="pm", reason="late")
+            repo.extend_deadline(
+                session, garment_brand, milestone, milestone.due_at, actor="pm", reason="late"
+            )
         repo.extend_deadline(
-            session, milestone, milestone.due_at + dt.timedelta(days=2), actor="pm", reason="flood"
+            session,
+            garment_brand,
+            milestone,
+            milestone.due_at + dt.timedelta(days=2),
+            actor="pm",
+            reason="flood",
         )
     with store.transaction() as session:
         milestone = repo.get_milestone(session, key)
@@ -161,12 +166,11 @@ def test_approvals_follow_up_visits_tasks_and_outbox(store, garment_brand):
         case = repo.get_case(session, reference)
         milestone, _ = repo.add_milestone(
             session,
+            garment_brand,
             key=f"{reference}/r1/remediation_plan",
-            enterprise_id=case.enterprise_id,
             site_id=case.site_id,
-            kind="remediation_plan",
+            step="remediation_plan",
             title="Plan",
-            owner_role="case_manager",
             due_at=NOTIFIED_AT + dt.timedelta(days=14),
             actor="flow",
             case=case,

@@ -1,0 +1,1 @@
+"""Email: render in the enterprise language, outbox, SMTP transport."""

@@ -1,0 +1,185 @@
+"""The escalation sweep on SQLite and PostgreSQL: each level once, concurrency, crashes, extensions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+import pytest
+from sqlalchemy import func, select
+
+from remediation_core import escalation
+from remediation_core.clocks import SiteCalendar
+from remediation_core.escalation import sweep
+from remediation_core.store import repository as repo
+from remediation_core.store.schema import AuditEvent, Milestone, MilestoneEscalation, OutboxMessage
+
+NOTIFIED_AT = dt.datetime(2026, 12, 1, 4, 0, tzinfo=dt.UTC)
+
+
+def setup_cases(store, programme, count: int = 1, step: str = "follow_up_visit") -> list[str]:
+    """Open ``count`` cases, each with one open milestone of ``step`` started at NOTIFIED_AT."""
+    with store.transaction() as session:
+        repo.register_programme(session, programme, actor="setup")
+    keys = []
+    with store.transaction() as session:
+        for _ in range(count):
+            case = repo.open_case(
+                session,
+                programme,
+                site_id="dhaka-knit-01",
+                notified_at=NOTIFIED_AT,
+                source="audit",
+                actor="pm",
+                case_manager="an.nguyen@ngo.example",
+            )
+            due_at = repo.reckon_step(programme, "dhaka-knit-01", step, NOTIFIED_AT).due_at
+            milestone, _ = repo.add_milestone(
+                session,
+                programme,
+                key=f"{case.reference}/r1/{step}",
+                site_id="dhaka-knit-01",
+                step=step,
+                title=step,
+                due_at=due_at,
+                actor="flow",
+                case=case,
+            )
+            keys.append(milestone.key)
+    return keys
+
+
+def counts(store) -> tuple[int, int]:
+    with store.transaction() as session:
+        return (
+            session.scalar(select(func.count()).select_from(MilestoneEscalation)),
+            session.scalar(select(func.count()).select_from(OutboxMessage)),
+        )
+
+
+def test_ladder_fires_each_level_once_with_mail_to_the_right_roles(store, garment_brand):
+    [key] = setup_cases(store, garment_brand)
+    calendar = SiteCalendar(garment_brand.site("dhaka-knit-01"))
+    with store.transaction() as session:
+        due_at = repo.get_milestone(session, key).due_at
+    # Five working days from Tue 1 Dec at a six-day factory: due at the close of Mon 7 Dec, Dhaka time.
+    assert due_at.astimezone(calendar.zone).isoformat() == "2026-12-07T23:59:59+06:00"
+    reminder_at = calendar.shift_working_days(due_at, -2)  # Sunday 6, then Saturday 5 December
+    assert reminder_at.date() == dt.date(2026, 12, 5)
+
+    assert sweep(store, reminder_at - dt.timedelta(seconds=1)).escalations == []
+    first = sweep(store, reminder_at)
+    assert [(e.level_name, e.stage) for e in first.escalations] == [("reminder", "reminder")]
+    assert sweep(store, reminder_at).escalations == []  # nothing twice
+
+    with store.transaction() as session:
+        [message] = session.scalars(select(OutboxMessage)).all()
+        # The case's assigned case manager stands in for the role; the focal points are all told.
+        assert message.recipients == [
+            "an.nguyen@ngo.example",
+            "compliance@northwind-apparel.example",
+            "vn.compliance@northwind-apparel.example",
+        ]
+        assert message.subject.startswith("[CL-2026-")
+        assert "Reminder: Follow-up visit is due 2026-12-07 23:59" in message.subject
+
+    # Eight working days late: due, program-manager and director have all come; only the top one mails.
+    late = calendar.shift_working_days(due_at, 8)
+    result = sweep(store, late)
+    assert [(e.level_name, e.working_days_late) for e in result.escalations] == [("director", 8)]
+    with store.transaction() as session:
+        fired = session.scalars(select(MilestoneEscalation).order_by(MilestoneEscalation.level_index)).all()
+        assert [(f.level_name, f.notified) for f in fired] == [
+            ("reminder", True),
+            ("due", False),
+            ("program-manager", False),
+            ("director", True),
+        ]
+        director_mail = session.scalars(select(OutboxMessage).order_by(OutboxMessage.id.desc())).first()
+        assert director_mail.recipients == ["director@ngo.example"]
+        assert "Overdue by 8 working day(s)" in director_mail.subject
+        milestone = repo.get_milestone(session, key)
+        assert milestone.escalation_level == 3 and milestone.next_escalation_at is None
+        audit = session.scalars(select(AuditEvent).where(AuditEvent.action == "milestone_escalated")).all()
+        assert [a.details["levels"] for a in audit] == [["reminder"], ["due", "program-manager", "director"]]
+    assert sweep(store, late + dt.timedelta(days=30)).escalations == []
+    assert counts(store) == (4, 2)
+
+
+def test_done_milestone_does_not_escalate(store, garment_brand):
+    [key] = setup_cases(store, garment_brand)
+    with store.transaction() as session:
+        repo.complete_milestone(session, repo.get_milestone(session, key), actor="cm")
+    assert sweep(store, NOTIFIED_AT + dt.timedelta(days=60)).escalations == []
+
+
+def test_extension_restarts_the_ladder_from_the_new_date(store, garment_brand):
+    [key] = setup_cases(store, garment_brand)
+    with store.transaction() as session:
+        due_at = repo.get_milestone(session, key).due_at
+    sweep(store, due_at + dt.timedelta(hours=1))
+    assert counts(store) == (2, 1)  # reminder recorded, due notified
+    new_due = due_at + dt.timedelta(days=14)
+    with store.transaction() as session:
+        repo.extend_deadline(
+            session,
+            garment_brand,
+            repo.get_milestone(session, key),
+            new_due,
+            actor="pm",
+            reason="school holiday",
+        )
+    assert sweep(store, due_at + dt.timedelta(days=2)).escalations == []
+    restarted = sweep(store, new_due + dt.timedelta(hours=1))
+    assert [e.level_name for e in restarted.escalations] == ["due"]
+    assert counts(store) == (4, 2)
+
+
+def test_crash_mid_sweep_loses_nothing_and_duplicates_nothing(store, garment_brand, monkeypatch):
+    setup_cases(store, garment_brand, count=5)
+    as_of = NOTIFIED_AT + dt.timedelta(days=40)
+    real_mail = escalation.escalation_mail
+    calls = {"n": 0}
+
+    def failing_mail(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise RuntimeError("process killed")
+        return real_mail(*args, **kwargs)
+
+    monkeypatch.setattr(escalation, "escalation_mail", failing_mail)
+    with pytest.raises(RuntimeError):
+        sweep(store, as_of, batch_size=2)
+    assert counts(store) == (8, 2)  # the first batch committed whole; the second rolled back whole
+    monkeypatch.setattr(escalation, "escalation_mail", real_mail)
+    assert len(sweep(store, as_of, batch_size=2).escalations) == 3
+    assert counts(store) == (20, 5)
+    assert sweep(store, as_of).escalations == []
+
+
+def test_two_sweeps_at_once_send_each_level_exactly_once(store, garment_brand):
+    setup_cases(store, garment_brand, count=40)
+    as_of = NOTIFIED_AT + dt.timedelta(days=40)
+    results, errors = [], []
+    barrier = threading.Barrier(2)
+
+    def run() -> None:
+        barrier.wait()
+        try:
+            results.append(sweep(store, as_of, batch_size=5))
+        except Exception as error:  # surfaced below
+            errors.append(error)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sum(len(r.escalations) for r in results) == 40
+    assert counts(store) == (160, 40)
+    with store.transaction() as session:
+        levels = session.scalar(
+            select(func.count(func.distinct(Milestone.id))).where(Milestone.escalation_level == 3)
+        )
+        assert levels == 40
