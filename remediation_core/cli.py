@@ -129,6 +129,75 @@ def cmd_tour(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    widths = [max(len(str(v)) for v in column) for column in zip(header, *rows, strict=False)]
+    for row in [header, *rows]:
+        print("  ".join(str(value).ljust(width) for value, width in zip(row, widths, strict=True)).rstrip())
+
+
+def parse_as_of(text: str | None) -> dt.datetime:
+    """``--as-of``: a date (start of that day, UTC) or an instant; default now."""
+    if text is None:
+        return dt.datetime.now(dt.UTC)
+    instant = parse_instant(text, "--as-of")
+    return instant if instant.tzinfo else instant.replace(tzinfo=dt.UTC)
+
+
+def cmd_overdue(args: argparse.Namespace) -> int:
+    from remediation_core.board import BOARD_COLUMNS, board_table, overdue_board
+    from remediation_core.store import CaseStore
+
+    as_of = parse_as_of(args.as_of)
+    store = CaseStore(args.url)
+    with store.transaction() as session:
+        rows = overdue_board(session, as_of)
+    store.dispose()
+    horizon = (as_of + dt.timedelta(days=7)).date()
+    print(f"open milestones past due or due by {horizon} (as of {as_of.isoformat()})")
+    if rows:
+        _print_table(BOARD_COLUMNS, board_table(rows))
+    else:
+        print("nothing is overdue or due within 7 days")
+    return 0
+
+
+def cmd_outbox(args: argparse.Namespace) -> int:
+    from sqlalchemy import func, select
+
+    from remediation_core.store import CaseStore
+    from remediation_core.store.schema import OutboxMessage
+
+    store = CaseStore(args.url)
+    with store.transaction() as session:
+        totals = dict(
+            session.execute(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)).all()
+        )
+        query = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(args.limit)
+        if args.status:
+            query = query.where(OutboxMessage.status == args.status)
+        rows = session.scalars(query).all()
+    store.dispose()
+    print(
+        ", ".join(f"{status}: {totals.get(status, 0)}" for status in ("pending", "sending", "sent", "failed"))
+    )
+    _print_table(
+        ("id", "status", "tries", "kind", "to", "subject", "last error"),
+        [
+            (
+                str(r.id),
+                r.status,
+                str(r.attempts),
+                r.kind,
+                ", ".join(r.recipients),
+                r.subject[:60],
+                (r.last_error or "")[:50],
+            )
+            for r in rows
+        ],
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="remediate", description="Child-labour remediation workflows.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -159,6 +228,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--url", help="database URL (default: $REMEDIATION_DATABASE_URL or ./remediation.db)"
     )
     upgrade.set_defaults(handler=cmd_db_upgrade)
+
+    overdue = commands.add_parser("overdue", help="open milestones past due or due within 7 days")
+    overdue.add_argument("--as-of", help="look as of this date or instant (default: now)")
+    overdue.add_argument(
+        "--url", help="database URL (default: $REMEDIATION_DATABASE_URL or ./remediation.db)"
+    )
+    overdue.set_defaults(handler=cmd_overdue)
+
+    outbox = commands.add_parser("outbox", help="emails pending, sent and failed")
+    outbox.add_argument("--status", choices=["pending", "sending", "sent", "failed"])
+    outbox.add_argument("--limit", type=int, default=20)
+    outbox.add_argument("--url", help="database URL (default: $REMEDIATION_DATABASE_URL or ./remediation.db)")
+    outbox.set_defaults(handler=cmd_outbox)
 
     tour = commands.add_parser("tour", help="a short walk through the core on the embedded store")
     tour.add_argument("--url", help="database URL (default: $REMEDIATION_DATABASE_URL or ./remediation.db)")

@@ -183,3 +183,35 @@ def test_two_sweeps_at_once_send_each_level_exactly_once(store, garment_brand):
             select(func.count(func.distinct(Milestone.id))).where(Milestone.escalation_level == 3)
         )
         assert levels == 40
+
+
+def test_overdue_board_sorted_with_working_days_late_and_level(store, garment_brand, capsys):
+    keys = setup_cases(store, garment_brand, count=2, step="follow_up_visit")
+    [assessment_key] = setup_cases(store, garment_brand, count=1, step="on_site_assessment")
+    [far_key] = setup_cases(store, garment_brand, count=1, step="school_reintegration")
+    with store.transaction() as session:
+        due = repo.get_milestone(session, keys[0]).due_at  # close of Mon 7 Dec, Dhaka
+        repo.complete_milestone(session, repo.get_milestone(session, keys[1]), actor="cm")
+    as_of = dt.datetime(2026, 12, 10, 6, 0, tzinfo=dt.UTC)  # Thu 10 Dec, noon in Dhaka
+    sweep(store, as_of)
+    from remediation_core.board import overdue_board
+
+    with store.transaction() as session:
+        rows = overdue_board(session, as_of)
+    assert [(r.milestone, r.working_days_overdue, r.escalation_level) for r in rows] == [
+        ("on_site_assessment", 6, "director"),  # due Fri 4 Dec 10:00 Dhaka; 5, 6, 7, 8, 9, 10 Dec worked
+        # 8, 9 and 10 Dec have begun; the program manager's level fires at the close of the 10th.
+        ("follow_up_visit", 3, "due"),
+    ]
+    assert rows[1].due_at == due
+    assert far_key not in {r.reference for r in rows} and assessment_key.startswith(rows[0].reference)
+
+    from remediation_core.cli import main
+
+    assert (
+        main(["overdue", "--as-of", as_of.isoformat(), "--url", store.engine.url.render_as_string(False)])
+        == 0
+    )
+    out = capsys.readouterr().out.splitlines()
+    assert out[1].split()[:3] == ["due", "(site", "time)"]
+    assert "on_site_assessment" in out[2] and "follow_up_visit" in out[3] and len(out) == 4
