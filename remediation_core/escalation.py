@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from remediation_core.config.model import Programme, Role
@@ -88,8 +88,21 @@ def sweep(store: CaseStore, as_of: dt.datetime | None = None, *, batch_size: int
 def _sweep_batch(
     session: Session, calendars: Calendars, as_of: dt.datetime, batch_size: int, result: SweepResult
 ) -> int:
+    # Plain columns, not ORM entities, and one bulk UPDATE: the sweep's cost is per row.
     rows = session.execute(
-        select(Milestone, Case.reference, Case.case_manager)
+        select(
+            Milestone.id,
+            Milestone.key,
+            Milestone.enterprise_id,
+            Milestone.site_id,
+            Milestone.case_id,
+            Milestone.kind,
+            Milestone.owner_role,
+            Milestone.due_at,
+            Milestone.escalation_level,
+            Case.reference,
+            Case.case_manager,
+        )
         .outerjoin(Case, Case.id == Milestone.case_id)
         .where(Milestone.status == "open", Milestone.next_escalation_at <= as_of)
         .order_by(Milestone.next_escalation_at)
@@ -100,20 +113,27 @@ def _sweep_batch(
     escalation_rows: list[dict] = []
     audit_rows: list[dict] = []
     outbox_rows: list[dict] = []
-    for milestone, reference, case_manager in rows:
+    milestone_updates: list[dict] = []
+    for milestone in rows:
+        reference, case_manager = milestone.reference, milestone.case_manager
         result.examined += 1
         programme = calendars.programmes.get(milestone.enterprise_id)
         if programme is None:
             result.skipped.append(f"{milestone.key}: enterprise {milestone.enterprise_id} is not registered")
-            milestone.next_escalation_at = None
+            milestone_updates.append({"id": milestone.id, "next_escalation_at": None})
             continue
         calendar = calendars.of(milestone.enterprise_id, milestone.site_id)
         schedule = ladder_schedule(programme, calendar, milestone.kind, milestone.due_at)
         come = [lv for lv in schedule if lv.index > milestone.escalation_level and lv.fires_at <= as_of]
         if not come:
             # The ladder changed since the milestone was scheduled: re-aim and move on.
-            milestone.next_escalation_at = next_escalation_at(
-                programme, calendar, milestone.kind, milestone.due_at, milestone.escalation_level
+            milestone_updates.append(
+                {
+                    "id": milestone.id,
+                    "next_escalation_at": next_escalation_at(
+                        programme, calendar, milestone.kind, milestone.due_at, milestone.escalation_level
+                    ),
+                }
             )
             continue
         top = come[-1]
@@ -129,9 +149,14 @@ def _sweep_batch(
                     "notified": level is top,
                 }
             )
-        milestone.escalation_level = top.index
-        milestone.next_escalation_at = next(
-            (lv.fires_at.astimezone(dt.UTC) for lv in schedule if lv.index > top.index), None
+        milestone_updates.append(
+            {
+                "id": milestone.id,
+                "escalation_level": top.index,
+                "next_escalation_at": next(
+                    (lv.fires_at.astimezone(dt.UTC) for lv in schedule if lv.index > top.index), None
+                ),
+            }
         )
         subject_ref = reference or milestone.key.split("/")[0]
         recipients = resolve_recipients(programme, top.level.notify, case_manager)
@@ -197,6 +222,11 @@ def _sweep_batch(
                 notified_roles=tuple(str(r) for r in top.level.notify),
             )
         )
+    reaimed = [u for u in milestone_updates if "escalation_level" not in u]
+    advanced = [u for u in milestone_updates if "escalation_level" in u]
+    for updates in (reaimed, advanced):
+        if updates:
+            session.execute(update(Milestone), updates)
     if escalation_rows:
         # The unique (milestone, due date, level) key is the last guard against a double send.
         session.execute(insert(MilestoneEscalation), escalation_rows)

@@ -35,6 +35,7 @@ def _environment() -> Environment:
         autoescape=select_autoescape(["html", "html.j2"], default_for_string=False),
         undefined=StrictUndefined,
         keep_trailing_newline=True,
+        auto_reload=False,  # templates ship with the package; no stat() per render
     )
 
 
