@@ -59,7 +59,7 @@ def build_store(store: CaseStore, cases: int, per_case: int) -> int:
         for programme in programmes:
             repo.register_programme(session, programme, actor="bench")
     programme = programmes[0]
-    calendars = Calendars({programme.enterprise_id: programme})
+    calendars = Calendars({programme.fingerprint: programme})
     sites = list(programme.sites)
     sha = repo.programme_fingerprint(programme)
     overdue_due = AS_OF - dt.timedelta(days=12)
@@ -70,7 +70,7 @@ def build_store(store: CaseStore, cases: int, per_case: int) -> int:
         key = (site, step, due)
         if key not in next_at:
             next_at[key] = next_escalation_at(
-                programme, calendars.of(programme.enterprise_id, site), step, due, -1
+                programme, calendars.of(programme.fingerprint, site), step, due, -1
             )
         return next_at[key]
 
@@ -112,6 +112,7 @@ def build_store(store: CaseStore, cases: int, per_case: int) -> int:
                     case_number,
                     step,
                     step,
+                    sha,
                     "case_manager",
                     "open",
                     due.replace(tzinfo=None),
@@ -126,7 +127,7 @@ def build_store(store: CaseStore, cases: int, per_case: int) -> int:
         "config_sha256, round, created_at, updated_at"
     )
     milestone_columns = (
-        "id, key, enterprise_id, site_id, case_id, kind, title, owner_role, status, due_at, "
+        "id, key, enterprise_id, site_id, case_id, kind, title, config_sha256, owner_role, status, due_at, "
         "escalation_level, next_escalation_at, created_at"
     )
     raw = store.engine.raw_connection()

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from remediation_core.ladder import Calendars
 from remediation_core.mail.render import format_instant
-from remediation_core.store.repository import registered_programmes
+from remediation_core.store.repository import programme_versions
 from remediation_core.store.schema import Case, Milestone
 
 BOARD_HORIZON = dt.timedelta(days=7)
@@ -32,7 +32,7 @@ def overdue_board(
     session: Session, as_of: dt.datetime, horizon: dt.timedelta = BOARD_HORIZON
 ) -> list[BoardRow]:
     """Every open milestone due before ``as_of + horizon``, sorted by due date."""
-    calendars = Calendars(registered_programmes(session))
+    calendars = Calendars(programme_versions(session))
     rows = session.execute(
         select(Milestone, Case.reference)
         .outerjoin(Case, Case.id == Milestone.case_id)
@@ -41,8 +41,8 @@ def overdue_board(
     ).all()
     board = []
     for milestone, reference in rows:
-        programme = calendars.programmes[milestone.enterprise_id]
-        calendar = calendars.of(milestone.enterprise_id, milestone.site_id)
+        programme = calendars.programmes[milestone.config_sha256]
+        calendar = calendars.of(milestone.config_sha256, milestone.site_id)
         ladder = programme.step(milestone.kind).ladder
         level = (
             ladder[milestone.escalation_level].name if 0 <= milestone.escalation_level < len(ladder) else "-"

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from remediation_core.config.model import Programme, Role
 from remediation_core.ladder import Calendars, ladder_schedule, next_escalation_at
 from remediation_core.mail.render import escalation_mail
-from remediation_core.store.repository import CaseStore, registered_programmes
+from remediation_core.store.repository import CaseStore, programme_versions
 from remediation_core.store.schema import (
     AuditEvent,
     Case,
@@ -77,7 +77,7 @@ def sweep(store: CaseStore, as_of: dt.datetime | None = None, *, batch_size: int
     as_of = (as_of or utcnow()).astimezone(dt.UTC)
     result = SweepResult(as_of=as_of)
     with store.transaction() as session:
-        calendars = Calendars(registered_programmes(session))
+        calendars = Calendars(programme_versions(session))
     while True:
         with store.transaction() as session:
             fired = _sweep_batch(session, calendars, as_of, batch_size, result)
@@ -94,6 +94,7 @@ def _sweep_batch(
             Milestone.id,
             Milestone.key,
             Milestone.enterprise_id,
+            Milestone.config_sha256,
             Milestone.site_id,
             Milestone.case_id,
             Milestone.kind,
@@ -117,12 +118,14 @@ def _sweep_batch(
     for milestone in rows:
         reference, case_manager = milestone.reference, milestone.case_manager
         result.examined += 1
-        programme = calendars.programmes.get(milestone.enterprise_id)
+        programme = calendars.programmes.get(milestone.config_sha256)
         if programme is None:
-            result.skipped.append(f"{milestone.key}: enterprise {milestone.enterprise_id} is not registered")
+            result.skipped.append(
+                f"{milestone.key}: programme version {milestone.config_sha256[:12]} is unknown"
+            )
             milestone_updates.append({"id": milestone.id, "next_escalation_at": None})
             continue
-        calendar = calendars.of(milestone.enterprise_id, milestone.site_id)
+        calendar = calendars.of(milestone.config_sha256, milestone.site_id)
         schedule = ladder_schedule(programme, calendar, milestone.kind, milestone.due_at)
         come = [lv for lv in schedule if lv.index > milestone.escalation_level and lv.fires_at <= as_of]
         if not come:

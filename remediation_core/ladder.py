@@ -29,16 +29,17 @@ class LevelTime:
 
 
 class Calendars:
-    """Site calendars by enterprise and site, built once per use."""
+    """Site calendars by programme version and site, each built once."""
 
     def __init__(self, programmes: dict[str, Programme]) -> None:
+        #: Programmes by fingerprint (see :func:`remediation_core.store.repository.programme_versions`).
         self.programmes = programmes
         self._calendars: dict[tuple[str, str], SiteCalendar] = {}
 
-    def of(self, enterprise_id: str, site_id: str) -> SiteCalendar:
-        key = (enterprise_id, site_id)
+    def of(self, config_sha256: str, site_id: str) -> SiteCalendar:
+        key = (config_sha256, site_id)
         if key not in self._calendars:
-            self._calendars[key] = SiteCalendar(self.programmes[enterprise_id].site(site_id))
+            self._calendars[key] = SiteCalendar(self.programmes[config_sha256].site(site_id))
         return self._calendars[key]
 
 

@@ -8,6 +8,7 @@ cannot express (roles with no contact, unknown time zones, ladder order...).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from dataclasses import dataclass
 from functools import cache
@@ -293,4 +294,5 @@ def _build(doc: dict[str, Any]) -> Programme:
             steps=_steps(dd["steps"], ladders),
         ),
         document=doc,
+        fingerprint=hashlib.sha256(json.dumps(doc, sort_keys=True, ensure_ascii=False).encode()).hexdigest(),
     )

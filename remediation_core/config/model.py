@@ -123,6 +123,8 @@ class Programme:
     monitoring: MonitoringRule
     due_diligence: DueDiligenceRule
     document: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
+    #: SHA-256 of the canonical document: names this exact version of the programme.
+    fingerprint: str = ""
 
     def site(self, site_id: str) -> Site:
         from remediation_core.errors import NotFound

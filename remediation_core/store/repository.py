@@ -9,8 +9,6 @@ these as one act needs.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -37,6 +35,7 @@ from remediation_core.store.schema import (
     FollowUpVisit,
     Milestone,
     OutboxMessage,
+    ProgrammeVersion,
     SiteRow,
     utcnow,
 )
@@ -64,8 +63,7 @@ class CaseStore:
 
 def programme_fingerprint(programme: Programme) -> str:
     """A hash of the programme document, so a case can name the configuration it started on."""
-    canonical = json.dumps(programme.document, sort_keys=True, ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return programme.fingerprint
 
 
 def record_audit(
@@ -110,6 +108,12 @@ def register_programme(session: Session, programme: Programme, actor: str) -> En
     enterprise.config = programme.document
     enterprise.config_sha256 = fingerprint
     enterprise.updated_at = utcnow()
+    if session.get(ProgrammeVersion, fingerprint) is None:
+        session.add(
+            ProgrammeVersion(
+                config_sha256=fingerprint, enterprise_id=programme.enterprise_id, document=programme.document
+            )
+        )
     existing = {site.id: site for site in enterprise.sites}
     for site in programme.sites.values():
         row = existing.pop(site.id, None) or SiteRow(id=site.id)
@@ -131,11 +135,37 @@ def register_programme(session: Session, programme: Programme, actor: str) -> En
 def registered_programmes(session: Session) -> dict[str, Programme]:
     """Every enterprise's programme as last registered in the store, by enterprise id."""
     return {
-        enterprise.id: load_programme_document(
-            enterprise.config, f"enterprise {enterprise.id} in the case store"
-        )
+        enterprise.id: programme_version(session, enterprise.config_sha256)
         for enterprise in session.scalars(select(Enterprise))
     }
+
+
+def programme_versions(session: Session) -> dict[str, Programme]:
+    """Every programme version the store holds, by hash."""
+    hashes = session.scalars(select(ProgrammeVersion.config_sha256)).all()
+    return {sha: programme_version(session, sha) for sha in hashes}
+
+
+_VERSIONS: dict[str, Programme] = {}
+
+
+def programme_version(session: Session, config_sha256: str) -> Programme:
+    """The programme exactly as registered with this hash (cached: a version never changes)."""
+    programme = _VERSIONS.get(config_sha256)
+    if programme is None:
+        row = session.get(ProgrammeVersion, config_sha256)
+        if row is None:
+            raise NotFound(f"no programme version {config_sha256[:12]} in the case store")
+        programme = load_programme_document(
+            row.document, f"programme {row.enterprise_id}@{config_sha256[:12]}"
+        )
+        _VERSIONS[config_sha256] = programme
+    return programme
+
+
+def programme_of(session: Session, case: Case) -> Programme:
+    """The programme version a case is pinned to: the one it was opened under."""
+    return programme_version(session, case.config_sha256)
 
 
 def get_case(session: Session, reference: str, *, for_update: bool = False) -> Case:
@@ -316,6 +346,7 @@ def add_milestone(
         cycle_id=cycle_id,
         kind=step,
         title=title,
+        config_sha256=programme.fingerprint,
         owner_role=str(rule.owner),
         status="open",
         due_at=due_at,
@@ -422,19 +453,27 @@ def extend_deadline(
     return extension
 
 
+def _approval(session: Session, milestone: Milestone, subject: str, role: Role | str) -> Approval | None:
+    return session.scalars(
+        select(Approval).where(
+            Approval.milestone_id == milestone.id, Approval.subject == subject, Approval.role == str(role)
+        )
+    ).one_or_none()
+
+
 def request_approvals(
-    session: Session, milestone: Milestone, roles: Sequence[Role | str], *, actor: str
+    session: Session, milestone: Milestone, roles: Sequence[Role | str], *, actor: str, subject: str = ""
 ) -> list[Approval]:
-    """Ask each role to approve the milestone's outcome (once per role)."""
+    """Ask each role to approve ``subject`` (e.g. "plan 3") under the milestone, once per role."""
     approvals = []
     for role in roles:
-        existing = session.scalars(
-            select(Approval).where(Approval.milestone_id == milestone.id, Approval.role == str(role))
-        ).one_or_none()
+        existing = _approval(session, milestone, subject, role)
         if existing is not None:
             approvals.append(existing)
             continue
-        approval = Approval(milestone_id=milestone.id, case_id=milestone.case_id, role=str(role))
+        approval = Approval(
+            milestone_id=milestone.id, case_id=milestone.case_id, role=str(role), subject=subject
+        )
         session.add(approval)
         approvals.append(approval)
         record_audit(
@@ -444,7 +483,7 @@ def request_approvals(
             entity="milestone",
             entity_id=milestone.id,
             case_id=milestone.case_id,
-            details={"role": str(role)},
+            details={"role": str(role), "subject": subject},
         )
     return approvals
 
@@ -457,11 +496,10 @@ def decide_approval(
     approved: bool,
     actor: str,
     comment: str | None = None,
+    subject: str = "",
 ) -> Approval:
     """Record one role's decision on a requested approval; a decision is final."""
-    approval = session.scalars(
-        select(Approval).where(Approval.milestone_id == milestone.id, Approval.role == str(role))
-    ).one_or_none()
+    approval = _approval(session, milestone, subject, role)
     if approval is None:
         raise NotFound(f"no approval by '{role}' was requested for milestone '{milestone.key}'")
     if approval.status != "requested":
@@ -478,7 +516,7 @@ def decide_approval(
         entity_id=milestone.id,
         case_id=milestone.case_id,
         reason=comment,
-        details={"role": str(role)},
+        details={"role": str(role), "subject": subject},
     )
     return approval
 

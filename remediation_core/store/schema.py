@@ -71,6 +71,16 @@ class Enterprise(Base):
     sites: Mapped[list[SiteRow]] = relationship(back_populates="enterprise", cascade="all, delete-orphan")
 
 
+class ProgrammeVersion(Base):
+    """Every programme document ever registered, by hash: cases and milestones keep the one they began on."""
+
+    __tablename__ = "programme_versions"
+    config_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    enterprise_id: Mapped[str] = mapped_column(ForeignKey("enterprises.id"), index=True)
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)
+    registered_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class SiteRow(Base):
     __tablename__ = "sites"
     enterprise_id: Mapped[str] = mapped_column(ForeignKey("enterprises.id"), primary_key=True)
@@ -146,6 +156,8 @@ class Milestone(Base):
     cycle_id: Mapped[int | None] = mapped_column(Integer)
     kind: Mapped[str] = mapped_column(String(64))
     title: Mapped[str] = mapped_column(String(300))
+    # The programme version whose rules (deadline, ladder) this milestone follows.
+    config_sha256: Mapped[str] = mapped_column(String(64))
     owner_role: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16), default="open")
     due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
@@ -189,9 +201,11 @@ class DeadlineExtension(Base):
 
 class Approval(Base):
     __tablename__ = "approvals"
-    __table_args__ = (UniqueConstraint("milestone_id", "role"),)
+    __table_args__ = (UniqueConstraint("milestone_id", "subject", "role"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     milestone_id: Mapped[int] = mapped_column(ForeignKey("milestones.id"))
+    # What is approved, e.g. "plan 3" or "closure": a re-proposed plan gets fresh approvals.
+    subject: Mapped[str] = mapped_column(String(64), default="")
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
     role: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16), default="requested")

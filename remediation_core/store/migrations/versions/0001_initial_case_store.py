@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-24 09:11:46.159219
+Create Date: 2026-11-24 09:18:21.109318
 """
 
 from alembic import op
@@ -51,6 +51,17 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('cases', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_cases_enterprise_id_state'), ['enterprise_id', 'state'], unique=False)
+
+    op.create_table('programme_versions',
+    sa.Column('config_sha256', sa.String(length=64), nullable=False),
+    sa.Column('enterprise_id', sa.String(length=64), nullable=False),
+    sa.Column('document', sa.JSON(), nullable=False),
+    sa.Column('registered_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['enterprise_id'], ['enterprises.id'], name=op.f('fk_programme_versions_enterprise_id_enterprises')),
+    sa.PrimaryKeyConstraint('config_sha256', name=op.f('pk_programme_versions'))
+    )
+    with op.batch_alter_table('programme_versions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_programme_versions_enterprise_id'), ['enterprise_id'], unique=False)
 
     op.create_table('sites',
     sa.Column('enterprise_id', sa.String(length=64), nullable=False),
@@ -118,6 +129,7 @@ def upgrade() -> None:
     sa.Column('cycle_id', sa.Integer(), nullable=True),
     sa.Column('kind', sa.String(length=64), nullable=False),
     sa.Column('title', sa.String(length=300), nullable=False),
+    sa.Column('config_sha256', sa.String(length=64), nullable=False),
     sa.Column('owner_role', sa.String(length=32), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('due_at', sa.DateTime(), nullable=False),
@@ -176,6 +188,7 @@ def upgrade() -> None:
     op.create_table('approvals',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('milestone_id', sa.Integer(), nullable=False),
+    sa.Column('subject', sa.String(length=64), nullable=False),
     sa.Column('case_id', sa.Integer(), nullable=True),
     sa.Column('role', sa.String(length=32), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
@@ -186,7 +199,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['case_id'], ['cases.id'], name=op.f('fk_approvals_case_id_cases')),
     sa.ForeignKeyConstraint(['milestone_id'], ['milestones.id'], name=op.f('fk_approvals_milestone_id_milestones')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_approvals')),
-    sa.UniqueConstraint('milestone_id', 'role', name=op.f('uq_approvals_milestone_id_role'))
+    sa.UniqueConstraint('milestone_id', 'subject', 'role', name=op.f('uq_approvals_milestone_id_subject_role'))
     )
     with op.batch_alter_table('approvals', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_approvals_case_id'), ['case_id'], unique=False)
@@ -332,6 +345,10 @@ def downgrade() -> None:
 
     op.drop_table('assessments')
     op.drop_table('sites')
+    with op.batch_alter_table('programme_versions', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_programme_versions_enterprise_id'))
+
+    op.drop_table('programme_versions')
     with op.batch_alter_table('cases', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_cases_enterprise_id_state'))
 
