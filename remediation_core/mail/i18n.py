@@ -37,6 +37,41 @@ STRINGS: dict[str, dict[str, str]] = {
         "recipients": "Recipients",
         "error": "Last error",
         "cycle": "Due-diligence cycle",
+        "instr.remove_from_work": (
+            "Remove the child from all work at once and keep the child in a safe place. Do not dismiss the "
+            "child or family members. The case manager will carry out the on-site assessment by the due "
+            "date; please cooperate with the age verification."
+        ),
+        "instr.on_site_assessment": (
+            "Carry out the on-site assessment: verify the age discreetly, interview the child and guardian, "
+            "obtain their consent and record the outcome."
+        ),
+        "instr.remediation_plan": (
+            "Draft the remediation plan with the child, the guardian, the supplier and the school, "
+            "and submit it for approval."
+        ),
+        "instr.review_plan": (
+            "Review the proposed remediation plan ({pathway}; monthly stipend {stipend} {currency}; "
+            "school fees {fees} {currency}; paid by {payer}) and record your decision."
+        ),
+        "instr.school_reintegration": (
+            "Confirm the child's enrolment ({pathway}) and pay the first monthly stipend of {stipend} {currency}; "
+            "send the enrolment letter and the payment receipt to the case manager."
+        ),
+        "instr.young_worker_protection": (
+            "Move the young worker out of hazardous tasks, end night shifts and cut working hours to the "
+            "legal limit; confirm each measure to the case manager."
+        ),
+        "instr.follow_up_visit": (
+            "Carry out follow-up visit {number}: check school attendance, the stipend payments and that "
+            "the child has not returned to work."
+        ),
+        "instr.closure": "Review the case for closure and record your decision.",
+        "instr.back_at_work": (
+            "The child was found working again at a follow-up visit. The case is re-opened and a new "
+            "remediation plan is due."
+        ),
+        "instr.plan_rejected": "The remediation plan was not approved ({comment}). Please revise and resubmit it.",
         "role.enterprise_focal_point": "enterprise focal point",
         "role.enterprise_leadership": "enterprise leadership",
         "role.program_manager": "program manager",
@@ -78,6 +113,41 @@ STRINGS: dict[str, dict[str, str]] = {
         "recipients": "Destinatarios",
         "error": "Último error",
         "cycle": "Ciclo de debida diligencia",
+        "instr.remove_from_work": (
+            "Retire de inmediato al niño o niña de todo trabajo y manténgalo en un lugar seguro. No despida "
+            "al niño ni a sus familiares. La persona gestora del caso realizará la evaluación en el lugar "
+            "antes de la fecha límite; colabore con la verificación de edad."
+        ),
+        "instr.on_site_assessment": (
+            "Realice la evaluación en el lugar: verifique la edad con discreción, entreviste al niño o niña "
+            "y a su tutor, obtenga su consentimiento y registre el resultado."
+        ),
+        "instr.remediation_plan": (
+            "Elabore el plan de remediación con el niño o niña, su tutor, el proveedor y la escuela, "
+            "y preséntelo para su aprobación."
+        ),
+        "instr.review_plan": (
+            "Revise el plan de remediación propuesto ({pathway}; estipendio mensual {stipend} {currency}; "
+            "cuotas escolares {fees} {currency}; pagado por {payer}) y registre su decisión."
+        ),
+        "instr.school_reintegration": (
+            "Confirme la inscripción ({pathway}) y pague el primer estipendio mensual de {stipend} {currency}; "
+            "envíe la constancia de inscripción y el recibo de pago a la persona gestora del caso."
+        ),
+        "instr.young_worker_protection": (
+            "Retire a la persona trabajadora joven de tareas peligrosas, elimine los turnos nocturnos y "
+            "reduzca la jornada al límite legal; confirme cada medida a la persona gestora del caso."
+        ),
+        "instr.follow_up_visit": (
+            "Realice la visita de seguimiento {number}: compruebe la asistencia escolar, el pago del "
+            "estipendio y que el niño o niña no haya vuelto a trabajar."
+        ),
+        "instr.closure": "Revise el caso para su cierre y registre su decisión.",
+        "instr.back_at_work": (
+            "En una visita de seguimiento se encontró al niño o niña trabajando de nuevo. El caso se reabre "
+            "y se requiere un nuevo plan de remediación."
+        ),
+        "instr.plan_rejected": "El plan de remediación no fue aprobado ({comment}). Revíselo y preséntelo de nuevo.",
         "role.enterprise_focal_point": "punto focal de la empresa",
         "role.enterprise_leadership": "dirección de la empresa",
         "role.program_manager": "gerencia del programa",
@@ -116,6 +186,24 @@ STRINGS: dict[str, dict[str, str]] = {
         "recipients": "收件人",
         "error": "最后错误",
         "cycle": "尽职调查周期",
+        "instr.remove_from_work": (
+            "请立即让该儿童停止一切工作并安置在安全的地方。不得解雇该儿童或其家庭成员。"
+            "个案经理将在截止时间前完成现场评估，请配合年龄核实。"
+        ),
+        "instr.on_site_assessment": "请完成现场评估：谨慎核实年龄，访谈儿童及监护人，取得同意并记录结果。",
+        "instr.remediation_plan": "请与儿童、监护人、供应商和学校共同制定补救计划，并提交审批。",
+        "instr.review_plan": (
+            "请审阅补救计划（{pathway}；每月生活补助 {stipend} {currency}；学费 {fees} {currency}；"
+            "支付方：{payer}）并记录您的决定。"
+        ),
+        "instr.school_reintegration": (
+            "请确认入学（{pathway}）并支付首月生活补助 {stipend} {currency}；将入学证明和付款凭证发送给个案经理。"
+        ),
+        "instr.young_worker_protection": "请让未成年工脱离危险作业，停止夜班，并将工时减至法定上限；逐项向个案经理确认。",
+        "instr.follow_up_visit": "请完成第 {number} 次跟进探访：核查上学情况、补助发放情况以及儿童是否重返工作。",
+        "instr.closure": "请审核该案例是否可以结案并记录您的决定。",
+        "instr.back_at_work": "跟进探访发现该儿童再次工作。案例已重新开启，需要制定新的补救计划。",
+        "instr.plan_rejected": "补救计划未获批准（{comment}）。请修改后重新提交。",
         "role.enterprise_focal_point": "企业联络人",
         "role.enterprise_leadership": "企业管理层",
         "role.program_manager": "项目经理",

@@ -1,0 +1,249 @@
+"""The remediation lifecycle's acts on SQLite and PostgreSQL, without Prefect."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+
+from remediation_core import casework as cw
+from remediation_core.errors import IllegalTransition, InvalidInput
+from remediation_core.store import repository as repo
+from remediation_core.store.schema import AuditEvent, EnterpriseTask, OutboxMessage
+
+ACTOR = "lucia.fernandez@centro-mx.example"
+CHILD_NAME = "Juanita Pérez Hernández"
+
+
+def notify(store, programme, site="sinaloa-culiacan") -> str:
+    notification = cw.Notification(
+        enterprise_id=programme.enterprise_id,
+        site_id=site,
+        notified_at=dt.datetime.now(dt.UTC),
+        source=cw.Source.AUDIT,
+        suspected_age=13,
+        suspected_cause=cw.SuspectedCause.LABOUR_AGENT,
+    )
+    return cw.open_case(store, programme, notification, actor=ACTOR).reference
+
+
+def assess(store, ref, age=14, outcome=cw.AssessmentOutcome.CHILD_LABOURER):
+    return cw.record_assessment(
+        store,
+        ref,
+        cw.AssessmentReport(
+            age_years=age,
+            age_verification=cw.AgeVerification.BIRTH_CERTIFICATE,
+            outcome=outcome,
+            removed_from_work=True,
+            safe_place=True,
+            child_consent=True,
+            guardian_consent=True,
+        ),
+        actor=ACTOR,
+    )
+
+
+def plan(pathway=cw.Pathway.SCHOOLING, stipend="1500") -> cw.PlanProposal:
+    return cw.PlanProposal(
+        pathway=pathway,
+        monthly_stipend=Decimal(stipend),
+        currency="MXN",
+        school_fees=Decimal("300"),
+        payer=cw.Payer.SUPPLIER,
+    )
+
+
+def to_monitoring(store, ref, today: dt.date) -> cw.CaseView:
+    cw.propose_plan(store, ref, plan(), ACTOR)
+    cw.decide_plan(store, ref, "supervisor", True, "elena.torres@centro-mx.example")
+    cw.decide_plan(store, ref, "enterprise_focal_point", True, "cumplimiento@campos-pacifico.example")
+    return cw.record_reintegration(
+        store,
+        ref,
+        cw.ReintegrationReport(
+            effective_on=today, first_stipend_paid_on=today, evidence_reference="ENR-2026-77"
+        ),
+        ACTOR,
+    )
+
+
+def visit(store, ref, day: dt.date, back_at_work=False) -> cw.CaseView:
+    return cw.record_follow_up(
+        store,
+        ref,
+        cw.VisitReport(
+            visited_on=day, attending_school=not back_at_work, stipend_paid=True, back_at_work=back_at_work
+        ),
+        ACTOR,
+    )
+
+
+def outbox(store) -> list[OutboxMessage]:
+    with store.transaction() as session:
+        return list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+
+
+def test_child_case_from_notification_to_closure(store, agro_exporter):
+    ref = notify(store, agro_exporter)
+    view = cw.case_view(store, ref)
+    assert view.state == "on_site_assessment"
+    [assessment] = view.open_milestones
+    assert assessment.step == "on_site_assessment" and "America/Mazatlan" in assessment.due_local
+    first_mails = outbox(store)
+    assert [m.recipients for m in first_mails] == [
+        ["cumplimiento@campos-pacifico.example"],
+        ["pedro.gomez@centro-mx.example"],
+    ]
+    assert first_mails[0].subject.startswith(f"[{ref}] Tarea: Evaluación en el lugar")
+    assert (
+        "Retire de inmediato" in first_mails[0].body_text and "BEGIN:VCALENDAR" in first_mails[0].calendar_ics
+    )
+    cw.identify_child(store, ref, full_name=CHILD_NAME, birth_date=dt.date(2012, 3, 4), actor=ACTOR)
+
+    view = assess(store, ref)
+    assert view.state == "remediation_plan" and view.milestone("remediation_plan")
+    view = cw.propose_plan(store, ref, plan(), ACTOR)
+    assert view.pending_approvals == ["supervisor", "enterprise_focal_point"]
+    view = cw.decide_plan(
+        store, ref, "supervisor", False, "elena.torres@centro-mx.example", comment="stipend too low"
+    )
+    assert view.plan_status == "rejected" and view.state == "remediation_plan"
+    with pytest.raises(InvalidInput, match="no remediation plan awaiting"):
+        cw.decide_plan(store, ref, "enterprise_focal_point", True, "x")
+    today = dt.date.today()
+    view = to_monitoring(store, ref, today)
+    assert view.state == "monitoring" and view.plans_proposed == 2
+    assert [m.key.rsplit("/", 2)[-2:] for m in view.open_milestones] == [["follow_up_visit", "1"]]
+
+    view = visit(store, ref, today + dt.timedelta(days=180))
+    assert view.milestone("follow_up_visit").key.endswith("/follow_up_visit/2")
+    # Born 4 March 2012: at the third visit (~540 days on) the child is 15, Mexico's minimum age: closure.
+    view = visit(store, ref, today + dt.timedelta(days=360))
+    assert view.closure_pending == ["program_manager"] and view.milestone("follow_up_visit") is None
+    view = cw.decide_closure(store, ref, "program_manager", True, ACTOR, comment="back in school a year")
+    assert view.state == "closed" and view.open_milestones == []
+
+    with store.transaction() as session:
+        case = repo.get_case(session, ref)
+        moves = [e.details["to"] for e in repo.audit_trail(session, case) if e.action == "case_state_changed"]
+        assert moves == [
+            "on_site_assessment",
+            "remediation_plan",
+            "school_reintegration",
+            "monitoring",
+            "closed",
+        ]
+        assert all(e.actor for e in repo.audit_trail(session, case))
+        assert session.scalar(select(func.count()).select_from(EnterpriseTask)) == 2
+    for message in outbox(store):
+        for text in (message.subject, message.body_text, message.body_html or "", message.calendar_ics or ""):
+            assert "Juanita" not in text and "2012-03-04" not in text
+
+
+def test_young_worker_path_is_protection_not_school(store, agro_exporter):
+    ref = notify(store, agro_exporter)
+    with pytest.raises(InvalidInput, match="young_worker needs an age from 15 to 17"):
+        assess(store, ref, age=14, outcome=cw.AssessmentOutcome.YOUNG_WORKER)
+    assess(store, ref, age=16, outcome=cw.AssessmentOutcome.YOUNG_WORKER)
+    with pytest.raises(InvalidInput, match="needs the pathway young_worker_protection"):
+        cw.propose_plan(store, ref, plan(), ACTOR)
+    cw.propose_plan(store, ref, plan(pathway=cw.Pathway.YOUNG_WORKER_PROTECTION, stipend="0"), ACTOR)
+    cw.decide_plan(store, ref, "supervisor", True, ACTOR)
+    view = cw.decide_plan(store, ref, "enterprise_focal_point", True, ACTOR)
+    assert view.state == "young_worker_protection"
+    assert outbox(store)[-1].subject.startswith(f"[{ref}] Tarea: Protección de trabajador(a) joven")
+    with pytest.raises(InvalidInput, match="night_shifts_stopped not confirmed"):
+        cw.record_reintegration(
+            store,
+            ref,
+            cw.ReintegrationReport(
+                effective_on=dt.date.today(),
+                hazardous_tasks_removed=True,
+                hours_reduced=True,
+                night_shifts_stopped=False,
+            ),
+            ACTOR,
+        )
+    today = dt.date.today()
+    cw.record_reintegration(
+        store,
+        ref,
+        cw.ReintegrationReport(
+            effective_on=today, hazardous_tasks_removed=True, hours_reduced=True, night_shifts_stopped=True
+        ),
+        ACTOR,
+    )
+    visit(store, ref, today + dt.timedelta(days=170))
+    view = visit(store, ref, today + dt.timedelta(days=350))
+    assert view.closure_pending == ["program_manager"]  # the two listed visits are enough for a young worker
+
+
+def test_back_at_work_reopens_with_a_new_plan_round(store, agro_exporter):
+    ref = notify(store, agro_exporter)
+    assess(store, ref)
+    today = dt.date.today()
+    to_monitoring(store, ref, today)
+    view = visit(store, ref, today + dt.timedelta(days=175), back_at_work=True)
+    assert (view.state, view.round) == ("remediation_plan", 2)
+    assert [m.key for m in view.open_milestones] == [f"{ref}/r2/remediation_plan"]
+    assert view.plans_proposed == 0 and view.effective_on is None
+    notice = outbox(store)[-1]
+    assert set(notice.recipients) == {
+        "cumplimiento@campos-pacifico.example",
+        "pedro.gomez@centro-mx.example",
+        "lucia.fernandez@centro-mx.example",
+    }
+    view = to_monitoring(store, ref, today + dt.timedelta(days=200))
+    assert view.state == "monitoring" and view.visits_done == 0
+
+
+def test_not_a_child_withdraws_the_case(store, agro_exporter):
+    ref = notify(store, agro_exporter)
+    view = assess(store, ref, age=19, outcome=cw.AssessmentOutcome.NOT_A_CHILD)
+    assert view.state == "withdrawn" and view.open_milestones == []
+
+
+def test_bad_input_changes_nothing(store, agro_exporter):
+    ref = notify(store, agro_exporter)
+    assess(store, ref)
+
+    def snapshot():
+        with store.transaction() as session:
+            return (
+                session.scalar(select(func.count()).select_from(AuditEvent)),
+                session.scalar(select(func.count()).select_from(OutboxMessage)),
+                repo.get_case(session, ref).state,
+            )
+
+    before = snapshot()
+    with pytest.raises(InvalidInput, match="monthly_stipend must not be negative"):
+        cw.propose_plan(store, ref, plan(stipend="-5"), ACTOR)
+    with pytest.raises(IllegalTransition):
+        visit(store, ref, dt.date.today())
+    assert snapshot() == before
+    today = dt.date.today()
+    to_monitoring(store, ref, today)
+    before = snapshot()
+    with pytest.raises(InvalidInput, match="is before the enrolment date"):
+        visit(store, ref, today - dt.timedelta(days=1))
+    assert snapshot() == before
+
+
+def test_extension_and_reassignment_are_audited_and_told(store, agro_exporter):
+    ref = notify(store, agro_exporter)
+    before = cw.case_view(store, ref).milestone("on_site_assessment").due_at
+    view = cw.grant_extension(store, ref, "on_site_assessment", ACTOR, "flooded road", working_days=2)
+    after = view.milestone("on_site_assessment").due_at
+    assert after > before
+    mail = outbox(store)[-1]
+    assert mail.kind == "extension" and "flooded road" in mail.body_text and "SEQUENCE:1" in mail.calendar_ics
+    with pytest.raises(InvalidInput, match="not a case manager"):
+        cw.reassign_case(store, ref, "someone@else.example", ACTOR, "holiday")
+    with pytest.raises(Exception, match="no open 'closure' milestone"):
+        cw.grant_extension(store, ref, "closure", ACTOR, "x", working_days=1)
+    with store.transaction() as session:
+        actions = [e.action for e in repo.audit_trail(session, repo.get_case(session, ref))]
+    assert "deadline_extended" in actions
