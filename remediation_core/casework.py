@@ -25,6 +25,8 @@ from remediation_core.clocks import SiteCalendar
 from remediation_core.config.minimum_age import HAZARDOUS_WORK_AGE
 from remediation_core.config.model import Duration, DurationUnit, Programme, Role
 from remediation_core.errors import IllegalTransition, InvalidInput, NotFound
+
+__all__ = ["IllegalTransition", "InvalidInput", "NotFound"]  # re-exported for the flows
 from remediation_core.escalation import resolve_recipients
 from remediation_core.mail.i18n import step_title, words
 from remediation_core.mail.render import extension_mail, format_instant, task_mail
@@ -297,22 +299,20 @@ def open_case_views(store: CaseStore) -> list[CaseView]:
         return [_view(session, case) for case in cases]
 
 
-def refusals(store: CaseStore, reference: str, prompt_key: str) -> int:
-    """How many answers to the prompt ``prompt_key`` were refused: the next prompt's attempt number."""
+def refusals(store: CaseStore, reference: str, prompt_key: str) -> tuple[int, str | None]:
+    """How many answers to ``prompt_key`` were refused, and why the last one was."""
     with store.transaction() as session:
         case = repo.get_case(session, reference)
-        return (
-            session.scalar(
-                select(func.count())
-                .select_from(AuditEvent)
-                .where(
-                    AuditEvent.case_id == case.id,
-                    AuditEvent.action == "input_refused",
-                    AuditEvent.entity_id == prompt_key,
-                )
+        reasons = session.scalars(
+            select(AuditEvent.reason)
+            .where(
+                AuditEvent.case_id == case.id,
+                AuditEvent.action == "input_refused",
+                AuditEvent.entity_id == prompt_key,
             )
-            or 0
-        )
+            .order_by(AuditEvent.id)
+        ).all()
+        return len(reasons), (reasons[-1] if reasons else None)
 
 
 def record_refusal(store: CaseStore, reference: str, prompt_key: str, message: str, actor: str) -> None:

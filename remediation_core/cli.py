@@ -198,6 +198,64 @@ def cmd_outbox(args: argparse.Namespace) -> int:
     return 0
 
 
+IDENTITY_FIELDS = ("full_name", "birth_date", "address", "school", "guardian_name", "photo_reference")
+
+
+def _read_identity(args: argparse.Namespace) -> dict[str, str]:
+    if args.from_file:
+        from remediation_core.config.loader import parse_yaml
+
+        path = Path(args.from_file)
+        try:
+            document = parse_yaml(path.read_text(encoding="utf-8"), str(path))
+        except OSError as error:
+            raise _fail(f"{path}: cannot read file: {error.strerror}") from None
+        except ConfigInvalid as error:
+            raise _fail(str(error)) from None
+        if not isinstance(document, dict):
+            raise _fail(f"{path}: expected a mapping of {', '.join(IDENTITY_FIELDS)}")
+        unknown = sorted(set(document) - set(IDENTITY_FIELDS))
+        if unknown:
+            raise _fail(
+                f"{path}: unknown field(s) {', '.join(unknown)}; expected {', '.join(IDENTITY_FIELDS)}"
+            )
+        return {key: str(value) for key, value in document.items() if value not in (None, "")}
+    if not sys.stdin.isatty():
+        raise _fail("no --from-file given and no terminal to ask on")
+    answers = {}
+    for field in IDENTITY_FIELDS:
+        value = input(
+            f"{field.replace('_', ' ')}{' (YYYY-MM-DD)' if field == 'birth_date' else ''}: "
+        ).strip()
+        if value:
+            answers[field] = value
+    return answers
+
+
+def cmd_case_identify(args: argparse.Namespace) -> int:
+    """Store a child's identity in the case store only; it never passes through Prefect."""
+    from remediation_core import casework as cw
+    from remediation_core.store import CaseStore
+
+    identity = _read_identity(args)
+    if "full_name" not in identity:
+        raise _fail("full_name is required")
+    birth_date = None
+    if "birth_date" in identity:
+        try:
+            birth_date = dt.date.fromisoformat(identity.pop("birth_date"))
+        except ValueError:
+            raise _fail("birth_date: not a date in the form YYYY-MM-DD") from None
+    store = CaseStore(args.url)
+    try:
+        cw.identify_child(store, args.reference, birth_date=birth_date, actor=args.recorded_by, **identity)
+    finally:
+        store.dispose()
+    # Echo the reference only: this output may end up in a terminal log.
+    print(f"{args.reference}: the child's identity is recorded in the case store")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="remediate", description="Child-labour remediation workflows.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -228,6 +286,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--url", help="database URL (default: $REMEDIATION_DATABASE_URL or ./remediation.db)"
     )
     upgrade.set_defaults(handler=cmd_db_upgrade)
+
+    case = commands.add_parser("case", help="a case's records outside Prefect").add_subparsers(
+        dest="case_command", required=True
+    )
+    identify = case.add_parser(
+        "identify", help="record a child's name, birth date, address, school (never through Prefect)"
+    )
+    identify.add_argument("reference", metavar="CASE_REF")
+    identify.add_argument(
+        "--from-file", metavar="FILE", help="YAML with full_name, birth_date, address, school..."
+    )
+    identify.add_argument("--recorded-by", required=True, help="your name or email, for the audit trail")
+    identify.add_argument(
+        "--url", help="database URL (default: $REMEDIATION_DATABASE_URL or ./remediation.db)"
+    )
+    identify.set_defaults(handler=cmd_case_identify)
 
     overdue = commands.add_parser("overdue", help="open milestones past due or due within 7 days")
     overdue.add_argument("--as-of", help="look as of this date or instant (default: now)")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import socket
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +15,30 @@ from sqlalchemy import create_engine, text
 from remediation_core.config import Programme, load_programme_file
 from remediation_core.store import CaseStore, upgrade_schema
 from remediation_core.store.schema import Base
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# Prefect reads its settings when it is first imported, so the test Prefect server's address and a
+# private PREFECT_HOME are fixed here, before any test module imports prefect
+# (nothing imported above this point imports it). The server itself
+# starts only when an integration test asks for it (tests/integration/conftest.py).
+PREFECT_PORT = _free_port()
+PREFECT_HOME = tempfile.mkdtemp(prefix="remediation-prefect-")
+os.environ.update(
+    {
+        "PREFECT_HOME": PREFECT_HOME,
+        "PREFECT_API_URL": f"http://127.0.0.1:{PREFECT_PORT}/api",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{PREFECT_HOME}/prefect.db",
+        "PREFECT_LOGGING_TO_API_BATCH_INTERVAL": "0.3",
+        "PREFECT_RUNNER_POLL_FREQUENCY": "1",
+    }
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -100,11 +126,7 @@ class RecordingHandler:
 
 
 def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return _free_port()
 
 
 @pytest.fixture

@@ -49,6 +49,8 @@ class CaseStore:
 
     def __init__(self, url: str | None = None, *, engine: Engine | None = None) -> None:
         self.engine = engine or make_engine(url)
+        #: The URL with its password, for migrations and child processes; never log it.
+        self.url = self.engine.url.render_as_string(hide_password=False)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager

@@ -1,0 +1,1 @@
+"""Prefect flows: thin layers that ask people for input and call the core."""

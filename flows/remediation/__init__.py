@@ -1,0 +1,1 @@
+"""The remediation lifecycle as Prefect flows, one module per stage."""

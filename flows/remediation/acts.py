@@ -1,0 +1,109 @@
+"""Acts outside the normal course: re-open, extend a deadline, reassign, withdraw. Each is audited."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Annotated
+
+from prefect import flow, get_run_logger
+from pydantic import Field
+
+from flows.common import case_store
+from flows.remediation.artifacts import publish_case
+from flows.remediation.lifecycle import CASE_REFERENCE
+from flows.remediation.runs import cancel_waiting_lifecycles, start_lifecycle
+from remediation_core import casework as cw
+from remediation_core.errors import RemediationError
+
+Reference = Annotated[str, CASE_REFERENCE]
+By = Annotated[
+    str, Field(min_length=2, title="Your name or email", description="Recorded in the audit trail.")
+]
+Reason = Annotated[str, Field(min_length=3, title="Reason")]
+
+
+class ExtendableStep(StrEnum):
+    ON_SITE_ASSESSMENT = "on_site_assessment"
+    REMEDIATION_PLAN = "remediation_plan"
+    SCHOOL_REINTEGRATION = "school_reintegration"
+    YOUNG_WORKER_PROTECTION = "young_worker_protection"
+    FOLLOW_UP_VISIT = "follow_up_visit"
+    CLOSURE = "closure"
+
+
+class WithdrawalReason(StrEnum):
+    NOT_A_CHILD = "not_a_child"
+    DUPLICATE = "duplicate"
+    REPORTED_IN_ERROR = "reported_in_error"
+
+
+async def _act(reference: str, what: str, act) -> cw.CaseView:
+    logger = get_run_logger()
+    store = await case_store()
+    try:
+        view = act(store)
+    except RemediationError as error:
+        logger.error("%s: %s refused, nothing changed: %s", reference, what, error)
+        raise
+    logger.info("%s: %s done; the case is %s", reference, what, view.state)
+    await publish_case(store, view)
+    return view
+
+
+@flow(name="re-open-a-case", description="Re-open a closed or monitored case: a new remediation plan round.")
+async def reopen_a_case(case_reference: Reference, reason: Reason, reopened_by: By) -> str:
+    await cancel_waiting_lifecycles(case_reference)
+    view = await _act(
+        case_reference, "re-opening", lambda s: cw.reopen_case(s, case_reference, reopened_by, reason)
+    )
+    await start_lifecycle(view.reference, view.round)
+    return view.state
+
+
+@flow(
+    name="grant-an-extension",
+    description="Move an open milestone's deadline, with a reason; the enterprise is told.",
+)
+async def grant_an_extension(
+    case_reference: Reference,
+    step: ExtendableStep,
+    reason: Reason,
+    granted_by: By,
+    new_due_at: dt.datetime | None = None,
+    working_days: Annotated[int | None, Field(ge=1, le=120)] = None,
+) -> str:
+    view = await _act(
+        case_reference,
+        "extension",
+        lambda s: cw.grant_extension(
+            s, case_reference, str(step), granted_by, reason, new_due_at=new_due_at, working_days=working_days
+        ),
+    )
+    milestone = view.milestone(str(step))
+    return milestone.due_local if milestone else view.state
+
+
+@flow(name="reassign-a-case", description="Hand a case to another case manager.")
+async def reassign_a_case(
+    case_reference: Reference, case_manager_email: str, reason: Reason, reassigned_by: By
+) -> str:
+    view = await _act(
+        case_reference,
+        "reassignment",
+        lambda s: cw.reassign_case(s, case_reference, case_manager_email, reassigned_by, reason),
+    )
+    return view.case_manager or ""
+
+
+@flow(name="withdraw-a-case", description="Record that a case was withdrawn (not a child, a duplicate...).")
+async def withdraw_a_case(
+    case_reference: Reference, why: WithdrawalReason, details: Reason, withdrawn_by: By
+) -> str:
+    view = await _act(
+        case_reference,
+        "withdrawal",
+        lambda s: cw.withdraw_case(s, case_reference, withdrawn_by, f"{why}: {details}"),
+    )
+    await cancel_waiting_lifecycles(case_reference)
+    return view.state

@@ -1,0 +1,88 @@
+"""The typed forms a person fills in the Resume dialog, one per question the lifecycle asks.
+
+The Prefect server validates an answer against its form's schema before the
+run resumes; the core then checks what a schema cannot (ages against the
+country's minimum, a visit before enrolment...).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from prefect.input import RunInput
+from pydantic import Field
+
+from remediation_core.casework import AgeVerification, AssessmentOutcome, Pathway, Payer
+from remediation_core.config.model import Role
+
+ANSWERED_BY = Field(
+    title="Your name or email",
+    description="Recorded in the case's audit trail as the person who gave this answer.",
+    min_length=2,
+    max_length=200,
+)
+NO_NAMES = "Never write a child's name, birth date, address or school here: use the case reference."
+
+
+class OnSiteAssessmentAnswer(RunInput):
+    answered_by: str = ANSWERED_BY
+    age_years: int = Field(title="Verified age (years)", ge=5, le=30)
+    age_verification: AgeVerification = Field(title="How the age was verified")
+    outcome: AssessmentOutcome = Field(title="Outcome")
+    removed_from_work: bool = Field(title="The child was removed from all work")
+    safe_place: bool = Field(title="The child is in a safe place")
+    child_consent: bool = Field(title="The child consents")
+    guardian_consent: bool = Field(title="The guardian consents")
+
+
+class PlanProposalAnswer(RunInput):
+    answered_by: str = ANSWERED_BY
+    pathway: Pathway = Field(
+        title="Pathway", description="Young workers above the minimum age: young_worker_protection."
+    )
+    monthly_stipend: float = Field(
+        title="Monthly stipend", ge=0, description="Often the wage the child earned."
+    )
+    currency: str = Field(title="Currency (ISO 4217)", pattern="^[A-Z]{3}$", examples=["BDT", "MXN", "VND"])
+    school_fees: float = Field(title="School or training fees", ge=0, default=0)
+    payer: Payer = Field(title="Who pays", default=Payer.SUPPLIER)
+
+
+class ApprovalAnswer(RunInput):
+    answered_by: str = ANSWERED_BY
+    role: Role = Field(title="Approving as", description="The role whose decision this is.")
+    approved: bool = Field(title="Approved")
+    comment: str | None = Field(
+        default=None, title="Comment", description="Required when not approved. " + NO_NAMES
+    )
+
+
+class SchoolReintegrationAnswer(RunInput):
+    answered_by: str = ANSWERED_BY
+    effective_on: dt.date = Field(title="Enrolment confirmed on")
+    first_stipend_paid_on: dt.date = Field(title="First stipend paid on")
+    evidence_reference: str = Field(
+        title="Evidence reference",
+        description="Reference of the enrolment letter and payment receipt in the case file.",
+        min_length=1,
+        max_length=300,
+    )
+
+
+class YoungWorkerProtectionAnswer(RunInput):
+    answered_by: str = ANSWERED_BY
+    effective_on: dt.date = Field(title="Protection in place from")
+    hazardous_tasks_removed: bool = Field(title="Hazardous tasks removed")
+    hours_reduced: bool = Field(title="Working hours cut to the legal limit")
+    night_shifts_stopped: bool = Field(title="Night shifts stopped")
+
+
+class FollowUpVisitAnswer(RunInput):
+    answered_by: str = ANSWERED_BY
+    visited_on: dt.date = Field(title="Visit date")
+    attending_school: bool = Field(title="Attending school or training")
+    stipend_paid: bool = Field(title="Stipend paid as planned")
+    back_at_work: bool = Field(
+        title="Found working again", description="Re-opens remediation with a new plan."
+    )
+    findings: str | None = Field(default=None, title="Findings", description=NO_NAMES, max_length=2000)

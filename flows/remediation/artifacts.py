@@ -1,0 +1,89 @@
+"""The case's keyed markdown artifact and the open-cases table, refreshed at every step."""
+
+from __future__ import annotations
+
+from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
+
+from remediation_core import casework as cw
+from remediation_core.store import CaseStore
+
+ROLE_NAMES = {
+    "enterprise_focal_point": "enterprise focal point",
+    "enterprise_leadership": "enterprise leadership",
+    "program_manager": "program manager",
+    "case_manager": "case manager",
+    "supervisor": "supervisor",
+    "director": "director",
+}
+
+
+def waiting_on(view: cw.CaseView) -> str:
+    """Who the case is waiting for, in a few words."""
+    if view.is_finished:
+        return "nobody: the case is " + view.state
+    if view.pending_approvals:
+        return "approval of the plan by " + ", ".join(ROLE_NAMES.get(r, r) for r in view.pending_approvals)
+    if view.closure_pending:
+        return "closure approval by " + ", ".join(ROLE_NAMES.get(r, r) for r in view.closure_pending)
+    if view.open_milestones:
+        first = view.open_milestones[0]
+        return f"{ROLE_NAMES.get(first.owner_role, first.owner_role)}: {first.title}"
+    return "the program manager"
+
+
+def case_markdown(view: cw.CaseView) -> str:
+    lines = [
+        f"# Case {view.reference}",
+        "",
+        f"- **Stage:** {view.state.replace('_', ' ')} (round {view.round})",
+        f"- **Enterprise / site:** {view.enterprise_id} / {view.site_name} ({view.site_id})",
+        f"- **Assessment outcome:** {view.outcome or 'not yet assessed'}",
+        f"- **Waiting on:** {waiting_on(view)}",
+        "",
+    ]
+    if view.open_milestones:
+        lines += ["| milestone | owner | due (site time) | escalation level |", "|---|---|---|---|"]
+        for m in view.open_milestones:
+            level = "none" if m.escalation_level < 0 else str(m.escalation_level + 1)
+            lines.append(
+                f"| {m.title} | {ROLE_NAMES.get(m.owner_role, m.owner_role)} | {m.due_local} | {level} |"
+            )
+    else:
+        lines.append("No open milestones.")
+    if view.plan_status:
+        lines += [
+            "",
+            f"Remediation plan: {view.plan_status} (plans proposed this round: {view.plans_proposed})",
+        ]
+    if view.effective_on:
+        lines.append(f"Reintegrated from {view.effective_on}; follow-up visits so far: {view.visits_done}")
+    return "\n".join(lines)
+
+
+def artifact_key(reference: str) -> str:
+    return "case-" + reference.lower()
+
+
+async def publish_case(store: CaseStore, view: cw.CaseView) -> None:
+    """Refresh the case's artifact and the table of open cases."""
+    await acreate_markdown_artifact(
+        key=artifact_key(view.reference),
+        markdown=case_markdown(view),
+        description=f"Case {view.reference}: stage, milestones and who is waiting on whom",
+    )
+    await publish_open_cases(store)
+
+
+async def publish_open_cases(store: CaseStore) -> None:
+    rows = [
+        {
+            "case": v.reference,
+            "enterprise": v.enterprise_id,
+            "site": v.site_id,
+            "stage": v.state,
+            "waiting on": waiting_on(v),
+            "next due": v.open_milestones[0].due_local if v.open_milestones else "",
+        }
+        for v in cw.open_case_views(store)
+    ]
+    await acreate_table_artifact(key="open-cases", table=rows, description="Every case still in progress")

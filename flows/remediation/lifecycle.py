@@ -1,0 +1,56 @@
+"""A case's lifecycle: one run per case and round, suspended whenever it waits for a person.
+
+The run holds no truth of its own. Each time it starts or resumes it reads the
+case from the store and asks for whatever the case is waiting on, so a run
+resumed after a restart or a code change does no step twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from prefect import flow, get_run_logger
+from pydantic import Field
+
+from flows.common import case_store
+from flows.remediation.artifacts import publish_case
+from flows.remediation.monitoring import monitor
+from flows.remediation.on_site_assessment import assess
+from flows.remediation.remediation_plan import plan
+from flows.remediation.school_reintegration import reintegrate
+from remediation_core import casework as cw
+from remediation_core.case_states import CaseState
+from remediation_core.store import CaseStore
+
+CASE_REFERENCE = Field(pattern=r"^CL-\d{4}-\d{6}$", title="Case reference", examples=["CL-2026-000123"])
+
+Stage = Callable[[CaseStore, cw.CaseView], Awaitable[None]]
+STAGES: dict[str, Stage] = {
+    CaseState.ON_SITE_ASSESSMENT: assess,
+    CaseState.REMEDIATION_PLAN: plan,
+    CaseState.SCHOOL_REINTEGRATION: reintegrate,
+    CaseState.YOUNG_WORKER_PROTECTION: reintegrate,
+    CaseState.MONITORING: monitor,
+}
+
+
+@flow(
+    name="case-lifecycle",
+    description="Runs one case from on-site assessment to closure, asking people for input.",
+)
+async def case_lifecycle(case_reference: Annotated[str, CASE_REFERENCE]) -> str:
+    """Drive the case through its stages until it is closed or withdrawn; returns the final state."""
+    logger = get_run_logger()
+    store = await case_store()
+    while True:
+        view = cw.case_view(store, case_reference)
+        await publish_case(store, view)
+        if view.is_finished:
+            logger.info("%s is %s", view.reference, view.state)
+            return view.state
+        stage = STAGES.get(view.state)
+        if stage is None:
+            raise RuntimeError(f"{view.reference} is in state '{view.state}', which no stage handles")
+        logger.info("%s: %s (round %s)", view.reference, view.state, view.round)
+        await stage(store, view)

@@ -1,0 +1,80 @@
+"""Asking a person for input from a suspended flow run, and applying the answer through the core.
+
+A prompt is keyed by the case, its round and the question; if the core refuses
+an answer, the refusal is audited in the store and the next prompt carries a
+new key, so a resumed run asks again instead of replaying the refused answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from prefect import get_run_logger
+from prefect.flow_runs import suspend_flow_run
+from prefect.input import RunInput
+
+from remediation_core import casework as cw
+from remediation_core.errors import RemediationError
+from remediation_core.store import CaseStore
+
+Answer = TypeVar("Answer", bound=RunInput)
+
+
+def prompt_markdown(
+    view: cw.CaseView, question: str, asked_of: str, due: str | None, refusal: str | None
+) -> str:
+    """The Resume dialog's text: what is asked, of whom and by when. Never a child's identity."""
+    lines = [
+        f"### {question}",
+        "",
+        f"**Case** {view.reference} at {view.site_name} ({view.site_id}), enterprise {view.enterprise_id}",
+        f"**Asked of** {asked_of}",
+    ]
+    if due:
+        lines.append(f"**Due by** {due}")
+    if refusal:
+        lines += [
+            "",
+            f"> **The previous answer was refused:** {refusal}",
+            "> Please correct it and submit again.",
+        ]
+    lines += ["", "Enter the case reference only; never a child's name, birth date, address or school."]
+    return "\n".join(lines)
+
+
+async def ask(
+    store: CaseStore,
+    view: cw.CaseView,
+    prompt_key: str,
+    answer_type: type[Answer],
+    *,
+    question: str,
+    asked_of: str,
+    due: str | None,
+) -> tuple[Answer, str]:
+    """Suspend until a person answers ``question``; returns the answer and the key it came under."""
+    refused, last_reason = cw.refusals(store, view.reference, prompt_key)
+    key = f"{prompt_key}-{refused}".lower()  # Prefect input keys: lowercase letters, digits, dashes
+    description = prompt_markdown(view, question, asked_of, due, last_reason)
+    answer = await suspend_flow_run(
+        wait_for_input=answer_type.with_initial_data(description=description),
+        key=key,
+        timeout=None,
+    )
+    return answer, key
+
+
+def apply(
+    store: CaseStore, view: cw.CaseView, prompt_key: str, actor: str, act: Callable[[], object]
+) -> bool:
+    """Run the core act; a refusal is logged and audited (nothing else changes). True if applied."""
+    logger = get_run_logger()
+    try:
+        act()
+    except RemediationError as error:
+        logger.error("%s: answer refused: %s", view.reference, error)
+        cw.record_refusal(store, view.reference, prompt_key, str(error), actor)
+        return False
+    logger.info("%s: answer recorded by %s", view.reference, actor)
+    return True

@@ -1,0 +1,246 @@
+"""A real Prefect server, every deployment served from a real runner, PostgreSQL and an aiosmtpd sink."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, select, text
+
+from remediation_core.store import CaseStore, upgrade_schema
+from remediation_core.store.schema import Case
+from tests.conftest import (
+    EXAMPLES,
+    POSTGRES_SERVER_URL,
+    PREFECT_HOME,
+    PREFECT_PORT,
+    RecordingHandler,
+    free_port,
+)
+
+BIN = Path(sys.executable).parent
+API = os.environ["PREFECT_API_URL"]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _wait_for(url: str, seconds: float, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args[0]} exited early:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError(f"{url} did not answer within {seconds} s:\n{log.read_text()[-3000:]}")
+
+
+def _stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture(scope="session")
+def prefect_server() -> Iterator[Path]:
+    """`prefect server start` on 127.0.0.1 with its own SQLite database; yields that database's path."""
+    log = Path(PREFECT_HOME) / "server.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(PREFECT_PORT)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=os.environ.copy(),
+        )
+    try:
+        _wait_for(f"http://127.0.0.1:{PREFECT_PORT}/api/health", 120, process, log)
+        yield Path(PREFECT_HOME) / "prefect.db"
+    finally:
+        _stop(process)
+
+
+@pytest.fixture(scope="session")
+def mail_sink() -> Iterator[tuple[RecordingHandler, int]]:
+    from aiosmtpd.controller import Controller
+
+    handler = RecordingHandler()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield handler, port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture(scope="session")
+def integration_database() -> Iterator[str]:
+    name = f"remediation_it_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(f"{POSTGRES_SERVER_URL}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"{POSTGRES_SERVER_URL}/{name}"
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@dataclass
+class Deployed:
+    store: CaseStore
+    mail: RecordingHandler
+    prefect_db: Path
+    serve_log: Path
+
+    def newest_case(self) -> str:
+        with self.store.transaction() as session:
+            return session.scalars(select(Case.reference).order_by(Case.id.desc()).limit(1)).one()
+
+
+def save_blocks(database_url: str, smtp_port: int) -> None:
+    from blocks import CaseStoreConnection, EnterpriseProgramme, MailTransport
+    from remediation_core.config.loader import parse_yaml
+
+    CaseStoreConnection(url=database_url).save("default", overwrite=True)
+    MailTransport(host="127.0.0.1", port=smtp_port, security="none", sender="remediation@ngo.example").save(
+        "default", overwrite=True
+    )
+    for path in sorted(EXAMPLES.glob("*.yaml")):
+        document = parse_yaml(path.read_text(encoding="utf-8"), str(path))
+        EnterpriseProgramme(programme=document).save(document["enterprise"]["id"], overwrite=True)
+
+
+@pytest.fixture(scope="session")
+def deployed(prefect_server: Path, integration_database: str, mail_sink) -> Iterator[Deployed]:
+    """Blocks saved and every deployment served by `python -m flows.serve`, as an operator would run it."""
+    handler, smtp_port = mail_sink
+    upgrade_schema(integration_database)
+    save_blocks(integration_database, smtp_port)
+    log = Path(PREFECT_HOME) / "serve.log"
+    env = os.environ | {"REMEDIATION_SWEEP_MINUTES": "0", "REMEDIATION_DISPATCH_SECONDS": "0"}
+    env.pop("REMEDIATION_DATABASE_URL", None)  # the flows find the store through its block
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "flows.serve"], stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT
+        )
+    try:
+        asyncio.run(_wait_for_deployments(8, process, log))
+        store = CaseStore(integration_database)
+        yield Deployed(store=store, mail=handler, prefect_db=prefect_server, serve_log=log)
+        store.dispose()
+    finally:
+        _stop(process)
+
+
+async def _wait_for_deployments(count: int, process: subprocess.Popen, log: Path) -> None:
+    from prefect.client.orchestration import get_client
+
+    deadline = time.time() + 90
+    async with get_client() as client:
+        while time.time() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"flows.serve exited:\n{log.read_text()[-3000:]}")
+            if (
+                len(await client.read_deployments()) >= count
+                and "Your deployments are being served" in log.read_text()
+            ):
+                return
+            await asyncio.sleep(0.5)
+    raise RuntimeError(f"deployments were not served in time:\n{log.read_text()[-3000:]}")
+
+
+# --- driving runs through the Prefect API ---------------------------------------------------------
+
+
+async def run_deployment_and_wait(name: str, parameters: dict[str, Any], timeout: float = 120) -> Any:
+    """Run a deployment and wait for it to end; returns the final flow run."""
+    from prefect.deployments import arun_deployment
+
+    run = await arun_deployment(
+        name, parameters=parameters, timeout=timeout, as_subflow=False, poll_interval=0.5
+    )
+    assert run.state is not None and run.state.is_final(), f"{name} did not finish: {run.state}"
+    return run
+
+
+async def next_prompt(reference: str, previous_key: str | None, timeout: float = 90) -> tuple[Any, str, str]:
+    """Wait until the case's lifecycle run is suspended on a new prompt; returns (run, key, description)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
+    from prefect.exceptions import PrefectHTTPStatusError
+
+    deadline = time.time() + timeout
+    async with get_client() as client:
+        while time.time() < deadline:
+            runs = await client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[f"case:{reference}"]))
+            )
+            for run in runs:
+                state = run.state
+                if state and state.is_paused() and state.state_details.pause_key != previous_key:
+                    keyset = state.state_details.run_input_keyset
+                    try:
+                        description = await client.read_flow_run_input(run.id, keyset["description"])
+                    except PrefectHTTPStatusError:
+                        continue  # suspended a moment before its form was saved: look again
+                    return run, state.state_details.pause_key, description
+                if state and state.is_final() and not state.is_completed():
+                    raise AssertionError(f"lifecycle run of {reference} ended {state.type}: {state.message}")
+            await asyncio.sleep(0.4)
+    raise AssertionError(f"{reference}: no new prompt after {previous_key!r} within {timeout} s")
+
+
+class Driver:
+    """Answers a case's prompts through the Prefect API, as a person would with the Resume button."""
+
+    def __init__(self, reference: str) -> None:
+        self.reference = reference
+        self.key: str | None = None
+        self.run: Any = None
+        self.description = ""
+        self.waiting = False  # a prompt was read and not yet answered
+
+    async def wait(self, expect: str) -> str:
+        """Wait for the next prompt and check that it asks ``expect``."""
+        if not self.waiting:
+            self.run, self.key, self.description = await next_prompt(self.reference, self.key)
+            self.waiting = True
+        assert expect in self.description, self.description
+        return self.description
+
+    async def answer(self, expect: str, answer: dict[str, Any]) -> None:
+        """Answer the current prompt (waiting for it if need be) through the resume API."""
+        from prefect.flow_runs import aresume_flow_run
+
+        await self.wait(expect)
+        await aresume_flow_run(self.run.id, run_input=answer)
+        self.waiting = False
+
+
+async def run_logs(flow_run_id: Any) -> list[str]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+    await asyncio.sleep(1.0)  # logs reach the API in batches
+    async with get_client() as client:
+        logs = await client.read_logs(
+            log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id]))
+        )
+    return [log.message for log in logs]
