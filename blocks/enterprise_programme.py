@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from prefect.blocks.core import Block
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator
 
 from remediation_core.config import ConfigInvalid, Programme, load_programme_document
 
@@ -30,16 +30,33 @@ class EnterpriseProgramme(Block):
         description="The programme, as in examples/*.yaml; see schemas/enterprise_programme.schema.json.",
     )
 
-    @model_validator(mode="after")
-    def _programme_is_valid(self) -> EnterpriseProgramme:
-        enterprise = self.programme.get("enterprise")
+    @field_validator("programme")
+    @classmethod
+    def _programme_is_valid(cls, programme: dict[str, Any]) -> dict[str, Any]:
+        # A field validator (not a model one) so that errors carry the field's name,
+        # which Prefect's block loading expects.
+        enterprise = programme.get("enterprise")
         name = enterprise.get("id", "?") if isinstance(enterprise, dict) else "?"
         try:
-            load_programme_document(self.programme, f"block enterprise-programme/{name}")
+            load_programme_document(programme, f"block enterprise-programme/{name}")
         except ConfigInvalid as error:
             # pydantic shows a ValueError's text; every problem stays on its own line.
             raise ValueError(str(error)) from None
-        return self
+        return programme
+
+    @classmethod
+    async def aload_programme(cls, name: str) -> Programme:
+        """Load the block and check its document, raising ConfigInvalid with every problem.
+
+        A block edited on the Blocks page is saved by the server without this class's
+        check, so loading is where such an edit is caught, with the CLI's messages.
+        """
+        from prefect.client.orchestration import get_client
+
+        # Read the stored document itself: Prefect's own unvalidated load cannot build this block.
+        async with get_client() as client:
+            document = await client.read_block_document_by_name(name, cls.get_block_type_slug())
+        return load_programme_document(document.data.get("programme"), f"block enterprise-programme/{name}")
 
     def to_programme(self) -> Programme:
         """The validated, typed programme."""

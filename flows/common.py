@@ -7,7 +7,7 @@ import os
 from prefect.exceptions import ObjectNotFound
 
 from blocks import CaseStoreConnection, EnterpriseProgramme, MailTransport
-from remediation_core.config import Programme
+from remediation_core.config import ConfigInvalid, Programme
 from remediation_core.errors import NotFound
 from remediation_core.mail.transport import SmtpSettings
 from remediation_core.store import CaseStore
@@ -35,9 +35,9 @@ async def case_store() -> CaseStore:
 async def programme_from_block(enterprise_id: str) -> Programme:
     """The enterprise's programme from its block; a clear error names the enterprises that exist."""
     try:
-        block = await EnterpriseProgramme.aload(enterprise_id)
+        return await EnterpriseProgramme.aload_programme(enterprise_id)
     except (ObjectNotFound, ValueError) as error:
-        if "validation error" in str(error):
+        if isinstance(error, ConfigInvalid):
             raise
         from prefect.client.orchestration import get_client
 
@@ -49,7 +49,6 @@ async def programme_from_block(enterprise_id: str) -> Programme:
             f"unknown enterprise '{enterprise_id}': "
             f"no enterprise-programme block of that name (known: {known})"
         ) from None
-    return block.to_programme()
 
 
 async def mail_settings() -> SmtpSettings:

@@ -11,10 +11,11 @@ import os
 
 from prefect import serve
 from prefect.deployments.runner import RunnerDeployment
+from prefect.events import DeploymentEventTrigger
 
 from flows.common import case_store
 from flows.dispatcher import outbox_dispatcher
-from flows.escalation import escalation_sweep
+from flows.escalation import OVERDUE_EVENT, escalation_sweep
 from flows.remediation.acts import grant_an_extension, reassign_a_case, reopen_a_case, withdraw_a_case
 from flows.remediation.lifecycle import case_lifecycle
 from flows.remediation.notification import open_a_case
@@ -22,6 +23,17 @@ from remediation_core.store import upgrade_schema
 
 SWEEP_MINUTES = int(os.environ.get("REMEDIATION_SWEEP_MINUTES", "15"))
 DISPATCH_SECONDS = int(os.environ.get("REMEDIATION_DISPATCH_SECONDS", "60"))
+
+
+# The same automation as in prefect.yaml: an overdue escalation's email leaves at once.
+SEND_ESCALATIONS_AT_ONCE = DeploymentEventTrigger(
+    name="send escalations at once",
+    description="Dispatch the outbox as soon as the sweep escalates an overdue milestone.",
+    match={"prefect.resource.id": "remediation.milestone.*"},
+    expect={OVERDUE_EVENT},
+    threshold=1,
+    within=dt.timedelta(0),
+)
 
 
 def deployments() -> list[RunnerDeployment]:
@@ -43,6 +55,7 @@ def deployments() -> list[RunnerDeployment]:
             name="outbox-dispatcher",
             interval=dt.timedelta(seconds=DISPATCH_SECONDS) if DISPATCH_SECONDS else None,
             tags=["mail"],
+            triggers=[SEND_ESCALATIONS_AT_ONCE],
         ),
     ]
 

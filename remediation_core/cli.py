@@ -53,6 +53,24 @@ def cmd_config_validate(args: argparse.Namespace) -> int:
     return EXIT_USAGE if failed else 0
 
 
+def cmd_config_load(args: argparse.Namespace) -> int:
+    """Validate a programme file and save it as the enterprise's block; nothing is saved if invalid."""
+    try:
+        programme = load_programme_file(args.file)
+    except ConfigInvalid as error:
+        for problem in error.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_USAGE
+    from blocks import EnterpriseProgramme
+
+    try:
+        EnterpriseProgramme(programme=programme.document).save(programme.enterprise_id, overwrite=True)
+    except Exception as error:  # the Prefect API is down or refuses: say so in one line
+        raise _fail(f"could not save block enterprise-programme/{programme.enterprise_id}: {error}") from None
+    print(f"{args.file}: saved as block enterprise-programme/{programme.enterprise_id}")
+    return 0
+
+
 def cmd_deadline(args: argparse.Namespace) -> int:
     try:
         programme = load_programme_file(args.config)
@@ -266,6 +284,9 @@ def build_parser() -> argparse.ArgumentParser:
     validate = config.add_parser("validate", help="check programme YAML files; writes nothing")
     validate.add_argument("files", nargs="+", metavar="FILE")
     validate.set_defaults(handler=cmd_config_validate)
+    load = config.add_parser("load", help="validate a programme file and save it as the enterprise's block")
+    load.add_argument("file", metavar="FILE")
+    load.set_defaults(handler=cmd_config_load)
 
     deadline = commands.add_parser("deadline", help="when a step is due at a site, and why")
     deadline.add_argument("--config", required=True, metavar="FILE")

@@ -1,0 +1,180 @@
+"""Operating the programme through Prefect: blocks, the escalation sweep and its automation, extensions."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+
+import pytest
+from sqlalchemy import func, select
+
+from remediation_core.cli import main as remediate
+from remediation_core.store import repository as repo
+from remediation_core.store.schema import Case, Milestone, MilestoneEscalation
+from tests.conftest import EXAMPLES
+from tests.integration.conftest import Driver, run_deployment_and_wait
+from tests.integration.test_remediation_flows import open_case, state_of
+
+pytestmark = pytest.mark.prefect
+
+
+def test_config_load_saves_a_valid_programme_and_refuses_an_invalid_one(deployed, tmp_path, capsys):
+    from blocks import EnterpriseProgramme
+
+    assert remediate(["config", "load", str(EXAMPLES / "garment_brand.yaml")]) == 0
+    assert "saved as block enterprise-programme/northwind-apparel" in capsys.readouterr().out
+    broken = tmp_path / "broken.yaml"
+    broken.write_text((EXAMPLES / "garment_brand.yaml").read_text().replace("Asia/Dhaka", "Asia/Nowhere"))
+    assert remediate(["config", "load", str(broken)]) == 2
+    assert "$.sites[0].time_zone: unknown time zone 'Asia/Nowhere'" in capsys.readouterr().err
+    assert EnterpriseProgramme.load("northwind-apparel").programme["sites"][0]["time_zone"] == "Asia/Dhaka"
+
+
+async def test_a_block_edited_into_an_invalid_state_is_refused_when_loaded(deployed):
+    from blocks import EnterpriseProgramme
+    from remediation_core.config import ConfigInvalid
+    from remediation_core.config.loader import parse_yaml
+    from tests.integration.conftest import run_logs
+
+    document = parse_yaml((EXAMPLES / "garment_brand.yaml").read_text(), "x")
+    document["enterprise"]["id"] = "edited-in-the-ui"
+    document["escalation_ladders"]["default"][1]["offset_working_days"] = -5  # out of order
+    # As if edited on the Blocks page: saved without going through the model's validation.
+    await EnterpriseProgramme.model_construct(programme=document).asave("edited-in-the-ui", overwrite=True)
+    expected = (
+        "block enterprise-programme/edited-in-the-ui: $.escalation_ladders.default[1].offset_working_days: "
+        "ladder offsets must increase: -5 follows -2"
+    )
+    with pytest.raises(ConfigInvalid) as caught:
+        await EnterpriseProgramme.aload_programme("edited-in-the-ui")
+    assert [str(p) for p in caught.value.problems] == [expected]
+    # A flow that needs the programme fails with the same message in its log.
+    run = await run_deployment_and_wait(
+        "open-a-case/open-a-case",
+        {
+            "notification": {
+                "enterprise_id": "edited-in-the-ui",
+                "site_id": "dhaka-knit-01",
+                "notified_at": "2026-11-20T08:00:00Z",
+                "source": "audit",
+                "reported_by": "pm@ngo.example",
+            }
+        },
+    )
+    assert run.state.is_failed()
+    assert any(expected in line for line in await run_logs(run.id))
+
+
+async def test_sweep_escalates_once_emits_events_and_the_automation_sends_the_mail(deployed):
+    from prefect.client.orchestration import get_client
+    from prefect.events.filters import EventFilter, EventNameFilter, EventOccurredFilter, EventRelatedFilter
+
+    reference = await open_case(deployed, enterprise="northwind-apparel", site="dhaka-knit-01")
+    await Driver(reference).wait("On-site assessment")
+    as_of = (dt.datetime.now(dt.UTC) + dt.timedelta(days=10)).isoformat()
+    started = dt.datetime.now(dt.UTC)
+    first = await run_deployment_and_wait("escalation-sweep/escalation-sweep", {"as_of": as_of})
+    assert first.state.is_completed(), first.state
+
+    with deployed.store.transaction() as session:
+        case_id = repo.get_case(session, reference).id
+        fired = session.scalars(
+            select(MilestoneEscalation.level_name)
+            .join(Milestone)
+            .where(Milestone.case_id == case_id)
+            .order_by(MilestoneEscalation.level_index)
+        ).all()
+    # The urgent ladder of the 72-hour assessment: due, program manager, director.
+    assert fired == ["due", "program-manager", "director"]
+
+    # The automation in flows.serve (the same as prefect.yaml's) dispatches the outbox at once.
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        overdue = [
+            m for m in deployed.mail.parsed() if reference in m["Subject"] and "Overdue by" in m["Subject"]
+        ]
+        if overdue:
+            break
+        await asyncio.sleep(1)
+    assert overdue, "the automation did not dispatch the escalation email"
+    assert overdue[0]["To"] == "director@ngo.example"
+
+    async with get_client() as client:
+        deadline = time.time() + 30
+        while True:  # the server stores events a moment after its automations have seen them
+            # The client's default page size (100) is above the server's maximum (50).
+            page = await client.read_events(
+                filter=EventFilter(
+                    occurred=EventOccurredFilter(since=started - dt.timedelta(minutes=1)),
+                    event=EventNameFilter(name=["remediation.milestone.overdue"]),
+                    related=EventRelatedFilter(id=[f"remediation.case.{reference}"]),
+                ),
+                limit=50,
+            )
+            if page.events or time.time() > deadline:
+                break
+            await asyncio.sleep(0.5)
+        artifacts = await client.read_latest_artifacts()
+    assert len(page.events) == 1
+    event = page.events[0]
+    assert event.payload["level"] == "director" and event.payload["step"] == "on_site_assessment"
+    roles = {r.role for r in event.related}
+    assert {"enterprise", "case", "site"} <= roles
+    board = next(a for a in artifacts if a.key == "overdue-board")
+    assert (
+        any(row["case"] == reference for row in board.data)
+        if isinstance(board.data, list)
+        else reference in str(board.data)
+    )
+
+    second = await run_deployment_and_wait("escalation-sweep/escalation-sweep", {"as_of": as_of})
+    assert second.state.is_completed()
+    with deployed.store.transaction() as session:
+        again = session.scalar(
+            select(func.count())
+            .select_from(MilestoneEscalation)
+            .join(Milestone)
+            .where(Milestone.case_id == case_id)
+        )
+    assert again == 3
+
+
+async def test_extension_and_withdrawal_from_their_deployments(deployed):
+    reference = await open_case(deployed)
+    case = Driver(reference)
+    await case.wait("On-site assessment")
+    with deployed.store.transaction() as session:
+        before = session.scalar(select(Milestone.due_at).join(Case).where(Case.reference == reference))
+    extension = await run_deployment_and_wait(
+        "grant-an-extension/grant-an-extension",
+        {
+            "case_reference": reference,
+            "step": "on_site_assessment",
+            "reason": "road closed by floods",
+            "granted_by": "lucia.fernandez@centro-mx.example",
+            "working_days": 3,
+        },
+    )
+    assert extension.state.is_completed(), extension.state
+    with deployed.store.transaction() as session:
+        after = session.scalar(select(Milestone.due_at).join(Case).where(Case.reference == reference))
+        actions = [e.action for e in repo.audit_trail(session, repo.get_case(session, reference))]
+    assert after > before and "deadline_extended" in actions
+
+    withdrawal = await run_deployment_and_wait(
+        "withdraw-a-case/withdraw-a-case",
+        {
+            "case_reference": reference,
+            "why": "duplicate",
+            "details": "same child as an earlier case",
+            "withdrawn_by": "lucia.fernandez@centro-mx.example",
+        },
+    )
+    assert withdrawal.state.is_completed(), withdrawal.state
+    assert state_of(deployed, reference) == ("withdrawn", 1)
+    from prefect.client.orchestration import get_client
+
+    async with get_client() as client:
+        lifecycle = await client.read_flow_run(case.run.id)
+    assert lifecycle.state.is_cancelled()
