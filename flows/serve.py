@@ -62,7 +62,12 @@ def deployments() -> list[RunnerDeployment]:
 
 def main() -> None:
     upgrade_schema(asyncio.run(case_store()).url)
-    serve(*deployments(), limit=int(os.environ.get("REMEDIATION_SERVE_LIMIT", "8")))
+    serve(
+        *deployments(),
+        limit=int(os.environ.get("REMEDIATION_SERVE_LIMIT", "8")),
+        # Deployments are registered again at the next start; pausing them on the way out only slows Ctrl-C.
+        pause_on_shutdown=False,
+    )
 
 
 if __name__ == "__main__":

@@ -274,6 +274,109 @@ def cmd_case_identify(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_up(args: argparse.Namespace) -> int:
+    """Start the embedded default and keep it running until Ctrl-C."""
+    import signal
+    import time
+
+    from flows.embedded import LocalStack, StackError, StackPaths, running_stack
+
+    home = Path(args.home)
+    if running_stack(StackPaths(home)):
+        raise _fail(f"a stack already runs from {home}; stop it with Ctrl-C where it was started")
+    stop = {"requested": False}
+
+    def request_stop(*_: object) -> None:
+        stop["requested"] = True
+
+    try:
+        with LocalStack(home, api_port=args.api_port, smtp_port=args.smtp_port) as stack:
+            signal.signal(signal.SIGTERM, request_stop)
+            print()
+            print(f"remediation-flows is running. Prefect UI: {stack.ui_url}")
+            print(f"  Deployments: {stack.ui_url}/deployments   (start 'open-a-case' from its Run button)")
+            print(f"  Artifacts:   {stack.ui_url}/artifacts     (each case, open cases, the overdue board)")
+            print(f"  Mail:        remediate mail --home {home}    (what the programme has sent)")
+            print(f"  Data kept in {home.resolve()}; press Ctrl-C to stop.")
+            try:
+                while not stop["requested"]:
+                    time.sleep(0.5)
+            except KeyboardInterrupt:
+                pass
+            print("\nstopping: runner, Prefect server, mail sink (the data stays for next time)")
+    except StackError as error:
+        raise _fail(str(error)) from None
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Walk one case through with simulated days, on the running stack or on one started for the demo."""
+    import asyncio
+    import contextlib
+    import os
+    import time
+
+    from flows.embedded import LocalStack, StackError, StackPaths, running_stack
+
+    home = Path(args.home)
+    paths = StackPaths(home)
+    started = time.monotonic()
+
+    def progress(message: str) -> None:
+        print(f"[{time.monotonic() - started:5.1f}s] {message}", flush=True)
+
+    state = running_stack(paths)
+    try:
+        with contextlib.ExitStack() as stack_context:
+            if state is None:
+                progress("no stack is running: starting one for the demo (`remediate up` keeps one running)")
+                stack = stack_context.enter_context(
+                    LocalStack(home, api_port=args.api_port, smtp_port=args.smtp_port, progress=progress)
+                )
+                state = {"ui_url": stack.ui_url, "case_store_url": paths.case_store_url}
+            else:
+                os.environ["PREFECT_API_URL"] = state["api_url"]
+            from flows.demo import walk_a_case
+
+            reference = asyncio.run(
+                walk_a_case(state["case_store_url"], state["ui_url"], paths.mail_dir, progress)
+            )
+    except (StackError, TimeoutError, RuntimeError, AssertionError) as error:
+        raise _fail(f"demo stopped: {error}") from None
+    print()
+    print(f"Done in {time.monotonic() - started:.0f} s. Where to look:")
+    print(f"  remediate mail --home {home}          the task, approval and escalation emails")
+    later = dt.date.today() + dt.timedelta(days=50)
+    print(f"  remediate overdue --url {paths.case_store_url} --as-of {later}")
+    print(
+        f"  remediate up --home {home}    then in the UI: artifacts case-{reference.lower()}, overdue-board"
+    )
+    return 0
+
+
+def cmd_mail(args: argparse.Namespace) -> int:
+    """List the local mail sink, or show one message."""
+    from remediation_core.mail.sink import plain_text, read_sink
+
+    messages = read_sink(Path(args.home) / "mail")
+    if args.number is None:
+        if not messages:
+            print(f"no mail in {Path(args.home) / 'mail'} yet")
+            return 0
+        _print_table(
+            ("#", "date", "to", "subject"), [(str(m.number), m.date, m.to[:50], m.subject) for m in messages]
+        )
+        return 0
+    chosen = next((m for m in messages if m.number == args.number), None)
+    if chosen is None:
+        raise _fail(f"no message #{args.number}; there are {len(messages)}")
+    for header in ("Date", "From", "To", "Subject", "Message-ID"):
+        print(f"{header}: {chosen.message[header]}")
+    print()
+    print(plain_text(chosen.message))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="remediate", description="Child-labour remediation workflows.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -336,6 +439,23 @@ def build_parser() -> argparse.ArgumentParser:
     outbox.add_argument("--limit", type=int, default=20)
     outbox.add_argument("--url", help="database URL (default: $REMEDIATION_DATABASE_URL or ./remediation.db)")
     outbox.set_defaults(handler=cmd_outbox)
+
+    up = commands.add_parser("up", help="run everything locally: Prefect server, mail sink, every deployment")
+    up.add_argument("--home", default="var", help="folder for all data, kept between runs (default: ./var)")
+    up.add_argument("--api-port", type=int, default=4200)
+    up.add_argument("--smtp-port", type=int, default=8025)
+    up.set_defaults(handler=cmd_up)
+
+    demo = commands.add_parser("demo", help="walk a case through approvals, task emails and an escalation")
+    demo.add_argument("--home", default="var")
+    demo.add_argument("--api-port", type=int, default=4200)
+    demo.add_argument("--smtp-port", type=int, default=8025)
+    demo.set_defaults(handler=cmd_demo)
+
+    mail = commands.add_parser("mail", help="list the local mail sink, or show message N")
+    mail.add_argument("number", nargs="?", type=int, metavar="N")
+    mail.add_argument("--home", default="var")
+    mail.set_defaults(handler=cmd_mail)
 
     tour = commands.add_parser("tour", help="a short walk through the core on the embedded store")
     tour.add_argument("--url", help="database URL (default: $REMEDIATION_DATABASE_URL or ./remediation.db)")

@@ -180,58 +180,7 @@ async def run_deployment_and_wait(name: str, parameters: dict[str, Any], timeout
     return run
 
 
-async def next_prompt(reference: str, previous_key: str | None, timeout: float = 90) -> tuple[Any, str, str]:
-    """Wait until the case's lifecycle run is suspended on a new prompt; returns (run, key, description)."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
-    from prefect.exceptions import PrefectHTTPStatusError
-
-    deadline = time.time() + timeout
-    async with get_client() as client:
-        while time.time() < deadline:
-            runs = await client.read_flow_runs(
-                flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[f"case:{reference}"]))
-            )
-            for run in runs:
-                state = run.state
-                if state and state.is_paused() and state.state_details.pause_key != previous_key:
-                    keyset = state.state_details.run_input_keyset
-                    try:
-                        description = await client.read_flow_run_input(run.id, keyset["description"])
-                    except PrefectHTTPStatusError:
-                        continue  # suspended a moment before its form was saved: look again
-                    return run, state.state_details.pause_key, description
-                if state and state.is_final() and not state.is_completed():
-                    raise AssertionError(f"lifecycle run of {reference} ended {state.type}: {state.message}")
-            await asyncio.sleep(0.4)
-    raise AssertionError(f"{reference}: no new prompt after {previous_key!r} within {timeout} s")
-
-
-class Driver:
-    """Answers a case's prompts through the Prefect API, as a person would with the Resume button."""
-
-    def __init__(self, reference: str) -> None:
-        self.reference = reference
-        self.key: str | None = None
-        self.run: Any = None
-        self.description = ""
-        self.waiting = False  # a prompt was read and not yet answered
-
-    async def wait(self, expect: str) -> str:
-        """Wait for the next prompt and check that it asks ``expect``."""
-        if not self.waiting:
-            self.run, self.key, self.description = await next_prompt(self.reference, self.key)
-            self.waiting = True
-        assert expect in self.description, self.description
-        return self.description
-
-    async def answer(self, expect: str, answer: dict[str, Any]) -> None:
-        """Answer the current prompt (waiting for it if need be) through the resume API."""
-        from prefect.flow_runs import aresume_flow_run
-
-        await self.wait(expect)
-        await aresume_flow_run(self.run.id, run_input=answer)
-        self.waiting = False
+from flows.answering import next_prompt  # noqa: E402, F401
 
 
 async def run_logs(flow_run_id: Any) -> list[str]:

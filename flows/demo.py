@@ -1,0 +1,118 @@
+"""`remediate demo`: one case from notification to monitoring, then an escalation, in simulated days."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+
+from prefect.deployments import arun_deployment
+
+from flows.answering import CaseAnswerer
+from remediation_core.mail.sink import read_sink
+from remediation_core.store import CaseStore
+from remediation_core.store.schema import Case
+
+CASE_MANAGER = "rahim.uddin@ngo.example"
+
+
+async def _run(name: str, parameters: dict) -> None:
+    run = await arun_deployment(name, parameters=parameters, timeout=180, as_subflow=False, poll_interval=0.5)
+    if not run.state or not run.state.is_completed():
+        raise RuntimeError(f"{name} ended {run.state.type.value if run.state else 'without a state'}")
+
+
+async def walk_a_case(store_url: str, ui_url: str, mail_dir: Path, progress: Callable[[str], None]) -> str:
+    """Play the people of one case; returns its reference."""
+    today = dt.date.today()
+    progress("a brand's auditor reports a child at the Gazipur knitwear factory: running open-a-case")
+    await _run(
+        "open-a-case/open-a-case",
+        {
+            "notification": {
+                "enterprise_id": "northwind-apparel",
+                "site_id": "dhaka-knit-01",
+                "notified_at": dt.datetime.now(dt.UTC).isoformat(),
+                "source": "audit",
+                "suspected_age": 13,
+                "suspected_cause": "forged_id",
+                "reported_by": "li.wen@ngo.example",
+            }
+        },
+    )
+    store = CaseStore(store_url)
+    with store.transaction() as session:
+        from sqlalchemy import select
+
+        reference = session.scalars(select(Case.reference).order_by(Case.id.desc()).limit(1)).one()
+    store.dispose()
+    case = CaseAnswerer(reference)
+    progress(f"{reference}: the case manager reports the on-site assessment (age 13, removed from work)")
+    await case.answer(
+        "On-site assessment",
+        {
+            "answered_by": CASE_MANAGER,
+            "age_years": 13,
+            "age_verification": "school_records",
+            "outcome": "child_labourer",
+            "removed_from_work": True,
+            "safe_place": True,
+            "child_consent": True,
+            "guardian_consent": True,
+        },
+    )
+    progress(f"{reference}: the case manager proposes a plan: school, 8,000 BDT a month paid by the supplier")
+    await case.answer(
+        "Remediation plan",
+        {
+            "answered_by": CASE_MANAGER,
+            "pathway": "schooling",
+            "monthly_stipend": 8000,
+            "currency": "BDT",
+            "school_fees": 1500,
+            "payer": "supplier",
+        },
+    )
+    progress(f"{reference}: approvals: the supervisor, then the brand's compliance officer")
+    await case.answer(
+        "Approve remediation plan",
+        {
+            "answered_by": "chen.jing@ngo.example",
+            "role": "supervisor",
+            "approved": True,
+            "comment": "Stipend matches the wage.",
+        },
+    )
+    await case.answer(
+        "Approve remediation plan",
+        {
+            "answered_by": "compliance@northwind-apparel.example",
+            "role": "enterprise_focal_point",
+            "approved": True,
+        },
+    )
+    progress(f"{reference}: enrolment confirmed and first stipend paid; monitoring begins")
+    await case.answer(
+        "School reintegration",
+        {
+            "answered_by": CASE_MANAGER,
+            "effective_on": today.isoformat(),
+            "first_stipend_paid_on": today.isoformat(),
+            "evidence_reference": "GZP-ENR-0193",
+        },
+    )
+    await case.wait("Follow-up visit 1")
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=50)
+    progress(
+        f"simulating {later.date()}: the first follow-up visit has slipped; running the escalation sweep"
+    )
+    await _run("escalation-sweep/escalation-sweep", {"as_of": later.isoformat()})
+    progress("sending the outbox to the local mail sink")
+    await _run("outbox-dispatcher/outbox-dispatcher", {})
+    await asyncio.sleep(1)
+    mail = [m for m in read_sink(mail_dir) if reference in m.subject]
+    progress(f"{len(mail)} emails about {reference} are in the mail sink:")
+    for message in mail:
+        progress(f"   #{message.number}  to {message.to[:48]:48}  {message.subject}")
+    return reference
