@@ -338,7 +338,7 @@ def _milestone_key(case: Case, step: str, number: int | None = None) -> str:
     return f"{case.reference}/r{case.round}/{step}{suffix}"
 
 
-def _schedule(
+def schedule_step(
     session: Session,
     programme: Programme,
     case: Case,
@@ -347,6 +347,7 @@ def _schedule(
     actor: str,
     number: int | None = None,
 ) -> Milestone:
+    """Create the step's milestone for the case (once), due by the programme's rules from ``start``."""
     reckoning = repo.reckon_step(programme, case.site_id, step, start)
     title = step_title("en", step) + (f" {number}" if number is not None else "")
     milestone, _ = repo.add_milestone(
@@ -473,7 +474,9 @@ def open_case(
             actor=actor,
             reason=f"notified by {notification.source}",
         )
-        milestone = _schedule(session, programme, case, "on_site_assessment", notification.notified_at, actor)
+        milestone = schedule_step(
+            session, programme, case, "on_site_assessment", notification.notified_at, actor
+        )
         w = words(programme.language)
         _notify(
             session,
@@ -558,7 +561,7 @@ def record_assessment(store: CaseStore, reference: str, report: AssessmentReport
         repo.transition_case(
             session, case, CaseState.REMEDIATION_PLAN, actor=actor, reason=f"assessed as {report.outcome}"
         )
-        milestone = _schedule(session, programme, case, "remediation_plan", utcnow(), actor)
+        milestone = schedule_step(session, programme, case, "remediation_plan", utcnow(), actor)
         _notify(
             session,
             programme,
@@ -639,7 +642,7 @@ def propose_plan(store: CaseStore, reference: str, proposal: PlanProposal, actor
                 "stipend": f"{plan.monthly_stipend} {plan.currency}",
             },
         )
-        milestone = _open_milestone(session, case, "remediation_plan") or _schedule(
+        milestone = _open_milestone(session, case, "remediation_plan") or schedule_step(
             session, programme, case, "remediation_plan", utcnow(), actor
         )
         roles = programme.step("remediation_plan").approval
@@ -713,7 +716,7 @@ def _accept_plan(
     step = target.value
     if step not in programme.remediation_steps:
         step = "school_reintegration"  # a programme without a young-worker step uses the reintegration rules
-    milestone = _schedule(session, programme, case, step, utcnow(), actor)
+    milestone = schedule_step(session, programme, case, step, utcnow(), actor)
     instructions = words(programme.language)[f"instr.{target.value}"].format(
         pathway=plan.pathway, stipend=plan.monthly_stipend, currency=plan.currency
     )
@@ -777,7 +780,7 @@ def record_reintegration(
             actor=actor,
             reason=f"reintegrated from {report.effective_on}",
         )
-        _schedule_visit(session, programme, case, report.effective_on, 1, actor)
+        schedule_visit(session, programme, case, report.effective_on, 1, actor)
         return _view(session, case)
 
 
@@ -792,13 +795,14 @@ def _visit_start(programme: Programme, effective_on: dt.date, number: int) -> dt
     return day
 
 
-def _schedule_visit(
+def schedule_visit(
     session: Session, programme: Programme, case: Case, effective_on: dt.date, number: int, actor: str
 ) -> Milestone:
+    """Create follow-up visit ``number``'s milestone and tell the case manager."""
     site = programme.site(case.site_id)
     planned = _visit_start(programme, effective_on, number)
     start = dt.datetime.combine(planned, dt.time(0, 0), tzinfo=SiteCalendar(site).zone)
-    milestone = _schedule(session, programme, case, "follow_up_visit", start, actor, number=number)
+    milestone = schedule_step(session, programme, case, "follow_up_visit", start, actor, number=number)
     instructions = words(programme.language)["instr.follow_up_visit"].format(number=number)
     _notify(session, programme, case, milestone, [Role.CASE_MANAGER], instructions, actor)
     return milestone
@@ -863,9 +867,9 @@ def record_follow_up(store: CaseStore, reference: str, report: VisitReport, acto
         if report.back_at_work:
             _reopen(session, programme, case, actor, f"found at work again at follow-up visit {visits}")
         elif _monitoring_continues(session, programme, case, visits, reintegration.effective_on):
-            _schedule_visit(session, programme, case, reintegration.effective_on, visits + 1, actor)
+            schedule_visit(session, programme, case, reintegration.effective_on, visits + 1, actor)
         else:
-            closure = _schedule(session, programme, case, "closure", utcnow(), actor)
+            closure = schedule_step(session, programme, case, "closure", utcnow(), actor)
             roles = programme.step("closure").approval or (Role.PROGRAM_MANAGER,)
             repo.request_approvals(session, closure, roles, actor=actor, subject="closure")
             _notify(
@@ -885,7 +889,7 @@ def _reopen(session: Session, programme: Programme, case: Case, actor: str, reas
     repo.transition_case(
         session, case, CaseState.REMEDIATION_PLAN, actor=actor, reason="a new plan is needed"
     )
-    milestone = _schedule(session, programme, case, "remediation_plan", utcnow(), actor)
+    milestone = schedule_step(session, programme, case, "remediation_plan", utcnow(), actor)
     w = words(programme.language)
     _notify(
         session,
@@ -917,7 +921,7 @@ def decide_closure(
             )
             reintegration = _reintegration(session, case)
             visits = _visits_done(session, case, reintegration.effective_on)
-            _schedule_visit(session, programme, case, reintegration.effective_on, visits + 1, actor)
+            schedule_visit(session, programme, case, reintegration.effective_on, visits + 1, actor)
         elif all(a.status == "approved" for a in _approvals(session, closure, "closure")):
             repo.complete_milestone(session, closure, actor=actor, reason="closure approved")
             repo.transition_case(

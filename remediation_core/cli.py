@@ -377,6 +377,40 @@ def cmd_mail(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cases_import(args: argparse.Namespace) -> int:
+    """Import a spreadsheet of existing cases: every bad row reported, nothing written unless all are good."""
+    from remediation_core.intake import IntakeInvalid, import_cases
+    from remediation_core.store import CaseStore, upgrade_schema
+    from remediation_core.store import repository as repo
+
+    path = Path(args.file)
+    if not path.exists():
+        raise _fail(f"{path}: no such file")
+    upgrade_schema(args.url)
+    store = CaseStore(args.url)
+    try:
+        if args.config:
+            programmes = [load_programme_file(file) for file in args.config]
+            with store.transaction() as session:
+                for programme in programmes:
+                    repo.register_programme(session, programme, actor=args.imported_by)
+        references = import_cases(store, path, args.imported_by)
+    except ConfigInvalid as error:
+        for problem in error.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_USAGE
+    except IntakeInvalid as error:
+        for problem in error.problems:
+            print(problem, file=sys.stderr)
+        print(f"remediate: {len(error.problems)} problem(s); nothing was imported", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        store.dispose()
+    print(f"{path}: imported {len(references)} case(s): {references[0]} to {references[-1]}")
+    print("Start their lifecycle runs from the UI's case-lifecycle deployment, one per case reference.")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="remediate", description="Child-labour remediation workflows.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -426,6 +460,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--url", help="database URL (default: $REMEDIATION_DATABASE_URL or ./remediation.db)"
     )
     identify.set_defaults(handler=cmd_case_identify)
+
+    cases = commands.add_parser("cases", help="many cases at once").add_subparsers(
+        dest="cases_command", required=True
+    )
+    intake = cases.add_parser("import", help="bring existing cases in from a .csv or .xlsx (all or nothing)")
+    intake.add_argument("file", metavar="FILE")
+    intake.add_argument("--imported-by", required=True, help="your name or email, for the audit trail")
+    intake.add_argument("--config", action="append", metavar="FILE", help="register this programme first")
+    intake.add_argument("--url", help="database URL (default: $REMEDIATION_DATABASE_URL or ./remediation.db)")
+    intake.set_defaults(handler=cmd_cases_import)
 
     overdue = commands.add_parser("overdue", help="open milestones past due or due within 7 days")
     overdue.add_argument("--as-of", help="look as of this date or instant (default: now)")

@@ -93,7 +93,10 @@ class SiteRow(Base):
 
 class Case(Base):
     __tablename__ = "cases"
-    __table_args__ = (Index(None, "enterprise_id", "state"),)
+    __table_args__ = (
+        Index(None, "enterprise_id", "state"),
+        UniqueConstraint("enterprise_id", "legacy_reference"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     reference: Mapped[str] = mapped_column(String(32), unique=True)
     enterprise_id: Mapped[str] = mapped_column(ForeignKey("enterprises.id"))
@@ -108,6 +111,8 @@ class Case(Base):
     outcome: Mapped[str | None] = mapped_column(String(32))
     config_sha256: Mapped[str] = mapped_column(String(64))
     due_diligence_cycle_id: Mapped[int | None] = mapped_column(Integer)
+    # The case's id in the system it was imported from, if any: importing it twice is refused.
+    legacy_reference: Mapped[str | None] = mapped_column(String(64))
     round: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

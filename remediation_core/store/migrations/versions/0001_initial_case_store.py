@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-24 09:18:21.109318
+Create Date: 2026-11-24 09:53:59.627966
 """
 
 from alembic import op
@@ -42,11 +42,13 @@ def upgrade() -> None:
     sa.Column('outcome', sa.String(length=32), nullable=True),
     sa.Column('config_sha256', sa.String(length=64), nullable=False),
     sa.Column('due_diligence_cycle_id', sa.Integer(), nullable=True),
+    sa.Column('legacy_reference', sa.String(length=64), nullable=True),
     sa.Column('round', sa.Integer(), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('updated_at', sa.DateTime(), nullable=False),
     sa.ForeignKeyConstraint(['enterprise_id'], ['enterprises.id'], name=op.f('fk_cases_enterprise_id_enterprises')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_cases')),
+    sa.UniqueConstraint('enterprise_id', 'legacy_reference', name=op.f('uq_cases_enterprise_id_legacy_reference')),
     sa.UniqueConstraint('reference', name=op.f('uq_cases_reference'))
     )
     with op.batch_alter_table('cases', schema=None) as batch_op:

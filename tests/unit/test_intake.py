@@ -1,0 +1,119 @@
+"""Importing existing cases from CSV and XLSX: every bad row named, all or nothing."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import func, select
+
+from remediation_core.cli import main
+from remediation_core.store.schema import AuditEvent, Case, ChildPersonalData, Milestone
+from tests.conftest import EXAMPLES
+
+HEADER = "legacy_reference,enterprise_id,site_id,notified_on,source,state,outcome,age_years,assessed_on,effective_on,visits_done,full_name,birth_date"
+GOOD = [
+    "OLD-1,northwind-apparel,dhaka-knit-01,2026-03-02,audit,monitoring,child_labourer,13,2026-03-04,2026-04-01,2,Rina Akter,2013-01-09",
+    "OLD-2,campos-del-pacifico,sinaloa-culiacan,2026-10-01,grievance_channel,remediation_plan,child_labourer,12,2026-10-03,,,,",
+    "OLD-3,northwind-apparel,hcmc-sew-02,2026-11-20,brand,on_site_assessment,,,,,,,",
+]
+
+
+def write_csv(tmp_path, lines):
+    path = tmp_path / "cases.csv"
+    path.write_text("\n".join([HEADER, *lines]) + "\n", encoding="utf-8")
+    return path
+
+
+def run_import(store, path, capsys):
+    configs = [
+        "--config",
+        str(EXAMPLES / "garment_brand.yaml"),
+        "--config",
+        str(EXAMPLES / "mexican_agro_exporter.yaml"),
+    ]
+    status = main(
+        ["cases", "import", str(path), "--imported-by", "pm@ngo.example", "--url", store.url, *configs]
+    )
+    return status, capsys.readouterr()
+
+
+def test_good_rows_are_imported_with_their_stage_milestones_and_audit(store, tmp_path, capsys):
+    status, out = run_import(store, write_csv(tmp_path, GOOD), capsys)
+    assert status == 0, out.err
+    assert "imported 3 case(s)" in out.out
+    with store.transaction() as session:
+        cases = session.scalars(select(Case).order_by(Case.id)).all()
+        assert [(c.legacy_reference, c.state) for c in cases] == [
+            ("OLD-1", "monitoring"),
+            ("OLD-2", "remediation_plan"),
+            ("OLD-3", "on_site_assessment"),
+        ]
+        keys = sorted(session.scalars(select(Milestone.key)).all())
+        assert keys == sorted(
+            [
+                f"{cases[0].reference}/r1/follow_up_visit/3",
+                f"{cases[1].reference}/r1/remediation_plan",
+                f"{cases[2].reference}/r1/on_site_assessment",
+            ]
+        )
+        assert session.get(ChildPersonalData, cases[0].id).birth_date == dt.date(2013, 1, 9)
+        imported = session.scalars(select(AuditEvent).where(AuditEvent.action == "case_imported")).all()
+        assert len(imported) == 3 and all("row" in a.actor for a in imported)
+    # The same sheet again: refused, nothing added.
+    status, out = run_import(store, write_csv(tmp_path, GOOD), capsys)
+    assert status == 2 and "row 2: legacy_reference: 'OLD-1' was imported before" in out.err
+
+
+def test_every_bad_row_is_named_and_nothing_is_imported(store, tmp_path, capsys):
+    bad = [
+        GOOD[0],
+        "OLD-4,northwind-apparel,dhaka-knit-01,2026-13-40,audit,monitoring,child_labourer,13,2026-03-04,2026-04-01,,,",
+        "OLD-5,no-such-brand,x,2026-03-02,audit,on_site_assessment,,,,,,,",
+        "OLD-6,northwind-apparel,dhaka-knit-01,2026-03-02,rumour,on_site_assessment,,,,,,,",
+        "OLD-7,northwind-apparel,dhaka-knit-01,2026-03-02,audit,monitoring,child_labourer,13,2026-03-04,,,,",
+        "OLD-8,northwind-apparel,dhaka-knit-01,2026-03-02,audit,remediation_plan,young_worker,12,2026-03-04,,,,",
+        "OLD-1,northwind-apparel,dhaka-knit-01,2026-03-02,audit,on_site_assessment,,,,,,,",
+    ]
+    status, out = run_import(store, write_csv(tmp_path, bad), capsys)
+    assert status == 2
+    lines = out.err.splitlines()
+    path = tmp_path / "cases.csv"
+    assert f"{path}: row 3: notified_on: '2026-13-40' is not a calendar date" in lines
+    assert any(
+        line.startswith(f"{path}: row 4: enterprise_id: enterprise 'no-such-brand' is not registered")
+        for line in lines
+    )
+    assert any(line.startswith(f"{path}: row 5: source: 'rumour' is not one of") for line in lines)
+    assert f"{path}: row 6: effective_on: 'effective_on' is a required property (rule: required)" in lines
+    assert any(line.startswith(f"{path}: row 7: outcome: young_worker does not fit age 12") for line in lines)
+    assert f"{path}: row 8: legacy_reference: 'OLD-1' already appears in row 2" in lines
+    assert lines[-1] == "remediate: 6 problem(s); nothing was imported"
+    with store.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(Case)) == 0
+
+
+def test_xlsx_is_read_like_csv(store, tmp_path, capsys):
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    sheet.append(HEADER.split(","))
+    sheet.append(
+        [
+            "OLD-9",
+            "campos-del-pacifico",
+            "michoacan-uruapan",
+            dt.date(2026, 9, 1),
+            "audit",
+            "school_reintegration",
+            "child_labourer",
+            13,
+            dt.date(2026, 9, 3),
+        ]
+    )
+    path = tmp_path / "cases.xlsx"
+    book.save(path)
+    status, out = run_import(store, path, capsys)
+    assert status == 0, out.err
+    with store.transaction() as session:
+        assert session.scalars(select(Case.state)).all() == ["school_reintegration"]
