@@ -10,9 +10,13 @@ from remediation_core.cli import main
 from remediation_core.store.schema import AuditEvent, Case, ChildPersonalData, Milestone
 from tests.conftest import EXAMPLES
 
-HEADER = "legacy_reference,enterprise_id,site_id,notified_on,source,state,outcome,age_years,assessed_on,effective_on,visits_done,full_name,birth_date"
+HEADER = (
+    "legacy_reference,enterprise_id,site_id,notified_on,source,state,outcome,age_years,assessed_on,"
+    "effective_on,visits_done,full_name,birth_date"
+)
 GOOD = [
-    "OLD-1,northwind-apparel,dhaka-knit-01,2026-03-02,audit,monitoring,child_labourer,13,2026-03-04,2026-04-01,2,Rina Akter,2013-01-09",
+    "OLD-1,northwind-apparel,dhaka-knit-01,2026-03-02,audit,monitoring,child_labourer,13,2026-03-04,"
+    "2026-04-01,2,Rina Akter,2013-01-09",
     "OLD-2,campos-del-pacifico,sinaloa-culiacan,2026-10-01,grievance_channel,remediation_plan,child_labourer,12,2026-10-03,,,,",
     "OLD-3,northwind-apparel,hcmc-sew-02,2026-11-20,brand,on_site_assessment,,,,,,,",
 ]
