@@ -23,7 +23,9 @@ class CaseNotification(BaseModel):
         examples=["northwind-apparel"],
     )
     site_id: str = Field(title="Site / work unit", min_length=1, examples=["dhaka-knit-01"])
-    notified_at: dt.datetime = Field(title="Notified at", description="When the report reached the NGO.")
+    notified_at: dt.datetime | None = Field(
+        default=None, title="Notified at", description="When the report reached the NGO; leave empty for now."
+    )
     source: cw.Source = Field(title="Source of the report")
     children_count: int = Field(default=1, ge=1, le=50, title="How many children")
     suspected_age: int | None = Field(default=None, ge=5, le=25, title="Suspected age (years)")
@@ -41,7 +43,7 @@ async def open_a_case(notification: CaseNotification) -> list[str]:
     """Open the cases, start their lifecycles and return their references."""
     logger = get_run_logger()
     store = await case_store()
-    notified_at = notification.notified_at
+    notified_at = notification.notified_at or dt.datetime.now(dt.UTC)
     if notified_at.tzinfo is None:
         notified_at = notified_at.replace(tzinfo=dt.UTC)
     try:

@@ -28,11 +28,11 @@ def prompt_markdown(
     lines = [
         f"### {question}",
         "",
-        f"**Case** {view.reference} at {view.site_name} ({view.site_id}), enterprise {view.enterprise_id}",
-        f"**Asked of** {asked_of}",
+        f"- **Case** {view.reference} at {view.site_name} ({view.site_id}), enterprise {view.enterprise_id}",
+        f"- **Asked of** {asked_of}",
     ]
     if due:
-        lines.append(f"**Due by** {due}")
+        lines.append(f"- **Due by** {due}")
     if refusal:
         lines += [
             "",

@@ -180,9 +180,6 @@ async def run_deployment_and_wait(name: str, parameters: dict[str, Any], timeout
     return run
 
 
-from flows.answering import next_prompt  # noqa: E402, F401
-
-
 async def run_logs(flow_run_id: Any) -> list[str]:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId

@@ -9,11 +9,12 @@ import time
 import pytest
 from sqlalchemy import func, select
 
+from flows.answering import CaseAnswerer as Driver
 from remediation_core.cli import main as remediate
 from remediation_core.store import repository as repo
 from remediation_core.store.schema import Case, Milestone, MilestoneEscalation
 from tests.conftest import EXAMPLES
-from tests.integration.conftest import Driver, run_deployment_and_wait
+from tests.integration.conftest import run_deployment_and_wait
 from tests.integration.test_remediation_flows import open_case, state_of
 
 pytestmark = pytest.mark.prefect

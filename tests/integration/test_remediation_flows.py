@@ -8,10 +8,11 @@ import sqlite3
 import pytest
 from sqlalchemy import func, select
 
+from flows.answering import CaseAnswerer as Driver
 from remediation_core.cli import main as remediate
 from remediation_core.store import repository as repo
 from remediation_core.store.schema import Case, ChildPersonalData, FollowUpVisit, RemediationPlan
-from tests.integration.conftest import Driver, run_deployment_and_wait, run_logs
+from tests.integration.conftest import run_deployment_and_wait, run_logs
 
 pytestmark = pytest.mark.prefect
 
