@@ -443,8 +443,22 @@ def open_case(
     notification: Notification,
     actor: str,
     case_manager: str | None = None,
+    due_diligence_cycle_id: int | None = None,
 ) -> CaseView:
     """Register a notified case and start its 72-hour on-site assessment clock."""
+    with store.transaction() as session:
+        return open_case_in(session, programme, notification, actor, case_manager, due_diligence_cycle_id)
+
+
+def open_case_in(
+    session: Session,
+    programme: Programme,
+    notification: Notification,
+    actor: str,
+    case_manager: str | None = None,
+    due_diligence_cycle_id: int | None = None,
+) -> CaseView:
+    """:func:`open_case` inside the caller's transaction (a monitoring visit that finds a child)."""
     programme.site(notification.site_id)
     if notification.enterprise_id != programme.enterprise_id:
         raise InvalidInput(
@@ -453,45 +467,37 @@ def open_case(
         )
     if notification.suspected_age is not None and not 5 <= notification.suspected_age <= 25:
         raise InvalidInput(f"suspected_age {notification.suspected_age} is not a plausible age (5 to 25)")
-    with store.transaction() as session:
-        repo.register_programme(session, programme, actor=actor)
-        case = repo.open_case(
-            session,
-            programme,
-            site_id=notification.site_id,
-            notified_at=notification.notified_at,
-            source=str(notification.source),
-            actor=actor,
-            children_count=notification.children_count,
-            suspected_age=notification.suspected_age,
-            suspected_cause=str(notification.suspected_cause) if notification.suspected_cause else None,
-            case_manager=case_manager or next(iter(programme.emails_for([Role.CASE_MANAGER])), None),
-        )
-        repo.transition_case(
-            session,
-            case,
-            CaseState.ON_SITE_ASSESSMENT,
-            actor=actor,
-            reason=f"notified by {notification.source}",
-        )
-        milestone = schedule_step(
-            session, programme, case, "on_site_assessment", notification.notified_at, actor
-        )
-        w = words(programme.language)
-        _notify(
-            session,
-            programme,
-            case,
-            milestone,
-            [Role.ENTERPRISE_FOCAL_POINT],
-            w["instr.remove_from_work"],
-            actor,
-            as_enterprise_task=True,
-        )
-        _notify(
-            session, programme, case, milestone, [Role.CASE_MANAGER], w["instr.on_site_assessment"], actor
-        )
-        return _view(session, case)
+    repo.register_programme(session, programme, actor=actor)
+    case = repo.open_case(
+        session,
+        programme,
+        site_id=notification.site_id,
+        notified_at=notification.notified_at,
+        source=str(notification.source),
+        actor=actor,
+        children_count=notification.children_count,
+        suspected_age=notification.suspected_age,
+        suspected_cause=str(notification.suspected_cause) if notification.suspected_cause else None,
+        case_manager=case_manager or next(iter(programme.emails_for([Role.CASE_MANAGER])), None),
+        due_diligence_cycle_id=due_diligence_cycle_id,
+    )
+    repo.transition_case(
+        session, case, CaseState.ON_SITE_ASSESSMENT, actor=actor, reason=f"notified by {notification.source}"
+    )
+    milestone = schedule_step(session, programme, case, "on_site_assessment", notification.notified_at, actor)
+    w = words(programme.language)
+    _notify(
+        session,
+        programme,
+        case,
+        milestone,
+        [Role.ENTERPRISE_FOCAL_POINT],
+        w["instr.remove_from_work"],
+        actor,
+        as_enterprise_task=True,
+    )
+    _notify(session, programme, case, milestone, [Role.CASE_MANAGER], w["instr.on_site_assessment"], actor)
+    return _view(session, case)
 
 
 def identify_child(

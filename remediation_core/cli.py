@@ -411,6 +411,21 @@ def cmd_cases_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_due_diligence_report(args: argparse.Namespace) -> int:
+    """Write the annual report files from the store, without a Prefect server."""
+    from remediation_core.due_diligence.report import write_report
+    from remediation_core.store import CaseStore
+
+    store = CaseStore(args.url)
+    try:
+        paths = write_report(store, args.enterprise, args.year, Path(args.out))
+    finally:
+        store.dispose()
+    for path in paths:
+        print(path)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="remediate", description="Child-labour remediation workflows.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -470,6 +485,18 @@ def build_parser() -> argparse.ArgumentParser:
     intake.add_argument("--config", action="append", metavar="FILE", help="register this programme first")
     intake.add_argument("--url", help="database URL (default: $REMEDIATION_DATABASE_URL or ./remediation.db)")
     intake.set_defaults(handler=cmd_cases_import)
+
+    due_diligence = commands.add_parser("due-diligence", help="the yearly cycle").add_subparsers(
+        dest="due_diligence_command", required=True
+    )
+    report = due_diligence.add_parser(
+        "report", help="write the annual report (Markdown and HTML) from the store"
+    )
+    report.add_argument("enterprise", metavar="ENTERPRISE")
+    report.add_argument("--year", type=int, required=True)
+    report.add_argument("--out", required=True, metavar="DIR")
+    report.add_argument("--url", help="database URL (default: $REMEDIATION_DATABASE_URL or ./remediation.db)")
+    report.set_defaults(handler=cmd_due_diligence_report)
 
     overdue = commands.add_parser("overdue", help="open milestones past due or due within 7 days")
     overdue.add_argument("--as-of", help="look as of this date or instant (default: now)")

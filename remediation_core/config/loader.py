@@ -247,6 +247,7 @@ def _build(doc: dict[str, Any]) -> Programme:
             country=raw["country"],
             time_zone=raw["time_zone"],
             subdivision=raw.get("subdivision"),
+            kind=raw.get("kind"),
             working_week=frozenset(WEEKDAY_NUMBERS[d] for d in week) if week else None,
             closures=tuple(
                 Closure(

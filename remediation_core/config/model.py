@@ -66,6 +66,7 @@ class Site:
     country: str
     time_zone: str
     subdivision: str | None = None
+    kind: str | None = None
     working_week: frozenset[int] | None = None
     closures: tuple[Closure, ...] = ()
 

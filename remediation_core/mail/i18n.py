@@ -72,6 +72,7 @@ STRINGS: dict[str, dict[str, str]] = {
             "remediation plan is due."
         ),
         "instr.plan_rejected": "The remediation plan was not approved ({comment}). Please revise and resubmit it.",
+        "instr.due_diligence": "Carry out this step of the {year} child-labour due-diligence cycle and record it in the programme.",
         "role.enterprise_focal_point": "enterprise focal point",
         "role.enterprise_leadership": "enterprise leadership",
         "role.program_manager": "program manager",
@@ -148,6 +149,7 @@ STRINGS: dict[str, dict[str, str]] = {
             "y se requiere un nuevo plan de remediación."
         ),
         "instr.plan_rejected": "El plan de remediación no fue aprobado ({comment}). Revíselo y preséntelo de nuevo.",
+        "instr.due_diligence": "Realice este paso del ciclo {year} de debida diligencia sobre trabajo infantil y regístrelo en el programa.",
         "role.enterprise_focal_point": "punto focal de la empresa",
         "role.enterprise_leadership": "dirección de la empresa",
         "role.program_manager": "gerencia del programa",
@@ -204,6 +206,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "instr.closure": "请审核该案例是否可以结案并记录您的决定。",
         "instr.back_at_work": "跟进探访发现该儿童再次工作。案例已重新开启，需要制定新的补救计划。",
         "instr.plan_rejected": "补救计划未获批准（{comment}）。请修改后重新提交。",
+        "instr.due_diligence": "请完成 {year} 年度童工尽职调查周期的这一步骤，并在项目中记录。",
         "role.enterprise_focal_point": "企业联络人",
         "role.enterprise_leadership": "企业管理层",
         "role.program_manager": "项目经理",

@@ -1,0 +1,1 @@
+"""The yearly due-diligence cycle: risk assessment, policies, training, monitoring, communication."""

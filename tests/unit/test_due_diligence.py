@@ -1,0 +1,197 @@
+"""Due diligence without Prefect: risk scoring on hand-made sites, a full cycle, the report's figures."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import select
+
+from remediation_core.cli import main
+from remediation_core.due_diligence import cycle as dd
+from remediation_core.due_diligence.risk import AgeVerificationPractice as Age
+from remediation_core.due_diligence.risk import RiskLevel, SiteQuestionnaire, score_site
+from remediation_core.errors import IllegalTransition, InvalidInput
+from remediation_core.store.schema import Case, Milestone
+
+
+def answers(**changes) -> SiteQuestionnaire:
+    base = dict(
+        workers_under_18_percent=0,
+        age_verification=Age.VERIFIED_WITH_AUTHORITY,
+        uses_labour_agents=False,
+        uses_subcontractors=False,
+        student_or_vocational_workers=False,
+        dormitories=False,
+        cases_last_3_years=0,
+        audit_findings_child_labour=0,
+    )
+    return SiteQuestionnaire(**(base | changes))
+
+
+def test_a_careful_factory_in_a_low_prevalence_country_is_low_risk():
+    risk = score_site("TR", "factory", answers())  # 4.4 % -> 1; factory -> 1
+    assert (risk.score, risk.level) == (2, RiskLevel.LOW)
+    assert risk.reasons[0].startswith("+1 4.4 % of children 5-17 in child labour in TR")
+
+
+def test_medium_risk_from_agents_and_self_declared_age():
+    risk = score_site("VN", "factory", answers(age_verification=Age.SELF_DECLARED, uses_labour_agents=True))
+    # 5.4 % -> 2, factory 1, self-declared 2, agents 2
+    assert (risk.score, risk.level) == (7, RiskLevel.MEDIUM)
+
+
+def test_a_farm_with_every_warning_sign_is_high_risk():
+    risk = score_site(
+        "MX",
+        "farm",
+        answers(
+            workers_under_18_percent=8,
+            age_verification=Age.NONE,
+            uses_labour_agents=True,
+            uses_subcontractors=True,
+            student_or_vocational_workers=False,
+            dormitories=True,
+            cases_last_3_years=2,
+            audit_findings_child_labour=1,
+        ),
+    )
+    # 13.1 % -> 3, farm 2, none 3, agents 2, subcontractors 2, dormitories 1, >5 % under 18 2,
+    # two cases 3, findings 2
+    assert (risk.score, risk.level) == (20, RiskLevel.HIGH)
+    assert "+3 age verification at hiring: none" in risk.reasons
+
+
+def test_no_national_figure_counts_as_medium_prevalence():
+    assert score_site("CN", "factory", answers()).reasons[0] == "+2 no national child-labour figure for CN"
+
+
+def test_boundaries_of_the_levels():
+    # BD 6.8 % -> 2, factory 1, documents checked 1, under-18 workers 1: 5 is still low ...
+    five = score_site(
+        "BD", "factory", answers(age_verification=Age.DOCUMENTS_CHECKED, workers_under_18_percent=1)
+    )
+    assert (five.score, five.level) == (5, RiskLevel.LOW)
+    # ... dormitories make it 6, medium; 10 is medium, 11 high.
+    six = score_site(
+        "BD",
+        "factory",
+        answers(age_verification=Age.DOCUMENTS_CHECKED, workers_under_18_percent=1, dormitories=True),
+    )
+    assert (six.score, six.level) == (6, RiskLevel.MEDIUM)
+    ten = score_site(
+        "BD",
+        "factory",
+        answers(
+            age_verification=Age.DOCUMENTS_CHECKED,
+            workers_under_18_percent=1,
+            dormitories=True,
+            uses_labour_agents=True,
+            uses_subcontractors=True,
+        ),
+    )
+    assert (ten.score, ten.level) == (10, RiskLevel.MEDIUM)
+    eleven = score_site(
+        "BD",
+        "workshop",
+        answers(
+            age_verification=Age.DOCUMENTS_CHECKED,
+            workers_under_18_percent=1,
+            dormitories=True,
+            uses_labour_agents=True,
+            uses_subcontractors=True,
+        ),
+    )
+    assert (eleven.score, eleven.level) == (11, RiskLevel.HIGH)
+
+
+def test_a_full_cycle_opens_a_linked_case_and_reports_figures_from_the_store(store, garment_brand, tmp_path):
+    view = dd.start_cycle(store, garment_brand, 2026, "li.wen@ngo.example")
+    assert view.step == "risk_assessment" and view.sites == ["dhaka-knit-01", "hcmc-sew-02"]
+    assert dd.start_cycle(store, garment_brand, 2026, "li.wen@ngo.example").cycle_id == view.cycle_id
+    with pytest.raises(IllegalTransition):
+        dd.record_policy_review(
+            store, "northwind-apparel", 2026, dd.PolicyReview(True, True, True, "POL-1"), "x"
+        )
+    risky = answers(
+        workers_under_18_percent=7,
+        age_verification=Age.SELF_DECLARED,
+        uses_labour_agents=True,
+        uses_subcontractors=True,
+        dormitories=True,
+        cases_last_3_years=1,
+    )
+    view = dd.record_site_risk(store, "northwind-apparel", 2026, "dhaka-knit-01", risky, "compliance@brand")
+    assert view.risk_levels == {"dhaka-knit-01": "high"} and view.step == "risk_assessment"
+    view = dd.record_site_risk(store, "northwind-apparel", 2026, "hcmc-sew-02", answers(), "compliance@brand")
+    assert view.step == "policies_and_procedures" and view.monitoring_sites == ["dhaka-knit-01"]
+    with pytest.raises(InvalidInput, match="all three documents"):
+        dd.record_policy_review(
+            store, "northwind-apparel", 2026, dd.PolicyReview(True, False, True, "POL-1"), "x"
+        )
+    view = dd.record_policy_review(
+        store, "northwind-apparel", 2026, dd.PolicyReview(True, True, True, "POL-2026"), "x"
+    )
+    assert view.pending_approvals == ["enterprise_leadership", "program_manager"]
+    dd.decide(store, "northwind-apparel", 2026, "enterprise_leadership", True, "coo@brand")
+    view = dd.decide(store, "northwind-apparel", 2026, "program_manager", True, "li.wen@ngo.example")
+    assert view.step == "training"
+    dd.plan_training(store, "northwind-apparel", 2026, sessions=3, planned_participants=40, actor="li.wen")
+    view = dd.record_training(store, "northwind-apparel", 2026, attended=34, actor="li.wen")
+    assert view.step == "monitoring" and view.training_attended == 34
+    with pytest.raises(InvalidInput, match="not planned for monitoring"):
+        dd.record_monitoring_visit(
+            store,
+            "northwind-apparel",
+            2026,
+            dd.MonitoringVisit("hcmc-sew-02", dt.date(2026, 9, 1), False),
+            "cm",
+        )
+    view = dd.record_monitoring_visit(
+        store,
+        "northwind-apparel",
+        2026,
+        dd.MonitoringVisit(
+            "dhaka-knit-01", dt.date(2026, 9, 2), True, children_found=2, findings="two minors"
+        ),
+        "rahim.uddin@ngo.example",
+    )
+    assert view.step == "communication" and len(view.cases_opened) == 2
+    assert view.pending_approvals == ["enterprise_leadership"]
+    with store.transaction() as session:
+        linked = session.scalars(select(Case).where(Case.due_diligence_cycle_id == view.cycle_id)).all()
+        assert {c.state for c in linked} == {"on_site_assessment"} and {c.site_id for c in linked} == {
+            "dhaka-knit-01"
+        }
+        keys = session.scalars(select(Milestone.key).where(Milestone.cycle_id == view.cycle_id)).all()
+        assert sorted(keys) == sorted(f"DD-northwind-apparel-2026/{s}" for s in dd.STEPS)
+    view = dd.decide(store, "northwind-apparel", 2026, "enterprise_leadership", True, "coo@brand")
+    assert view.is_finished
+
+    assert (
+        main(
+            [
+                "due-diligence",
+                "report",
+                "northwind-apparel",
+                "--year",
+                "2026",
+                "--out",
+                str(tmp_path),
+                "--url",
+                store.url,
+            ]
+        )
+        == 0
+    )
+    markdown = (tmp_path / "due-diligence-northwind-apparel-2026.md").read_text()
+    # Dhaka: BD 6.8 % 2, factory 1, self-declared 2, agents 2, subcontractors 2, dormitories 1,
+    # 7 % under 18 2, one case 2 = 14; Binh Duong: VN 5.4 % 2, factory 1 = 3.
+    assert "| Gazipur knitwear factory (dhaka-knit-01) | BD | 14 | high |" in markdown
+    assert "| Binh Duong sewing unit (hcmc-sew-02) | VN | 3 | low |" in markdown
+    assert "Training: 34 of 40 planned participants trained (85 % coverage)." in markdown
+    assert "Monitoring visit to dhaka-knit-01 on 2026-09-02: 2 child(ren) found at work." in markdown
+    assert "2 case(s) this year; 0 child(ren) back in school." in markdown
+    assert "Cases by stage: on_site_assessment 2." in markdown
+    page = (tmp_path / "due-diligence-northwind-apparel-2026.html").read_text()
+    assert page.count("<svg") == 2 and "Risk score by site" in page and "Cases by stage" in page
