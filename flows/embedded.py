@@ -72,6 +72,7 @@ def prefect_environment(paths: StackPaths, api_port: int) -> dict[str, str]:
         + str((paths.prefect_home / "prefect.db").resolve()),
         "PREFECT_RUNNER_POLL_FREQUENCY": os.environ.get("PREFECT_RUNNER_POLL_FREQUENCY", "2"),
         "PREFECT_LOGGING_TO_API_BATCH_INTERVAL": "0.5",
+        "REMEDIATION_REPORTS_DIR": str((paths.home / "reports").resolve()),
     }
 
 

@@ -12,13 +12,17 @@ import os
 from prefect import serve
 from prefect.deployments.runner import RunnerDeployment
 from prefect.events import DeploymentEventTrigger
+from prefect.schedules import Cron
 
+from blocks import EnterpriseProgramme
 from flows.common import case_store
 from flows.dispatcher import outbox_dispatcher
+from flows.due_diligence.cycle import due_diligence_cycle
 from flows.escalation import OVERDUE_EVENT, escalation_sweep
 from flows.remediation.acts import grant_an_extension, reassign_a_case, reopen_a_case, withdraw_a_case
 from flows.remediation.lifecycle import case_lifecycle
 from flows.remediation.notification import open_a_case
+from remediation_core.errors import RemediationError
 from remediation_core.store import upgrade_schema
 
 SWEEP_MINUTES = int(os.environ.get("REMEDIATION_SWEEP_MINUTES", "15"))
@@ -36,6 +40,37 @@ SEND_ESCALATIONS_AT_ONCE = DeploymentEventTrigger(
 )
 
 
+def cycle_schedules() -> list[Cron]:
+    """One yearly schedule per enterprise block: 06:00 UTC on the 1st of its cycle's start month."""
+    from prefect.client.orchestration import get_client
+
+    async def programmes() -> list[tuple[str, int]]:
+        async with get_client() as client:
+            documents = await client.read_block_documents_by_type(EnterpriseProgramme.get_block_type_slug())
+        found = []
+        for document in documents:
+            try:
+                programme = await EnterpriseProgramme.aload_programme(document.name)
+            except RemediationError:
+                continue  # an invalid programme is refused when its flows load it, with the reasons
+            found.append((programme.enterprise_id, programme.due_diligence.cycle_start_month))
+        return found
+
+    try:
+        pairs = asyncio.run(programmes())
+    except Exception:  # no block type yet on a new server: no cycles to schedule
+        return []
+    return [
+        Cron(
+            f"0 6 1 {month} *",
+            timezone="UTC",
+            parameters={"enterprise_id": enterprise_id},
+            slug=f"cycle-{enterprise_id}",
+        )
+        for enterprise_id, month in pairs
+    ]
+
+
 def deployments() -> list[RunnerDeployment]:
     """Every deployment, with its schedule where it has one."""
     return [
@@ -50,6 +85,11 @@ def deployments() -> list[RunnerDeployment]:
             name="escalation-sweep",
             interval=dt.timedelta(minutes=SWEEP_MINUTES) if SWEEP_MINUTES else None,
             tags=["escalation"],
+        ),
+        due_diligence_cycle.to_deployment(
+            name="due-diligence-cycle",
+            schedules=cycle_schedules() if SWEEP_MINUTES else [],
+            tags=["due-diligence"],
         ),
         outbox_dispatcher.to_deployment(
             name="outbox-dispatcher",

@@ -299,33 +299,33 @@ def open_case_views(store: CaseStore) -> list[CaseView]:
         return [_view(session, case) for case in cases]
 
 
-def refusals(store: CaseStore, reference: str, prompt_key: str) -> tuple[int, str | None]:
-    """How many answers to ``prompt_key`` were refused, and why the last one was."""
+def refusals(store: CaseStore, prompt_key: str) -> tuple[int, str | None]:
+    """How many answers to ``prompt_key`` were refused, and why the last one was.
+
+    Prompt keys name their case or cycle, so they are unique across the store.
+    """
     with store.transaction() as session:
-        case = repo.get_case(session, reference)
         reasons = session.scalars(
             select(AuditEvent.reason)
-            .where(
-                AuditEvent.case_id == case.id,
-                AuditEvent.action == "input_refused",
-                AuditEvent.entity_id == prompt_key,
-            )
+            .where(AuditEvent.action == "input_refused", AuditEvent.entity_id == prompt_key)
             .order_by(AuditEvent.id)
         ).all()
         return len(reasons), (reasons[-1] if reasons else None)
 
 
-def record_refusal(store: CaseStore, reference: str, prompt_key: str, message: str, actor: str) -> None:
+def record_refusal(
+    store: CaseStore, prompt_key: str, message: str, actor: str, reference: str | None = None
+) -> None:
     """Audit an answer that broke a rule, so the next prompt asks again under a new key."""
     with store.transaction() as session:
-        case = repo.get_case(session, reference)
+        case_id = repo.get_case(session, reference).id if reference and reference.startswith("CL-") else None
         repo.record_audit(
             session,
             actor=actor,
             action="input_refused",
             entity="prompt",
             entity_id=prompt_key,
-            case_id=case.id,
+            case_id=case_id,
             reason=message,
         )
 

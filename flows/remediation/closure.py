@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from flows.prompts import apply, ask, case_subject
 from flows.remediation.answers import ApprovalAnswer
 from flows.remediation.artifacts import ROLE_NAMES
-from flows.remediation.prompts import apply, ask
 from remediation_core import casework as cw
 from remediation_core.store import CaseStore
 
@@ -13,9 +13,9 @@ async def close(store: CaseStore, view: cw.CaseView) -> None:
     milestone = view.milestone("closure")
     pending = ", ".join(ROLE_NAMES.get(r, r) for r in view.closure_pending)
     prompt = f"{view.reference}-r{view.round}-closure-after-visit-{view.visits_done}"
-    answer, _ = await ask(
+    answer = await ask(
         store,
-        view,
+        case_subject(view),
         prompt,
         ApprovalAnswer,
         question=f"Close the case? Monitoring is complete (awaiting: {pending})",
@@ -24,7 +24,7 @@ async def close(store: CaseStore, view: cw.CaseView) -> None:
     )
     apply(
         store,
-        view,
+        view.reference,
         prompt,
         answer.answered_by,
         lambda: cw.decide_closure(

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from flows.prompts import apply, ask, case_subject
 from flows.remediation.answers import FollowUpVisitAnswer
 from flows.remediation.closure import close
-from flows.remediation.prompts import apply, ask
 from remediation_core import casework as cw
 from remediation_core.store import CaseStore
 
@@ -16,9 +16,9 @@ async def monitor(store: CaseStore, view: cw.CaseView) -> None:
     number = view.visits_done + 1
     milestone = view.milestone("follow_up_visit")
     prompt = f"{view.reference}-r{view.round}-visit-{number}"
-    answer, _ = await ask(
+    answer = await ask(
         store,
-        view,
+        case_subject(view),
         prompt,
         FollowUpVisitAnswer,
         question=f"Follow-up visit {number}: school attendance, stipend, not back at work",
@@ -34,7 +34,7 @@ async def monitor(store: CaseStore, view: cw.CaseView) -> None:
     )
     apply(
         store,
-        view,
+        view.reference,
         prompt,
         answer.answered_by,
         lambda: cw.record_follow_up(store, view.reference, report, answer.answered_by),

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from flows.prompts import apply, ask, case_subject
 from flows.remediation.answers import OnSiteAssessmentAnswer
-from flows.remediation.prompts import apply, ask
 from remediation_core import casework as cw
 from remediation_core.store import CaseStore
 
@@ -11,9 +11,9 @@ from remediation_core.store import CaseStore
 async def assess(store: CaseStore, view: cw.CaseView) -> None:
     milestone = view.milestone("on_site_assessment")
     prompt = f"{view.reference}-r{view.round}-assessment"
-    answer, _ = await ask(
+    answer = await ask(
         store,
-        view,
+        case_subject(view),
         prompt,
         OnSiteAssessmentAnswer,
         question="On-site assessment: verify the age, remove the child from work, record consent and outcome",
@@ -31,7 +31,7 @@ async def assess(store: CaseStore, view: cw.CaseView) -> None:
     )
     apply(
         store,
-        view,
+        view.reference,
         prompt,
         answer.answered_by,
         lambda: cw.record_assessment(store, view.reference, report, answer.answered_by),

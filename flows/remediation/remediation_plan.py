@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from flows.prompts import apply, ask, case_subject
 from flows.remediation.answers import ApprovalAnswer, PlanProposalAnswer
 from flows.remediation.artifacts import ROLE_NAMES
-from flows.remediation.prompts import apply, ask
 from remediation_core import casework as cw
 from remediation_core.store import CaseStore
 
@@ -16,9 +16,9 @@ async def plan(store: CaseStore, view: cw.CaseView) -> None:
     due = milestone.due_local if milestone else None
     if view.plan_status != "proposed":
         prompt = f"{view.reference}-r{view.round}-plan-{view.plans_proposed + 1}"
-        answer, _ = await ask(
+        answer = await ask(
             store,
-            view,
+            case_subject(view),
             prompt,
             PlanProposalAnswer,
             question="Remediation plan: schooling or training, stipend, fees and who pays",
@@ -34,7 +34,7 @@ async def plan(store: CaseStore, view: cw.CaseView) -> None:
         )
         apply(
             store,
-            view,
+            view.reference,
             prompt,
             answer.answered_by,
             lambda: cw.propose_plan(store, view.reference, proposal, answer.answered_by),
@@ -42,9 +42,9 @@ async def plan(store: CaseStore, view: cw.CaseView) -> None:
         return
     prompt = f"{view.reference}-r{view.round}-plan-{view.plan_id}-decision-{view.decisions_made + 1}"
     pending = ", ".join(ROLE_NAMES.get(r, r) for r in view.pending_approvals)
-    answer, _ = await ask(
+    answer = await ask(
         store,
-        view,
+        case_subject(view),
         prompt,
         ApprovalAnswer,
         question=f"Approve remediation plan {view.plan_id}? (awaiting: {pending})",
@@ -53,7 +53,7 @@ async def plan(store: CaseStore, view: cw.CaseView) -> None:
     )
     apply(
         store,
-        view,
+        view.reference,
         prompt,
         answer.answered_by,
         lambda: cw.decide_plan(

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from flows.prompts import apply, ask, case_subject
 from flows.remediation.answers import SchoolReintegrationAnswer, YoungWorkerProtectionAnswer
-from flows.remediation.prompts import apply, ask
 from remediation_core import casework as cw
 from remediation_core.case_states import CaseState
 from remediation_core.store import CaseStore
@@ -14,9 +14,9 @@ async def reintegrate(store: CaseStore, view: cw.CaseView) -> None:
     milestone = view.open_milestones[0] if view.open_milestones else None
     prompt = f"{view.reference}-r{view.round}-reintegration"
     if young:
-        answer, _ = await ask(
+        answer = await ask(
             store,
-            view,
+            case_subject(view),
             prompt,
             YoungWorkerProtectionAnswer,
             question="Young-worker protection: hazardous tasks removed, hours cut, night shifts stopped",
@@ -30,9 +30,9 @@ async def reintegrate(store: CaseStore, view: cw.CaseView) -> None:
             night_shifts_stopped=answer.night_shifts_stopped,
         )
     else:
-        answer, _ = await ask(
+        answer = await ask(
             store,
-            view,
+            case_subject(view),
             prompt,
             SchoolReintegrationAnswer,
             question="School reintegration: enrolment confirmed and first stipend paid",
@@ -46,7 +46,7 @@ async def reintegrate(store: CaseStore, view: cw.CaseView) -> None:
         )
     apply(
         store,
-        view,
+        view.reference,
         prompt,
         answer.answered_by,
         lambda: cw.record_reintegration(store, view.reference, report, answer.answered_by),

@@ -70,6 +70,8 @@ class CycleView:
     monitoring_sites: list[str] = field(default_factory=list)
     visited_sites: list[str] = field(default_factory=list)
     pending_approvals: list[str] = field(default_factory=list)
+    #: A role refused the current policies or report: a new review is needed.
+    refused: bool = False
     reviews: int = 0
     training_planned: int | None = None
     training_attended: int | None = None
@@ -151,18 +153,15 @@ def _view(session: Session, cycle: DueDiligenceCycle) -> CycleView:
     programme = repo.programme_version(session, cycle.config_sha256)
     assessments = _assessments(session, cycle)
     milestone = _open_milestone(session, cycle)
-    pending: list[str] = []
+    approvals = []
     if milestone is not None:
-        pending = [
-            a.role
-            for a in session.scalars(
+        approvals = list(
+            session.scalars(
                 select(Approval).where(
-                    Approval.milestone_id == milestone.id,
-                    Approval.subject == _subject(cycle, session),
-                    Approval.status == "requested",
+                    Approval.milestone_id == milestone.id, Approval.subject == _subject(cycle, session)
                 )
             )
-        ]
+        )
     plan = _records(session, cycle, "training_plan")
     attendance = _records(session, cycle, "training_attendance")
     visits = _records(session, cycle, "monitoring_visit")
@@ -179,7 +178,8 @@ def _view(session: Session, cycle: DueDiligenceCycle) -> CycleView:
         risk_levels={a.site_id: a.level for a in assessments},
         monitoring_sites=monitoring_sites(assessments),
         visited_sites=[v.site_id for v in visits if v.site_id],
-        pending_approvals=pending,
+        pending_approvals=[a.role for a in approvals if a.status == "requested"],
+        refused=any(a.status == "rejected" for a in approvals),
         reviews=len(_records(session, cycle, "policy_review")),
         training_planned=plan[-1].data["planned_participants"] if plan else None,
         training_attended=attendance[-1].data["attended"] if attendance else None,

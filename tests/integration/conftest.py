@@ -134,14 +134,18 @@ def deployed(prefect_server: Path, integration_database: str, mail_sink) -> Iter
     upgrade_schema(integration_database)
     save_blocks(integration_database, smtp_port)
     log = Path(PREFECT_HOME) / "serve.log"
-    env = os.environ | {"REMEDIATION_SWEEP_MINUTES": "0", "REMEDIATION_DISPATCH_SECONDS": "0"}
+    env = os.environ | {
+        "REMEDIATION_SWEEP_MINUTES": "0",
+        "REMEDIATION_DISPATCH_SECONDS": "0",
+        "REMEDIATION_REPORTS_DIR": str(Path(PREFECT_HOME) / "reports"),
+    }
     env.pop("REMEDIATION_DATABASE_URL", None)  # the flows find the store through its block
     with log.open("w") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "flows.serve"], stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT
         )
     try:
-        asyncio.run(_wait_for_deployments(8, process, log))
+        asyncio.run(_wait_for_deployments(9, process, log))
         store = CaseStore(integration_database)
         yield Deployed(store=store, mail=handler, prefect_db=prefect_server, serve_log=log)
         store.dispose()

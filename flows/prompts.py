@@ -7,6 +7,7 @@ new key, so a resumed run asks again instead of replaying the refused answer.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -21,16 +22,9 @@ from remediation_core.store import CaseStore
 Answer = TypeVar("Answer", bound=RunInput)
 
 
-def prompt_markdown(
-    view: cw.CaseView, question: str, asked_of: str, due: str | None, refusal: str | None
-) -> str:
-    """The Resume dialog's text: what is asked, of whom and by when. Never a child's identity."""
-    lines = [
-        f"### {question}",
-        "",
-        f"- **Case** {view.reference} at {view.site_name} ({view.site_id}), enterprise {view.enterprise_id}",
-        f"- **Asked of** {asked_of}",
-    ]
+def prompt_markdown(subject: str, question: str, asked_of: str, due: str | None, refusal: str | None) -> str:
+    """The Resume dialog's text: what is asked, about what, of whom and by when. Never a child's identity."""
+    lines = [f"### {question}", "", f"- **{subject}**", f"- **Asked of** {asked_of}"]
     if due:
         lines.append(f"- **Due by** {due}")
     if refusal:
@@ -39,42 +33,45 @@ def prompt_markdown(
             f"> **The previous answer was refused:** {refusal}",
             "> Please correct it and submit again.",
         ]
-    lines += ["", "Enter the case reference only; never a child's name, birth date, address or school."]
+    lines += ["", "Use references only; never a child's name, birth date, address or school."]
     return "\n".join(lines)
+
+
+def case_subject(view: cw.CaseView) -> str:
+    return f"Case {view.reference} at {view.site_name} ({view.site_id}), enterprise {view.enterprise_id}"
 
 
 async def ask(
     store: CaseStore,
-    view: cw.CaseView,
+    subject: str,
     prompt_key: str,
     answer_type: type[Answer],
     *,
     question: str,
     asked_of: str,
     due: str | None,
-) -> tuple[Answer, str]:
-    """Suspend until a person answers ``question``; returns the answer and the key it came under."""
-    refused, last_reason = cw.refusals(store, view.reference, prompt_key)
-    key = f"{prompt_key}-{refused}".lower()  # Prefect input keys: lowercase letters, digits, dashes
-    description = prompt_markdown(view, question, asked_of, due, last_reason)
-    answer = await suspend_flow_run(
-        wait_for_input=answer_type.with_initial_data(description=description),
+) -> Answer:
+    """Suspend until a person answers ``question``; a refused earlier answer is named in the dialog."""
+    refused, last_reason = cw.refusals(store, prompt_key)
+    # Prefect input keys allow lowercase letters, digits and dashes only.
+    key = re.sub(r"[^a-z0-9-]", "-", f"{prompt_key}-{refused}".lower())
+    return await suspend_flow_run(
+        wait_for_input=answer_type.with_initial_data(
+            description=prompt_markdown(subject, question, asked_of, due, last_reason)
+        ),
         key=key,
         timeout=None,
     )
-    return answer, key
 
 
-def apply(
-    store: CaseStore, view: cw.CaseView, prompt_key: str, actor: str, act: Callable[[], object]
-) -> bool:
+def apply(store: CaseStore, reference: str, prompt_key: str, actor: str, act: Callable[[], object]) -> bool:
     """Run the core act; a refusal is logged and audited (nothing else changes). True if applied."""
     logger = get_run_logger()
     try:
         act()
     except RemediationError as error:
-        logger.error("%s: answer refused: %s", view.reference, error)
-        cw.record_refusal(store, view.reference, prompt_key, str(error), actor)
+        logger.error("%s: answer refused: %s", reference, error)
+        cw.record_refusal(store, prompt_key, str(error), actor, reference)
         return False
-    logger.info("%s: answer recorded by %s", view.reference, actor)
+    logger.info("%s: answer recorded by %s", reference, actor)
     return True

@@ -1,0 +1,1 @@
+"""The yearly due-diligence cycle as Prefect flows, one module per step."""

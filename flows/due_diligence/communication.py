@@ -1,0 +1,33 @@
+"""Step 5: the annual due-diligence report, built from the store, published, and approved."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from prefect.artifacts import acreate_markdown_artifact
+
+from flows.due_diligence.approval import approve
+from remediation_core.due_diligence import cycle as dd
+from remediation_core.due_diligence.report import build_report, render_markdown, write_report
+from remediation_core.store import CaseStore
+
+REPORTS_DIR = Path(os.environ.get("REMEDIATION_REPORTS_DIR", "var/reports"))
+
+
+async def publish_report(store: CaseStore, view: dd.CycleView) -> str:
+    """Refresh the report artifact and files; returns the Markdown."""
+    with store.transaction() as session:
+        markdown = render_markdown(build_report(session, view.enterprise_id, view.year))
+    await acreate_markdown_artifact(
+        key=f"due-diligence-{view.enterprise_id}-{view.year}",
+        markdown=markdown,
+        description=f"Annual child-labour due-diligence report {view.year}, {view.enterprise_id}",
+    )
+    write_report(store, view.enterprise_id, view.year, REPORTS_DIR)
+    return markdown
+
+
+async def communicate(store: CaseStore, view: dd.CycleView) -> None:
+    await publish_report(store, view)
+    await approve(store, view, f"the annual report (artifact due-diligence-{view.enterprise_id}-{view.year})")

@@ -1,0 +1,71 @@
+"""An enterprise's yearly due-diligence cycle: one run, suspended whenever it waits for a person."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import acreate_markdown_artifact
+from pydantic import Field
+
+from flows.common import case_store, programme_from_block
+from flows.due_diligence.communication import communicate, publish_report
+from flows.due_diligence.monitoring import monitor
+from flows.due_diligence.policies import review_policies
+from flows.due_diligence.risk_assessment import assess_risk
+from flows.due_diligence.training import train
+from remediation_core.due_diligence import cycle as dd
+from remediation_core.store import CaseStore
+
+Step = Callable[[CaseStore, dd.CycleView], Awaitable[None]]
+STEPS: dict[str, Step] = {
+    "risk_assessment": assess_risk,
+    "policies_and_procedures": review_policies,
+    "training": train,
+    "monitoring": monitor,
+    "communication": communicate,
+}
+
+
+def cycle_markdown(view: dd.CycleView) -> str:
+    lines = [f"# Due-diligence cycle {view.reference}", "", f"- **Step:** {view.step.replace('_', ' ')}"]
+    if view.due_local:
+        lines.append(f"- **Due by:** {view.due_local}")
+    if view.risk_levels:
+        lines.append(
+            "- **Risk:** " + ", ".join(f"{site} {level}" for site, level in view.risk_levels.items())
+        )
+    if view.pending_approvals:
+        lines.append("- **Awaiting approval by:** " + ", ".join(view.pending_approvals))
+    if view.cases_opened:
+        lines.append("- **Cases opened by monitoring:** " + ", ".join(view.cases_opened))
+    return "\n".join(lines)
+
+
+@flow(name="due-diligence-cycle", description="An enterprise's yearly child-labour due-diligence cycle.")
+async def due_diligence_cycle(
+    enterprise_id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$", title="Enterprise")],
+    year: Annotated[int | None, Field(ge=2020, le=2100, title="Year (default: this year)")] = None,
+    started_by: Annotated[str, Field(title="Started by")] = "schedule",
+) -> str:
+    """Run the cycle's steps in order until the annual report is approved; returns the final step."""
+    logger = get_run_logger()
+    store = await case_store()
+    year = year or dt.date.today().year
+    programme = await programme_from_block(enterprise_id)
+    view = dd.start_cycle(store, programme, year, started_by)
+    while True:
+        view = dd.cycle_view(store, enterprise_id, year)
+        await acreate_markdown_artifact(
+            key=f"cycle-{view.reference.lower()}",
+            markdown=cycle_markdown(view),
+            description=f"Due-diligence cycle {view.reference}",
+        )
+        if view.is_finished:
+            await publish_report(store, view)
+            logger.info("%s is complete", view.reference)
+            return view.step
+        logger.info("%s: %s", view.reference, view.step)
+        await STEPS[view.step](store, view)
