@@ -68,3 +68,36 @@ class CaseAnswerer:
         await self.wait(expect)
         await aresume_flow_run(self.run.id, run_input=answer)
         self.waiting = False
+
+
+class RunAnswerer:
+    """Answers the prompts of one flow run (a due-diligence cycle) in order."""
+
+    def __init__(self, flow_run_id: Any) -> None:
+        self.flow_run_id = flow_run_id
+        self.key: str | None = None
+
+    async def answer(self, expect: str, answer: dict[str, Any], timeout: float = 90) -> str:
+        """Wait for the run's next prompt, check it asks ``expect``, answer it; returns its text."""
+        deadline = time.time() + timeout
+        async with get_client() as client:
+            while time.time() < deadline:
+                run = await client.read_flow_run(self.flow_run_id)
+                state = run.state
+                if state and state.is_paused() and state.state_details.pause_key != self.key:
+                    try:
+                        description = await client.read_flow_run_input(
+                            run.id, state.state_details.run_input_keyset["description"]
+                        )
+                    except PrefectHTTPStatusError:
+                        await asyncio.sleep(0.3)
+                        continue
+                    if expect not in description:
+                        raise AssertionError(f"expected a question about {expect!r}, got:\n{description}")
+                    self.key = state.state_details.pause_key
+                    await aresume_flow_run(run.id, run_input=answer)
+                    return description
+                if state and state.is_final() and not state.is_completed():
+                    raise RuntimeError(f"flow run {run.name} ended {state.type.value}: {state.message}")
+                await asyncio.sleep(0.4)
+        raise TimeoutError(f"no question about {expect!r} within {timeout:.0f} s")

@@ -1,4 +1,4 @@
-"""`remediate demo`: one case from notification to monitoring, then an escalation, in simulated days."""
+"""`remediate demo`: a case through approvals to an escalation, then a due-diligence cycle."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 from prefect.deployments import arun_deployment
 
-from flows.answering import CaseAnswerer
+from flows.answering import CaseAnswerer, RunAnswerer
 from remediation_core.mail.sink import read_sink
 from remediation_core.store import CaseStore
 from remediation_core.store.schema import Case
@@ -116,3 +116,82 @@ async def walk_a_case(store_url: str, ui_url: str, mail_dir: Path, progress: Cal
     for message in mail:
         progress(f"   #{message.number}  to {message.to[:48]:48}  {message.subject}")
     return reference
+
+
+def _site(**changes: object) -> dict:
+    return {
+        "answered_by": "compliance@northwind-apparel.example",
+        "workers_under_18_percent": 0,
+        "age_verification": "verified_with_authority",
+        "uses_labour_agents": False,
+        "uses_subcontractors": False,
+        "student_or_vocational_workers": False,
+        "dormitories": False,
+        "cases_last_3_years": 0,
+        "audit_findings_child_labour": 0,
+    } | changes
+
+
+async def walk_a_cycle(progress: Callable[[str], None]) -> str:
+    """Play the people of one due-diligence cycle; returns the report artifact's key."""
+    year = dt.date.today().year
+    progress(f"starting northwind-apparel's {year} due-diligence cycle")
+    run = await arun_deployment(
+        "due-diligence-cycle/due-diligence-cycle",
+        parameters={"enterprise_id": "northwind-apparel", "year": year, "started_by": "li.wen@ngo.example"},
+        timeout=0,
+        as_subflow=False,
+    )
+    cycle = RunAnswerer(run.id)
+    progress("risk questionnaires: the Gazipur factory hires through agents and takes ages on trust")
+    await cycle.answer(
+        "Risk assessment of site dhaka-knit-01",
+        _site(
+            workers_under_18_percent=6,
+            age_verification="self_declared",
+            uses_labour_agents=True,
+            uses_subcontractors=True,
+            dormitories=True,
+            cases_last_3_years=1,
+        ),
+    )
+    await cycle.answer("Risk assessment of site hcmc-sew-02", _site(age_verification="documents_checked"))
+    progress("policies reviewed, then approved by the brand's leadership and the program manager")
+    await cycle.answer(
+        "Policies and procedures",
+        {
+            "answered_by": "coo@northwind-apparel.example",
+            "prevention_policy": True,
+            "on_site_intervention_procedure": True,
+            "remediation_policy": True,
+            "document_reference": f"POL-{year}",
+        },
+    )
+    await cycle.answer(
+        "Approve the policies",
+        {"answered_by": "coo@northwind-apparel.example", "role": "enterprise_leadership", "approved": True},
+    )
+    await cycle.answer(
+        "Approve the policies",
+        {"answered_by": "li.wen@ngo.example", "role": "program_manager", "approved": True},
+    )
+    progress("training: 30 planned, 26 attended; monitoring the high-risk site finds no child at work")
+    await cycle.answer(
+        "Training plan", {"answered_by": "li.wen@ngo.example", "sessions": 2, "planned_participants": 30}
+    )
+    await cycle.answer("Training attendance", {"answered_by": "li.wen@ngo.example", "attended": 26})
+    await cycle.answer(
+        "Monitoring visit to dhaka-knit-01",
+        {
+            "answered_by": CASE_MANAGER,
+            "visited_on": dt.date.today().isoformat(),
+            "child_found": False,
+            "children_found": 0,
+        },
+    )
+    progress("the annual report is built from the store and approved")
+    await cycle.answer(
+        "Approve the annual report",
+        {"answered_by": "coo@northwind-apparel.example", "role": "enterprise_leadership", "approved": True},
+    )
+    return f"due-diligence-northwind-apparel-{year}"

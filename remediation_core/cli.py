@@ -336,11 +336,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 state = {"ui_url": stack.ui_url, "case_store_url": paths.case_store_url}
             else:
                 os.environ["PREFECT_API_URL"] = state["api_url"]
-            from flows.demo import walk_a_case
+            from flows.demo import walk_a_case, walk_a_cycle
 
-            reference = asyncio.run(
-                walk_a_case(state["case_store_url"], state["ui_url"], paths.mail_dir, progress)
-            )
+            async def both() -> tuple[str, str]:
+                case = await walk_a_case(state["case_store_url"], state["ui_url"], paths.mail_dir, progress)
+                return case, await walk_a_cycle(progress)
+
+            reference, report_key = asyncio.run(both())
     except (StackError, TimeoutError, RuntimeError, AssertionError) as error:
         raise _fail(f"demo stopped: {error}") from None
     print()
@@ -348,9 +350,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"  remediate mail --home {home}          the task, approval and escalation emails")
     later = dt.date.today() + dt.timedelta(days=50)
     print(f"  remediate overdue --url {paths.case_store_url} --as-of {later}")
-    print(
-        f"  remediate up --home {home}    then in the UI: artifacts case-{reference.lower()}, overdue-board"
-    )
+    print(f"  remediate up --home {home}    then in the UI, the artifacts:")
+    print(f"      case-{reference.lower()}, overdue-board, {report_key}")
+    print(f"      (the annual report is also in {home / 'reports'})")
     return 0
 
 

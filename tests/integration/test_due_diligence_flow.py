@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from flows.answering import next_prompt
+from flows.answering import RunAnswerer, next_prompt
 from remediation_core.due_diligence.report import build_report
 from remediation_core.store import repository as repo
 from tests.conftest import PREFECT_HOME
@@ -16,37 +16,6 @@ from tests.conftest import PREFECT_HOME
 pytestmark = pytest.mark.prefect
 
 PM = "li.wen@ngo.example"
-
-
-class CycleDriver:
-    def __init__(self, flow_run_id) -> None:
-        self.flow_run_id = flow_run_id
-        self.key: str | None = None
-
-    async def answer(self, expect: str, answer: dict) -> str:
-        from prefect.client.orchestration import get_client
-        from prefect.flow_runs import aresume_flow_run
-
-        deadline = time.time() + 90
-        async with get_client() as client:
-            while time.time() < deadline:
-                run = await client.read_flow_run(self.flow_run_id)
-                state = run.state
-                if state.is_paused() and state.state_details.pause_key != self.key:
-                    try:
-                        description = await client.read_flow_run_input(
-                            run.id, state.state_details.run_input_keyset["description"]
-                        )
-                    except Exception:
-                        await asyncio.sleep(0.3)
-                        continue
-                    assert expect in description, description
-                    self.key = state.state_details.pause_key
-                    await aresume_flow_run(run.id, run_input=answer)
-                    return description
-                assert not state.is_final() or state.is_completed(), state
-                await asyncio.sleep(0.4)
-        raise AssertionError(f"no prompt about {expect!r}")
 
 
 def site_answers(**changes) -> dict:
@@ -74,7 +43,7 @@ async def test_a_full_cycle_with_a_monitoring_finding_and_a_report_that_matches_
         timeout=0,
         as_subflow=False,
     )
-    cycle = CycleDriver(run.id)
+    cycle = RunAnswerer(run.id)
     await cycle.answer(
         "Risk assessment of site dhaka-knit-01",
         site_answers(
