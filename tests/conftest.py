@@ -7,6 +7,7 @@ import socket
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -57,10 +58,10 @@ def agro_exporter() -> Programme:
     return load_programme_file(EXAMPLES / "mexican_agro_exporter.yaml")
 
 
-@pytest.fixture(scope="session")
-def postgres_database_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for this test session, dropped at the end."""
-    name = f"remediation_test_{uuid.uuid4().hex[:10]}"
+@contextmanager
+def fresh_postgres_database(prefix: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database on the local server; dropped on exit. Yields its URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = create_engine(f"{POSTGRES_SERVER_URL}/postgres", isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
@@ -70,6 +71,28 @@ def postgres_database_url() -> Iterator[str]:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@contextmanager
+def recording_smtp_server() -> Iterator[tuple[RecordingHandler, int]]:
+    """A real aiosmtpd server on 127.0.0.1 that records what it receives; yields (handler, port)."""
+    from aiosmtpd.controller import Controller
+
+    handler = RecordingHandler()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield handler, port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_database_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, dropped at the end."""
+    with fresh_postgres_database("remediation_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -132,13 +155,5 @@ def free_port() -> int:
 @pytest.fixture
 def smtp_server() -> Iterator[tuple[RecordingHandler, int]]:
     """A real aiosmtpd server on 127.0.0.1, recording what it receives."""
-    from aiosmtpd.controller import Controller
-
-    handler = RecordingHandler()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield handler, port
-    finally:
-        controller.stop()
+    with recording_smtp_server() as server:
+        yield server

@@ -246,10 +246,7 @@ def _schedule(
             session,
             kind="task",
             recipients=recipients,
-            subject=mail.subject,
-            body_text=mail.text,
-            body_html=mail.html,
-            calendar_ics=mail.calendar_ics,
+            **mail.outbox_fields(),
             enterprise_id=cycle.enterprise_id,
             milestone_id=milestone.id,
         )

@@ -27,6 +27,15 @@ class RenderedMail:
     html: str
     calendar_ics: str | None = None
 
+    def outbox_fields(self) -> dict[str, str | None]:
+        """The keyword arguments of :func:`remediation_core.store.repository.enqueue_mail` it fills."""
+        return {
+            "subject": self.subject,
+            "body_text": self.text,
+            "body_html": self.html,
+            "calendar_ics": self.calendar_ics,
+        }
+
 
 @cache
 def _environment() -> Environment:

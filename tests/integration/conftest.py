@@ -8,24 +8,23 @@ import subprocess
 import sys
 import time
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select
 
 from remediation_core.store import CaseStore, upgrade_schema
 from remediation_core.store.schema import Case
 from tests.conftest import (
     EXAMPLES,
-    POSTGRES_SERVER_URL,
     PREFECT_HOME,
     PREFECT_PORT,
     RecordingHandler,
-    free_port,
+    fresh_postgres_database,
+    recording_smtp_server,
 )
 
 BIN = Path(sys.executable).parent
@@ -76,30 +75,15 @@ def prefect_server() -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 def mail_sink() -> Iterator[tuple[RecordingHandler, int]]:
-    from aiosmtpd.controller import Controller
-
-    handler = RecordingHandler()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield handler, port
-    finally:
-        controller.stop()
+    """One SMTP server that every integration test's mail reaches."""
+    with recording_smtp_server() as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
 def integration_database() -> Iterator[str]:
-    name = f"remediation_it_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(f"{POSTGRES_SERVER_URL}/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"{POSTGRES_SERVER_URL}/{name}"
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_postgres_database("remediation_it") as url:
+        yield url
 
 
 @dataclass

@@ -13,15 +13,14 @@ import sys
 import time
 import urllib.error
 import urllib.request
-import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
 
 from remediation_core.store import CaseStore, upgrade_schema
 from remediation_core.store.schema import MilestoneEscalation, OutboxMessage
-from tests.conftest import POSTGRES_SERVER_URL, free_port
+from tests.conftest import free_port, fresh_postgres_database
 
 pytestmark = pytest.mark.prefect
 
@@ -32,32 +31,24 @@ AUTH = "operator:correct-horse-battery"
 
 @pytest.fixture
 def databases():
-    names = [f"scale_prefect_{uuid.uuid4().hex[:8]}", f"scale_cases_{uuid.uuid4().hex[:8]}"]
-    admin = create_engine(f"{POSTGRES_SERVER_URL}/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        for name in names:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield names
-    finally:
-        with admin.connect() as connection:
-            for name in names:
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    """Two new databases: the Prefect server's and the case store's."""
+    with (
+        fresh_postgres_database("scale_prefect") as prefect_url,
+        fresh_postgres_database("scale_cases") as cases_url,
+    ):
+        yield prefect_url, cases_url
 
 
 def test_two_workers_on_a_postgres_prefect_send_every_escalation_exactly_once(databases, mail_sink, tmp_path):
     handler, smtp_port = mail_sink
-    prefect_db, cases_db = databases
+    prefect_url, cases_url = databases
     port = free_port()
     api = f"http://127.0.0.1:{port}/api"
     base = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
     server_env = base | {
         "PREFECT_HOME": str(tmp_path / "server"),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_API_DATABASE_CONNECTION_URL": POSTGRES_SERVER_URL.replace("+psycopg", "+asyncpg")
-        + "/"
-        + prefect_db,
+        "PREFECT_API_DATABASE_CONNECTION_URL": prefect_url.replace("+psycopg", "+asyncpg"),
         "PREFECT_SERVER_API_AUTH_STRING": AUTH,
     }
     client_env = base | {
@@ -67,7 +58,6 @@ def test_two_workers_on_a_postgres_prefect_send_every_escalation_exactly_once(da
         "PREFECT_WORKER_QUERY_SECONDS": "1",
         "REMEDIATION_HOME": str(ROOT),
     }
-    cases_url = f"{POSTGRES_SERVER_URL}/{cases_db}"
     processes: list[subprocess.Popen] = []
 
     def start(command: list[str], env: dict, name: str) -> subprocess.Popen:
