@@ -428,6 +428,18 @@ def cmd_due_diligence_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keygen(args: argparse.Namespace) -> int:
+    """Print a new key for encrypting children's personal data at rest."""
+    from remediation_core.store.protection import KEY_VARIABLE, new_key
+
+    print(new_key())
+    print(
+        f"# set it as {KEY_VARIABLE} wherever the case store is used; keep it in a secret store",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="remediate", description="Child-labour remediation workflows.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -529,6 +541,9 @@ def build_parser() -> argparse.ArgumentParser:
     mail.add_argument("number", nargs="?", type=int, metavar="N")
     mail.add_argument("--home", default="var")
     mail.set_defaults(handler=cmd_mail)
+
+    keygen = commands.add_parser("keygen", help="print a key to encrypt children's personal data at rest")
+    keygen.set_defaults(handler=cmd_keygen)
 
     tour = commands.add_parser("tour", help="a short walk through the core on the embedded store")
     tour.add_argument("--url", help="database URL (default: $REMEDIATION_DATABASE_URL or ./remediation.db)")

@@ -24,6 +24,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from remediation_core.store.protection import ProtectedDate, ProtectedText
+
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
     """An instant stored as naive UTC and read back as aware UTC, on SQLite and PostgreSQL alike."""
@@ -119,16 +121,16 @@ class Case(Base):
 
 
 class ChildPersonalData(Base):
-    """The only place a child's identity lives. Nothing outside the store reads it."""
+    """The only place a child's identity lives; encrypted at rest when a key is configured."""
 
     __tablename__ = "child_personal_data"
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), primary_key=True)
-    full_name: Mapped[str] = mapped_column(String(200))
-    birth_date: Mapped[dt.date | None] = mapped_column(Date)
-    address: Mapped[str | None] = mapped_column(Text)
-    school: Mapped[str | None] = mapped_column(String(200))
-    guardian_name: Mapped[str | None] = mapped_column(String(200))
-    photo_reference: Mapped[str | None] = mapped_column(String(500))
+    full_name: Mapped[str] = mapped_column(ProtectedText)
+    birth_date: Mapped[dt.date | None] = mapped_column(ProtectedDate)
+    address: Mapped[str | None] = mapped_column(ProtectedText)
+    school: Mapped[str | None] = mapped_column(ProtectedText)
+    guardian_name: Mapped[str | None] = mapped_column(ProtectedText)
+    photo_reference: Mapped[str | None] = mapped_column(ProtectedText)
     recorded_by: Mapped[str] = mapped_column(String(200))
     recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -310,3 +310,66 @@ def test_hot_query_indexes_exist(store):
     assert milestone_indexes["ix_milestones_open_due_at"] == ["due_at"]
     case_indexes = [ix["column_names"] for ix in inspector.get_indexes(Case.__tablename__)]
     assert ["enterprise_id", "state"] in case_indexes
+
+
+def test_personal_data_is_encrypted_at_rest_when_a_key_is_set(store, garment_brand, monkeypatch):
+    from sqlalchemy import text
+
+    from remediation_core.store.protection import KEY_VARIABLE, PersonalDataKeyError, new_key
+
+    plain_reference = opened_case(store, garment_brand)
+    with store.transaction() as session:
+        repo.record_child_identity(
+            session,
+            repo.get_case(session, plain_reference),
+            full_name="Nasrin Begum",
+            actor="cm",
+            birth_date=dt.date(2012, 6, 1),
+        )
+    monkeypatch.setenv(KEY_VARIABLE, new_key())
+    with store.transaction() as session:
+        case = repo.open_case(
+            session,
+            garment_brand,
+            site_id="dhaka-knit-01",
+            notified_at=NOTIFIED_AT,
+            source="audit",
+            actor="pm",
+        )
+        repo.record_child_identity(
+            session,
+            case,
+            full_name="Amina Khatun",
+            actor="cm",
+            birth_date=dt.date(2013, 5, 2),
+            school="Gazipur Primary",
+        )
+        encrypted_id = case.id
+    with store.engine.connect() as connection:
+        raw = {
+            row[0]: row[1:]
+            for row in connection.execute(
+                text("SELECT case_id, full_name, birth_date, school FROM child_personal_data")
+            )
+        }
+    assert all(value.startswith("fernet:") for value in raw[encrypted_id])
+    assert "Amina" not in repr(raw) and "2013-05-02" not in repr(raw)
+    assert "Nasrin Begum" in repr(raw)  # written before the key: read as it is
+    with store.transaction() as session:
+        identity = session.get(ChildPersonalData, encrypted_id)
+        assert (identity.full_name, identity.birth_date, identity.school) == (
+            "Amina Khatun",
+            dt.date(2013, 5, 2),
+            "Gazipur Primary",
+        )
+    monkeypatch.setenv(KEY_VARIABLE, new_key())
+    with pytest.raises(PersonalDataKeyError, match="does not open"), store.transaction() as session:
+        session.get(ChildPersonalData, encrypted_id)
+
+
+def test_migrations_match_the_tables(store):
+    from alembic import command
+
+    from remediation_core.store.database import alembic_config
+
+    command.check(alembic_config(store.url))  # raises if the models have changes no migration makes
