@@ -22,6 +22,7 @@ from flows.escalation import OVERDUE_EVENT, escalation_sweep
 from flows.remediation.acts import grant_an_extension, reassign_a_case, reopen_a_case, withdraw_a_case
 from flows.remediation.lifecycle import case_lifecycle
 from flows.remediation.notification import open_a_case
+from flows.remediation.recovery import recover_case_lifecycles
 from remediation_core.errors import RemediationError
 from remediation_core.store import upgrade_schema
 
@@ -80,6 +81,11 @@ def deployments() -> list[RunnerDeployment]:
         grant_an_extension.to_deployment(name="grant-an-extension", tags=["remediation"]),
         reassign_a_case.to_deployment(name="reassign-a-case", tags=["remediation"]),
         withdraw_a_case.to_deployment(name="withdraw-a-case", tags=["remediation"]),
+        recover_case_lifecycles.to_deployment(
+            name="recover-case-lifecycles",
+            interval=dt.timedelta(hours=1) if SWEEP_MINUTES else None,
+            tags=["remediation"],
+        ),
         # 0 turns a schedule off (the integration tests run these on demand).
         escalation_sweep.to_deployment(
             name="escalation-sweep",

@@ -299,6 +299,19 @@ def open_case_views(store: CaseStore) -> list[CaseView]:
         return [_view(session, case) for case in cases]
 
 
+def open_case_rounds(store: CaseStore, opened_before: dt.datetime) -> list[tuple[str, int]]:
+    """(reference, round) of every case still in progress that was opened before ``opened_before``."""
+    with store.transaction() as session:
+        return [
+            (reference, round_number)
+            for reference, round_number in session.execute(
+                select(Case.reference, Case.round)
+                .where(Case.state.in_(list(OPEN_STATES)), Case.created_at < opened_before)
+                .order_by(Case.id)
+            )
+        ]
+
+
 def refusals(store: CaseStore, prompt_key: str) -> tuple[int, str | None]:
     """How many answers to ``prompt_key`` were refused, and why the last one was.
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
+    FlowFilter,
+    FlowFilterName,
     FlowRunFilter,
     FlowRunFilterState,
     FlowRunFilterStateType,
@@ -20,17 +22,45 @@ def case_tag(reference: str) -> str:
     return f"case:{reference}"
 
 
-async def start_lifecycle(reference: str, round_number: int) -> None:
-    """Start the case's lifecycle run for this round (once: the idempotency key sees to it)."""
+async def start_lifecycle(reference: str, round_number: int, recovery: str | None = None) -> None:
+    """Start the case's lifecycle run for this round (once: the idempotency key sees to it).
+
+    ``recovery`` names a restart by the recovery flow, so that it is not mistaken for the
+    round's first run.
+    """
+    suffix = f"/{recovery}" if recovery else ""
     await arun_deployment(
         LIFECYCLE_DEPLOYMENT,
         parameters={"case_reference": reference},
         timeout=0,
         as_subflow=False,
         tags=[case_tag(reference)],
-        idempotency_key=f"{reference}/r{round_number}",
-        flow_run_name=f"{reference} round {round_number}",
+        idempotency_key=f"{reference}/r{round_number}{suffix}",
+        flow_run_name=f"{reference} round {round_number}" + (" (recovered)" if recovery else ""),
     )
+
+
+LIVE_STATES = [StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING, StateType.PAUSED]
+
+
+async def cases_with_a_live_lifecycle() -> set[str]:
+    """References of the cases whose lifecycle run is waiting, scheduled or running."""
+    live: set[str] = set()
+    async with get_client() as client:
+        offset, page = 0, 200
+        while True:
+            runs = await client.read_flow_runs(
+                flow_filter=FlowFilter(name=FlowFilterName(any_=["case-lifecycle"])),
+                flow_run_filter=FlowRunFilter(
+                    state=FlowRunFilterState(type=FlowRunFilterStateType(any_=LIVE_STATES))
+                ),
+                limit=page,
+                offset=offset,
+            )
+            live |= {tag.removeprefix("case:") for run in runs for tag in run.tags if tag.startswith("case:")}
+            if len(runs) < page:
+                return live
+            offset += page
 
 
 async def cancel_waiting_lifecycles(reference: str) -> int:

@@ -129,7 +129,7 @@ def deployed(prefect_server: Path, integration_database: str, mail_sink) -> Iter
             [sys.executable, "-m", "flows.serve"], stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT
         )
     try:
-        asyncio.run(_wait_for_deployments(9, process, log))
+        asyncio.run(_wait_for_deployments(10, process, log))
         store = CaseStore(integration_database)
         yield Deployed(store=store, mail=handler, prefect_db=prefect_server, serve_log=log)
         store.dispose()

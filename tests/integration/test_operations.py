@@ -179,3 +179,41 @@ async def test_extension_and_withdrawal_from_their_deployments(deployed):
     async with get_client() as client:
         lifecycle = await client.read_flow_run(case.run.id)
     assert lifecycle.state.is_cancelled()
+
+
+async def test_recovery_starts_a_lifecycle_for_a_case_that_has_none_and_no_second_one(deployed):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
+
+    from flows.answering import next_prompt
+    from remediation_core import casework as cw
+    from remediation_core.config import load_programme_file
+
+    # As if imported, or opened by a run that died before starting the lifecycle.
+    programme = load_programme_file(EXAMPLES / "garment_brand.yaml")
+    orphan = cw.open_case(
+        deployed.store,
+        programme,
+        cw.Notification(
+            "northwind-apparel", "hcmc-sew-02", dt.datetime.now(dt.UTC), cw.Source.GRIEVANCE_CHANNEL
+        ),
+        actor="test",
+    ).reference
+    served = await open_case(deployed)
+    await Driver(served).wait("On-site assessment")
+
+    async def lifecycle_runs(reference: str) -> int:
+        async with get_client() as client:
+            runs = await client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[f"case:{reference}"]))
+            )
+        return len(runs)
+
+    assert await lifecycle_runs(orphan) == 0
+    run = await run_deployment_and_wait(
+        "recover-case-lifecycles/recover-case-lifecycles", {"grace_minutes": 0}
+    )
+    assert run.state.is_completed(), run.state
+    _, _, prompt = await next_prompt(orphan, None)
+    assert "On-site assessment" in prompt and orphan in prompt
+    assert await lifecycle_runs(served) == 1
