@@ -72,6 +72,35 @@ def _contact_line(programme: Programme, role: Role) -> str:
     return ", ".join(f"{p.name} <{p.email}>" for p in people)
 
 
+@dataclass(frozen=True)
+class _StepNotice:
+    """What every notice about one step at one site starts from."""
+
+    w: dict[str, str]
+    language: str
+    site_line: str
+    time_zone: str
+    title: str
+    due_text: str
+
+    @property
+    def due_short(self) -> str:
+        return self.due_text.split(" (")[0]
+
+
+def _step_notice(programme: Programme, site_id: str, step: str, due_at: dt.datetime) -> _StepNotice:
+    site = programme.site(site_id)
+    due_text = format_instant(due_at, site.time_zone)
+    return _StepNotice(
+        words(programme.language),
+        programme.language,
+        f"{site.name} ({site.id})",
+        site.time_zone,
+        step_title(programme.language, step),
+        due_text,
+    )
+
+
 def task_mail(
     programme: Programme,
     *,
@@ -84,19 +113,17 @@ def task_mail(
     calendar_uid: str,
 ) -> RenderedMail:
     """An enterprise's task: what to do, by when (site time), the case, whom to contact; with .ics."""
-    w, language = words(programme.language), programme.language
-    site = programme.site(site_id)
-    title = step_title(language, step)
-    due_text = format_instant(due_at, site.time_zone)
-    subject = w["task_subject"].format(case=reference, title=title, due=due_text.split(" (")[0])
+    notice = _step_notice(programme, site_id, step, due_at)
+    w, title = notice.w, notice.title
+    subject = w["task_subject"].format(case=reference, title=title, due=notice.due_short)
     facts = [
         (w["case"], reference),
-        (w["site"], f"{site.name} ({site.id})"),
+        (w["site"], notice.site_line),
         (w["what"], instructions),
-        (w["due"], due_text),
+        (w["due"], notice.due_text),
         (w["contact"], _contact_line(programme, contact_role)),
     ]
-    text, html = render_notice(language, subject, w["task_lead"], facts, w["task_action"])
+    text, html = render_notice(notice.language, subject, w["task_lead"], facts, w["task_action"])
     ics = calendar_entry(
         uid=calendar_uid, summary=f"{reference}: {title}", description=instructions, due_at=due_at
     )
@@ -115,23 +142,21 @@ def escalation_mail(
     stage: str,
 ) -> RenderedMail:
     """A ladder level's email; ``stage`` is 'reminder' (before due), 'due' (at due) or 'overdue'."""
-    w, language = words(programme.language), programme.language
-    site = programme.site(site_id)
-    title = step_title(language, step)
-    due_text = format_instant(due_at, site.time_zone)
+    notice = _step_notice(programme, site_id, step, due_at)
+    w, title = notice.w, notice.title
     subject = w[f"{stage}_subject"].format(
-        case=reference, title=title, due=due_text.split(" (")[0], late=working_days_late
+        case=reference, title=title, due=notice.due_short, late=working_days_late
     )
     facts = [
         (w["case"], reference),
-        (w["site"], f"{site.name} ({site.id})"),
+        (w["site"], notice.site_line),
         (w["what"], title),
-        (w["due"], due_text),
+        (w["due"], notice.due_text),
         (w["owner"], w.get(f"role.{owner_role}", owner_role)),
     ]
     if stage == "overdue":
         facts.append((w["late"], str(working_days_late)))
-    text, html = render_notice(language, subject, w[f"{stage}_lead"], facts, w["escalation_action"])
+    text, html = render_notice(notice.language, subject, w[f"{stage}_lead"], facts, w["escalation_action"])
     return RenderedMail(subject, text, html)
 
 
@@ -147,20 +172,18 @@ def extension_mail(
     calendar_uid: str,
 ) -> RenderedMail:
     """Tells the enterprise that a deadline moved, with the updated calendar entry."""
-    w, language = words(programme.language), programme.language
-    site = programme.site(site_id)
-    title = step_title(language, step)
-    due_text = format_instant(new_due_at, site.time_zone)
-    subject = w["extension_subject"].format(case=reference, title=title, due=due_text.split(" (")[0])
+    notice = _step_notice(programme, site_id, step, new_due_at)
+    w, title = notice.w, notice.title
+    subject = w["extension_subject"].format(case=reference, title=title, due=notice.due_short)
     facts = [
         (w["case"], reference),
-        (w["site"], f"{site.name} ({site.id})"),
+        (w["site"], notice.site_line),
         (w["what"], title),
-        (w["previous_due"], format_instant(previous_due_at, site.time_zone)),
-        (w["due"], due_text),
+        (w["previous_due"], format_instant(previous_due_at, notice.time_zone)),
+        (w["due"], notice.due_text),
         (w["reason"], reason),
     ]
-    text, html = render_notice(language, subject, w["extension_lead"], facts, w["extension_action"])
+    text, html = render_notice(notice.language, subject, w["extension_lead"], facts, w["extension_action"])
     ics = calendar_entry(
         uid=calendar_uid, summary=f"{reference}: {title}", description=reason, due_at=new_due_at, sequence=1
     )

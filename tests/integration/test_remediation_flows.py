@@ -69,6 +69,15 @@ def approval(role: str, approved: bool = True, comment: str | None = None) -> di
     return {"answered_by": f"{role}@example.org", "role": role, "approved": approved, "comment": comment}
 
 
+def enrolment(evidence: str) -> dict:
+    return {
+        "answered_by": CM,
+        "effective_on": TODAY.isoformat(),
+        "first_stipend_paid_on": TODAY.isoformat(),
+        "evidence_reference": evidence,
+    }
+
+
 def visit(day: dt.date, back_at_work: bool = False) -> dict:
     return {
         "answered_by": CM,
@@ -128,12 +137,7 @@ async def test_child_case_from_notification_to_closure_leaks_no_identity(deploye
     await case.answer("awaiting: enterprise focal point", approval("enterprise_focal_point"))
     await case.answer(
         "School reintegration",
-        {
-            "answered_by": CM,
-            "effective_on": TODAY.isoformat(),
-            "first_stipend_paid_on": TODAY.isoformat(),
-            "evidence_reference": "ENR-2026-0042",
-        },
+        enrolment("ENR-2026-0042"),
     )
     await _wait_state(deployed, reference, "monitoring")
     await case.answer("Follow-up visit 1", visit(TODAY + dt.timedelta(days=181)))
@@ -260,12 +264,7 @@ async def test_child_found_at_work_reopens_remediation(deployed):
     await case.answer("Approve remediation plan", approval("enterprise_focal_point"))
     await case.answer(
         "School reintegration",
-        {
-            "answered_by": CM,
-            "effective_on": TODAY.isoformat(),
-            "first_stipend_paid_on": TODAY.isoformat(),
-            "evidence_reference": "ENR-7",
-        },
+        enrolment("ENR-7"),
     )
     await case.answer("Follow-up visit 1", visit(TODAY + dt.timedelta(days=181), back_at_work=True))
     description = await case.wait("Remediation plan")
@@ -334,12 +333,7 @@ async def test_bad_input_is_refused_with_a_clear_message_and_changes_nothing(dep
     await case.answer("Approve remediation plan", approval("enterprise_focal_point"))
     await case.answer(
         "School reintegration",
-        {
-            "answered_by": CM,
-            "effective_on": TODAY.isoformat(),
-            "first_stipend_paid_on": TODAY.isoformat(),
-            "evidence_reference": "ENR-9",
-        },
+        enrolment("ENR-9"),
     )
     await case.answer("Follow-up visit 1", visit(TODAY - dt.timedelta(days=3)))
     refused_run = case.run.id
