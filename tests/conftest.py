@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import socket
 import tempfile
 import uuid
@@ -30,6 +32,8 @@ def _free_port() -> int:
 # starts only when an integration test asks for it (tests/integration/conftest.py).
 PREFECT_PORT = _free_port()
 PREFECT_HOME = tempfile.mkdtemp(prefix="remediation-prefect-")
+# The test Prefect server's database, logs and reports go when the session ends.
+atexit.register(shutil.rmtree, PREFECT_HOME, ignore_errors=True)
 os.environ.update(
     {
         "PREFECT_HOME": PREFECT_HOME,
