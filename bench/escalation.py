@@ -61,7 +61,7 @@ def build_store(store: CaseStore, cases: int, per_case: int) -> int:
     programme = programmes[0]
     calendars = Calendars({programme.fingerprint: programme})
     sites = list(programme.sites)
-    sha = repo.programme_fingerprint(programme)
+    sha = programme.fingerprint
     overdue_due = AS_OF - dt.timedelta(days=12)
     future_due = AS_OF + dt.timedelta(days=60)
     next_at: dict[tuple[str, str, dt.datetime], dt.datetime | None] = {}

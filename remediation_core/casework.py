@@ -25,8 +25,6 @@ from remediation_core.clocks import SiteCalendar
 from remediation_core.config.minimum_age import HAZARDOUS_WORK_AGE
 from remediation_core.config.model import Duration, DurationUnit, Programme, Role
 from remediation_core.errors import IllegalTransition, InvalidInput, NotFound
-
-__all__ = ["IllegalTransition", "InvalidInput", "NotFound"]  # re-exported for the flows
 from remediation_core.escalation import resolve_recipients
 from remediation_core.mail.i18n import step_title, words
 from remediation_core.mail.render import extension_mail, format_instant, task_mail

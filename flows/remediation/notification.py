@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from flows.common import case_store, programme_from_block
 from flows.remediation.runs import start_lifecycle
 from remediation_core import casework as cw
-from remediation_core.errors import RemediationError
+from remediation_core.errors import InvalidInput, RemediationError
 
 
 class CaseNotification(BaseModel):
@@ -50,7 +50,7 @@ async def open_a_case(notification: CaseNotification) -> list[str]:
         programme = await programme_from_block(notification.enterprise_id)
         programme.site(notification.site_id)
         if notified_at > dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5):
-            raise cw.InvalidInput(f"notified_at {notified_at.isoformat()} is in the future")
+            raise InvalidInput(f"notified_at {notified_at.isoformat()} is in the future")
     except RemediationError as error:
         logger.error("notification refused, nothing was stored: %s", error)
         raise

@@ -63,11 +63,6 @@ class CaseStore:
         self.engine.dispose()
 
 
-def programme_fingerprint(programme: Programme) -> str:
-    """A hash of the programme document, so a case can name the configuration it started on."""
-    return programme.fingerprint
-
-
 def record_audit(
     session: Session,
     *,
@@ -97,7 +92,7 @@ def record_audit(
 
 def register_programme(session: Session, programme: Programme, actor: str) -> Enterprise:
     """Create or update an enterprise and its sites from its programme; audited when it changes."""
-    fingerprint = programme_fingerprint(programme)
+    fingerprint = programme.fingerprint
     enterprise = session.get(Enterprise, programme.enterprise_id)
     if enterprise is not None and enterprise.config_sha256 == fingerprint:
         return enterprise
