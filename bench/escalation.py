@@ -181,11 +181,11 @@ def measure_store(name: str, url: str, cases: int, per_case: int) -> dict[str, f
     bare, selected = bare_query_seconds(store)
     assert selected == overdue, (selected, overdue)
     started = time.perf_counter()
-    result = sweep(store, AS_OF)
+    result = sweep(store, now=AS_OF)
     swept = time.perf_counter() - started
     assert len(result.escalations) == overdue, (len(result.escalations), overdue)
     started = time.perf_counter()
-    idle = sweep(store, AS_OF)
+    idle = sweep(store, now=AS_OF)
     idle_seconds = time.perf_counter() - started
     assert idle.escalations == []
     progress(

@@ -184,7 +184,8 @@ class LocalStack:
                 [sys.executable, "-m", "flows.serve"],
                 env
                 | {
-                    "REMEDIATION_SWEEP_MINUTES": os.environ.get("REMEDIATION_SWEEP_MINUTES", "15"),
+                    # Overridable, e.g. short intervals for the operations test.
+                    "REMEDIATION_SWEEP_SECONDS": os.environ.get("REMEDIATION_SWEEP_SECONDS", "900"),
                     "REMEDIATION_DISPATCH_SECONDS": os.environ.get("REMEDIATION_DISPATCH_SECONDS", "30"),
                 },
                 serve_log,

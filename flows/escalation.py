@@ -13,6 +13,8 @@ from remediation_core.board import overdue_board
 from remediation_core.escalation import Escalation, sweep
 
 OVERDUE_EVENT = "remediation.milestone.overdue"
+#: Once per sweep that escalated anything; the outbox dispatcher's automation listens for it.
+SWEEP_ESCALATED_EVENT = "remediation.sweep.escalated"
 
 
 def escalation_event(escalation: Escalation) -> dict:
@@ -56,21 +58,69 @@ def escalation_event(escalation: Escalation) -> dict:
     }
 
 
+def sweep_summary_event(escalations: list[Escalation], flow_run_id: str | None) -> dict:
+    """One event per sweep that escalated anything: the dispatcher's trigger.
+
+    A sweep may escalate hundreds of milestones at once; triggering the dispatcher on each
+    milestone's event started one dispatcher run per event, which swamped the Prefect server.
+    This event comes once per sweep, so a sweep starts at most one dispatcher run.
+    """
+    enterprises = sorted({e.enterprise_id for e in escalations})
+    return {
+        "event": SWEEP_ESCALATED_EVENT,
+        "resource": {
+            "prefect.resource.id": f"remediation.sweep.{flow_run_id or 'local'}",
+            "prefect.resource.name": "escalation sweep",
+        },
+        "related": [
+            {"prefect.resource.id": f"remediation.enterprise.{e}", "prefect.resource.role": "enterprise"}
+            for e in enterprises
+        ],
+        "payload": {"escalated": len(escalations), "enterprises": enterprises},
+    }
+
+
 @flow(
     name="escalation-sweep",
-    description="Escalate open milestones whose ladder level has come; refresh the overdue board.",
+    description="Escalate open milestones whose ladder level has come; refresh the overdue board. "
+    "With `as_of` later than now it is a preview: it lists what would fire and writes nothing.",
 )
-async def escalation_sweep(as_of: dt.datetime | None = None) -> dict[str, int]:
-    """Sweep as of ``as_of`` (default: now). Emails go to the outbox; one event per escalation."""
+async def escalation_sweep(as_of: dt.datetime | None = None) -> dict[str, int | bool]:
+    """Sweep now; emails go to the outbox, one event per escalation and one for the sweep.
+
+    ``as_of`` later than now makes a preview: what would fire, to whom, logged; nothing is
+    written, emitted or published.
+    """
     logger = get_run_logger()
     store = await case_store()
-    when = as_of or dt.datetime.now(dt.UTC)
+    now = dt.datetime.now(dt.UTC)
+    when = as_of or now
     when = when if when.tzinfo else when.replace(tzinfo=dt.UTC)
-    result = sweep(store, when)
-    for escalation in result.escalations:
-        emit_event(**escalation_event(escalation))
+    result = sweep(store, when, now=now)
     for skipped in result.skipped:
         logger.warning("not escalated: %s", skipped)
+    if result.preview:
+        for e in result.escalations:
+            logger.info(
+                "would fire %s for %s (%s, %s/%s, %d working day(s) late) to %s",
+                e.level_name,
+                e.case_reference or e.milestone_key,
+                e.step,
+                e.enterprise_id,
+                e.site_id,
+                e.working_days_late,
+                ", ".join(e.recipients) or "nobody",
+            )
+        logger.info(
+            "preview as of %s: %d escalation(s) would fire; nothing was written",
+            when.isoformat(),
+            len(result.escalations),
+        )
+        return {"preview": True, "escalated": len(result.escalations)}
+    for escalation in result.escalations:
+        emit_event(**escalation_event(escalation))
+    if result.escalations:
+        emit_event(**sweep_summary_event(result.escalations, _flow_run_id()))
     with store.transaction() as session:
         board = overdue_board(session, when)
     await acreate_table_artifact(
@@ -98,3 +148,9 @@ async def escalation_sweep(as_of: dt.datetime | None = None) -> dict[str, int]:
         len(board) - overdue,
     )
     return {"escalated": len(result.escalations), "overdue": overdue, "on_board": len(board)}
+
+
+def _flow_run_id() -> str | None:
+    from prefect.runtime import flow_run
+
+    return flow_run.id

@@ -18,7 +18,7 @@ from blocks import EnterpriseProgramme
 from flows.common import case_store
 from flows.dispatcher import outbox_dispatcher
 from flows.due_diligence.cycle import due_diligence_cycle
-from flows.escalation import OVERDUE_EVENT, escalation_sweep
+from flows.escalation import SWEEP_ESCALATED_EVENT, escalation_sweep
 from flows.remediation.acts import grant_an_extension, reassign_a_case, reopen_a_case, withdraw_a_case
 from flows.remediation.lifecycle import case_lifecycle
 from flows.remediation.notification import open_a_case
@@ -26,16 +26,24 @@ from flows.remediation.recovery import recover_case_lifecycles
 from remediation_core.errors import RemediationError
 from remediation_core.store import upgrade_schema
 
-SWEEP_MINUTES = int(os.environ.get("REMEDIATION_SWEEP_MINUTES", "15"))
-DISPATCH_SECONDS = int(os.environ.get("REMEDIATION_DISPATCH_SECONDS", "60"))
+
+def _seconds(variable: str, default: int) -> int:
+    """A schedule's interval from the environment; 0 turns the schedule off (the tests run on demand)."""
+    return int(os.environ.get(variable, str(default)))
 
 
-# The same automation as in prefect.yaml: an overdue escalation's email leaves at once.
+SWEEP_SECONDS = _seconds("REMEDIATION_SWEEP_SECONDS", 900)
+DISPATCH_SECONDS = _seconds("REMEDIATION_DISPATCH_SECONDS", 60)
+RECOVERY_SECONDS = _seconds("REMEDIATION_RECOVERY_SECONDS", 3600)
+
+
+# The same automation as in prefect.yaml: a sweep's escalation emails leave at once. It listens for
+# the sweep's one summary event, not each milestone's, so a sweep starts at most one dispatcher run.
 SEND_ESCALATIONS_AT_ONCE = DeploymentEventTrigger(
     name="send escalations at once",
-    description="Dispatch the outbox as soon as the sweep escalates an overdue milestone.",
-    match={"prefect.resource.id": "remediation.milestone.*"},
-    expect={OVERDUE_EVENT},
+    description="Dispatch the outbox as soon as a sweep has escalated anything.",
+    match={"prefect.resource.id": "remediation.sweep.*"},
+    expect={SWEEP_ESCALATED_EVENT},
     threshold=1,
     within=dt.timedelta(0),
 )
@@ -83,18 +91,19 @@ def deployments() -> list[RunnerDeployment]:
         withdraw_a_case.to_deployment(name="withdraw-a-case", tags=["remediation"]),
         recover_case_lifecycles.to_deployment(
             name="recover-case-lifecycles",
-            interval=dt.timedelta(hours=1) if SWEEP_MINUTES else None,
+            interval=dt.timedelta(seconds=RECOVERY_SECONDS) if RECOVERY_SECONDS else None,
             tags=["remediation"],
+            concurrency_limit=1,
         ),
-        # 0 turns a schedule off (the integration tests run these on demand).
         escalation_sweep.to_deployment(
             name="escalation-sweep",
-            interval=dt.timedelta(minutes=SWEEP_MINUTES) if SWEEP_MINUTES else None,
+            interval=dt.timedelta(seconds=SWEEP_SECONDS) if SWEEP_SECONDS else None,
             tags=["escalation"],
+            concurrency_limit=2,
         ),
         due_diligence_cycle.to_deployment(
             name="due-diligence-cycle",
-            schedules=cycle_schedules() if SWEEP_MINUTES else [],
+            schedules=cycle_schedules() if SWEEP_SECONDS else [],
             tags=["due-diligence"],
         ),
         outbox_dispatcher.to_deployment(
@@ -102,6 +111,7 @@ def deployments() -> list[RunnerDeployment]:
             interval=dt.timedelta(seconds=DISPATCH_SECONDS) if DISPATCH_SECONDS else None,
             tags=["mail"],
             triggers=[SEND_ESCALATIONS_AT_ONCE],
+            concurrency_limit=2,
         ),
     ]
 

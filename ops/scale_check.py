@@ -2,7 +2,7 @@
 
     python ops/scale_check.py seed URL N     open N cases whose 72-hour assessment is long overdue
     python ops/scale_check.py blocks URL PORT save the case-store and mail-transport blocks and programmes
-    python ops/scale_check.py race AS_OF      run two sweeps at once, then two dispatchers at once
+    python ops/scale_check.py race            run two sweeps at once (now), then two dispatchers at once
 
 Prints one JSON line with what it did.
 """
@@ -53,7 +53,7 @@ def blocks(url: str, smtp_port: int) -> dict:
     return {"blocks": "saved"}
 
 
-async def race(as_of: str) -> dict:
+async def race() -> dict:
     from prefect.client.orchestration import get_client
     from prefect.deployments import arun_deployment
 
@@ -62,9 +62,7 @@ async def race(as_of: str) -> dict:
             name, parameters=parameters, timeout=300, as_subflow=False, poll_interval=1
         )
 
-    sweeps = await asyncio.gather(
-        *(run("escalation-sweep/escalation-sweep", {"as_of": as_of}) for _ in range(2))
-    )
+    sweeps = await asyncio.gather(*(run("escalation-sweep/escalation-sweep", {}) for _ in range(2)))
     dispatchers = await asyncio.gather(*(run("outbox-dispatcher/outbox-dispatcher", {}) for _ in range(2)))
     runs = [*sweeps, *dispatchers]
     async with get_client() as client:
@@ -89,5 +87,5 @@ if __name__ == "__main__":
     elif command == "blocks":
         result = blocks(sys.argv[2], int(sys.argv[3]))
     else:
-        result = asyncio.run(race(sys.argv[2]))
+        result = asyncio.run(race())
     print(json.dumps(result))

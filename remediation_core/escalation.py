@@ -12,20 +12,31 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, literal, select, tuple_, update
 from sqlalchemy.orm import Session
 
+from remediation_core.clocks import SiteCalendar
 from remediation_core.config.model import Programme, Role
-from remediation_core.ladder import Calendars, ladder_schedule, next_escalation_at
-from remediation_core.mail.render import escalation_mail
-from remediation_core.store.repository import CaseStore, programme_versions
+from remediation_core.errors import RemediationError
+from remediation_core.ladder import Calendars, LevelTime, ladder_schedule, next_escalation_at
+from remediation_core.mail.render import escalation_mail, unplaceable_ladder_mail
+from remediation_core.store.repository import (
+    CaseStore,
+    enqueue_mail,
+    programme_version,
+    programme_versions,
+    record_audit,
+    registered_programmes,
+)
 from remediation_core.store.schema import (
     AuditEvent,
     Case,
     Milestone,
     MilestoneEscalation,
     OutboxMessage,
+    UTCDateTime,
     utcnow,
 )
 
@@ -48,6 +59,7 @@ class Escalation:
     due_at: dt.datetime
     working_days_late: int
     notified_roles: tuple[str, ...]
+    recipients: tuple[str, ...] = ()
 
 
 @dataclass
@@ -56,6 +68,13 @@ class SweepResult:
     escalations: list[Escalation] = field(default_factory=list)
     examined: int = 0
     skipped: list[str] = field(default_factory=list)
+    #: True when ``as_of`` lay ahead of the present: the result says what would fire; nothing was written.
+    preview: bool = False
+
+
+#: A sweep "as of" up to this much ahead of the clock still counts as the present (clock skew, run delay).
+PRESENT_TOLERANCE = dt.timedelta(minutes=1)
+UNPLACEABLE_ACTION = "escalation_unplaceable"
 
 
 def resolve_recipients(
@@ -72,24 +91,91 @@ def resolve_recipients(
     return list(addresses)
 
 
-def sweep(store: CaseStore, as_of: dt.datetime | None = None, *, batch_size: int = 1000) -> SweepResult:
-    """Fire every ladder level that has come by ``as_of`` (default now), batch by batch."""
-    as_of = (as_of or utcnow()).astimezone(dt.UTC)
+def sweep(
+    store: CaseStore,
+    as_of: dt.datetime | None = None,
+    *,
+    now: dt.datetime | None = None,
+    batch_size: int = 1000,
+) -> SweepResult:
+    """Fire every ladder level that has come by ``as_of``, batch by batch.
+
+    ``now`` is the present instant (the clock; tests inject it) and ``as_of`` defaults to it.
+    Only a sweep at the present writes: with ``as_of`` later than ``now`` the sweep is a
+    preview that lists what would fire and writes nothing, because firing a ladder early tells
+    people a case is late when it is not and leaves its real reminders unsent.
+    """
+    now = (now or utcnow()).astimezone(dt.UTC)
+    as_of = (as_of or now).astimezone(dt.UTC)
+    if as_of > now + PRESENT_TOLERANCE:
+        return preview(store, as_of, batch_size=batch_size)
     result = SweepResult(as_of=as_of)
     with store.transaction() as session:
         calendars = Calendars(programme_versions(session))
+    # Milestones that cannot be placed stay due for the next sweep; this one passes over them.
+    passed_over: set[int] = set()
     while True:
         with store.transaction() as session:
-            fired = _sweep_batch(session, calendars, as_of, batch_size, result)
-        if fired < batch_size:
+            fetched = _sweep_batch(session, calendars, as_of, batch_size, result, passed_over, write=True)
+        if fetched < batch_size:
             return result
 
 
+def preview(store: CaseStore, as_of: dt.datetime, *, batch_size: int = 1000) -> SweepResult:
+    """What a sweep at ``as_of`` would fire, to whom and why; writes nothing and locks nothing."""
+    result = SweepResult(as_of=as_of.astimezone(dt.UTC), preview=True)
+    with store.transaction() as session:
+        calendars = Calendars(programme_versions(session))
+        cursor: list[tuple[dt.datetime, int]] = []  # keyset paging: the last row seen
+        while True:
+            fetched = _sweep_batch(
+                session, calendars, result.as_of, batch_size, result, set(), write=False, cursor=cursor
+            )
+            if fetched < batch_size:
+                session.rollback()  # a preview leaves no trace, not even a held lock
+                return result
+
+
+@dataclass(frozen=True)
+class _Placed:
+    programme: Programme
+    calendar: SiteCalendar
+    schedule: list[LevelTime]
+
+
+def _place(session: Session, calendars: Calendars, milestone: Any) -> _Placed | str:
+    """The milestone's programme, site calendar and ladder, or the reason they cannot be found."""
+    sha = milestone.config_sha256
+    if sha not in calendars.programmes:
+        # Registered after this sweep began (a new programme version): load what the store has now.
+        try:
+            calendars.programmes[sha] = programme_version(session, sha)
+        except RemediationError as error:
+            return str(error)
+    try:
+        calendar = calendars.of(sha, milestone.site_id)
+        programme = calendars.programmes[sha]
+        return _Placed(
+            programme, calendar, ladder_schedule(programme, calendar, milestone.kind, milestone.due_at)
+        )
+    except (RemediationError, KeyError) as error:
+        return f"{type(error).__name__}: {error}"
+
+
 def _sweep_batch(
-    session: Session, calendars: Calendars, as_of: dt.datetime, batch_size: int, result: SweepResult
+    session: Session,
+    calendars: Calendars,
+    as_of: dt.datetime,
+    batch_size: int,
+    result: SweepResult,
+    passed_over: set[int],
+    *,
+    write: bool,
+    cursor: list[tuple[dt.datetime, int]] | None = None,
 ) -> int:
+    """Examine one batch of due milestones; with ``write``, fire their levels. Returns rows fetched."""
     # Plain columns, not ORM entities, and one bulk UPDATE: the sweep's cost is per row.
-    rows = session.execute(
+    query = (
         select(
             Milestone.id,
             Milestone.key,
@@ -101,15 +187,26 @@ def _sweep_batch(
             Milestone.owner_role,
             Milestone.due_at,
             Milestone.escalation_level,
+            Milestone.next_escalation_at,
             Case.reference,
             Case.case_manager,
         )
         .outerjoin(Case, Case.id == Milestone.case_id)
         .where(Milestone.status == "open", Milestone.next_escalation_at <= as_of)
-        .order_by(Milestone.next_escalation_at)
+        .order_by(Milestone.next_escalation_at, Milestone.id)
         .limit(batch_size)
-        .with_for_update(skip_locked=True, of=Milestone)
-    ).all()
+    )
+    if passed_over:
+        query = query.where(Milestone.id.not_in(passed_over))
+    if write:
+        query = query.with_for_update(skip_locked=True, of=Milestone)
+    elif cursor:
+        last_at, last_id = cursor[-1]
+        after = tuple_(literal(last_at, UTCDateTime), literal(last_id))
+        query = query.where(tuple_(Milestone.next_escalation_at, Milestone.id) > after)
+    rows = session.execute(query).all()
+    if cursor is not None and rows:
+        cursor.append((rows[-1].next_escalation_at, rows[-1].id))
     now = utcnow()
     escalation_rows: list[dict] = []
     audit_rows: list[dict] = []
@@ -118,15 +215,15 @@ def _sweep_batch(
     for milestone in rows:
         reference, case_manager = milestone.reference, milestone.case_manager
         result.examined += 1
-        programme = calendars.programmes.get(milestone.config_sha256)
-        if programme is None:
-            result.skipped.append(
-                f"{milestone.key}: programme version {milestone.config_sha256[:12]} is unknown"
-            )
-            milestone_updates.append({"id": milestone.id, "next_escalation_at": None})
+        placed = _place(session, calendars, milestone)
+        if isinstance(placed, str):
+            # Never switch a ladder off: the milestone stays due, and people hear of it once.
+            result.skipped.append(f"{milestone.key}: {placed}")
+            passed_over.add(milestone.id)
+            if write:
+                _report_unplaceable(session, milestone, placed, now)
             continue
-        calendar = calendars.of(milestone.config_sha256, milestone.site_id)
-        schedule = ladder_schedule(programme, calendar, milestone.kind, milestone.due_at)
+        programme, calendar, schedule = placed.programme, placed.calendar, placed.schedule
         come = [lv for lv in schedule if lv.index > milestone.escalation_level and lv.fires_at <= as_of]
         if not come:
             # The ladder changed since the milestone was scheduled: re-aim and move on.
@@ -223,8 +320,11 @@ def _sweep_batch(
                 due_at=milestone.due_at,
                 working_days_late=late,
                 notified_roles=tuple(str(r) for r in top.level.notify),
+                recipients=tuple(recipients),
             )
         )
+    if not write:
+        return len(rows)
     reaimed = [u for u in milestone_updates if "escalation_level" not in u]
     advanced = [u for u in milestone_updates if "escalation_level" in u]
     for updates in (reaimed, advanced):
@@ -236,3 +336,47 @@ def _sweep_batch(
         session.execute(insert(OutboxMessage), outbox_rows)
         session.execute(insert(AuditEvent), audit_rows)
     return len(rows)
+
+
+def _report_unplaceable(session: Session, milestone: Any, problem: str, now: dt.datetime) -> None:
+    """Audit a milestone whose ladder cannot be placed and tell the program manager, once per milestone."""
+    already = session.scalar(
+        select(AuditEvent.id)
+        .where(
+            AuditEvent.action == UNPLACEABLE_ACTION,
+            AuditEvent.entity == "milestone",
+            AuditEvent.entity_id == str(milestone.id),
+        )
+        .limit(1)
+    )
+    if already is not None:
+        return
+    record_audit(
+        session,
+        actor=SWEEP_ACTOR,
+        action=UNPLACEABLE_ACTION,
+        entity="milestone",
+        entity_id=milestone.id,
+        case_id=milestone.case_id,
+        reason=problem[:500],
+        details={"key": milestone.key, "programme_version": milestone.config_sha256[:12]},
+        at=now,
+    )
+    # The enterprise's current programme knows whom to tell, even when the pinned version is broken.
+    try:
+        current = registered_programmes(session).get(milestone.enterprise_id)
+    except RemediationError:
+        current = None
+    recipients = current.emails_for([Role.PROGRAM_MANAGER]) if current else []
+    if not recipients:
+        return
+    mail = unplaceable_ladder_mail(current.language, milestone_key=milestone.key, problem=problem[:500])
+    enqueue_mail(
+        session,
+        kind="escalation_unplaceable",
+        recipients=recipients,
+        **mail.outbox_fields(),
+        enterprise_id=milestone.enterprise_id,
+        case_id=milestone.case_id,
+        milestone_id=milestone.id,
+    )

@@ -201,3 +201,12 @@ def delivery_failed_mail(
         facts.insert(0, (w["case"], reference))
     text, html = render_notice(language, failed_subject, w["failed_lead"], facts, w["failed_action"])
     return RenderedMail(failed_subject, text, html)
+
+
+def unplaceable_ladder_mail(language: str, *, milestone_key: str, problem: str) -> RenderedMail:
+    """Tells the program manager that the sweep cannot place a milestone's ladder, so nothing fires."""
+    w = words(language)
+    subject = w["unplaceable_subject"].format(key=milestone_key)
+    facts = [(w["milestone"], milestone_key), (w["problem"], problem)]
+    text, html = render_notice(language, subject, w["unplaceable_lead"], facts, w["unplaceable_action"])
+    return RenderedMail(subject, text, html)

@@ -119,7 +119,8 @@ def deployed(prefect_server: Path, integration_database: str, mail_sink) -> Iter
     save_blocks(integration_database, smtp_port)
     log = Path(PREFECT_HOME) / "serve.log"
     env = os.environ | {
-        "REMEDIATION_SWEEP_MINUTES": "0",
+        "REMEDIATION_SWEEP_SECONDS": "0",
+        "REMEDIATION_RECOVERY_SECONDS": "0",
         "REMEDIATION_DISPATCH_SECONDS": "0",
         "REMEDIATION_REPORTS_DIR": str(Path(PREFECT_HOME) / "reports"),
     }

@@ -71,11 +71,26 @@ async def test_sweep_escalates_once_emits_events_and_the_automation_sends_the_ma
     from prefect.client.orchestration import get_client
     from prefect.events.filters import EventFilter, EventNameFilter, EventOccurredFilter, EventRelatedFilter
 
-    reference = await open_case(deployed, enterprise="northwind-apparel", site="dhaka-knit-01")
+    # Notified ten days ago: its 72-hour assessment is long overdue now.
+    reference = await open_case(
+        deployed,
+        enterprise="northwind-apparel",
+        site="dhaka-knit-01",
+        notified_at=dt.datetime.now(dt.UTC) - dt.timedelta(days=10),
+    )
     await Driver(reference).wait("On-site assessment")
-    as_of = (dt.datetime.now(dt.UTC) + dt.timedelta(days=10)).isoformat()
     started = dt.datetime.now(dt.UTC)
-    first = await run_deployment_and_wait("escalation-sweep/escalation-sweep", {"as_of": as_of})
+    # A look further ahead is a preview: it says what would fire and writes nothing.
+    ahead = (started + dt.timedelta(days=30)).isoformat()
+    preview = await run_deployment_and_wait("escalation-sweep/escalation-sweep", {"as_of": ahead})
+    assert preview.state.is_completed(), preview.state
+    assert (await preview.state.aresult())["preview"] is True
+    with deployed.store.transaction() as session:
+        case_id = repo.get_case(session, reference).id
+        assert not session.scalars(
+            select(MilestoneEscalation).join(Milestone).where(Milestone.case_id == case_id)
+        ).all()
+    first = await run_deployment_and_wait("escalation-sweep/escalation-sweep", {})
     assert first.state.is_completed(), first.state
 
     with deployed.store.transaction() as session:
@@ -129,7 +144,7 @@ async def test_sweep_escalates_once_emits_events_and_the_automation_sends_the_ma
         else reference in str(board.data)
     )
 
-    second = await run_deployment_and_wait("escalation-sweep/escalation-sweep", {"as_of": as_of})
+    second = await run_deployment_and_wait("escalation-sweep/escalation-sweep", {})
     assert second.state.is_completed()
     with deployed.store.transaction() as session:
         again = session.scalar(

@@ -22,14 +22,20 @@ BIRTH_DATE = "2012-03-04"
 TODAY = dt.date.today()
 
 
-async def open_case(deployed, *, enterprise="campos-del-pacifico", site="sinaloa-culiacan") -> str:
+async def open_case(
+    deployed,
+    *,
+    enterprise="campos-del-pacifico",
+    site="sinaloa-culiacan",
+    notified_at: dt.datetime | None = None,
+) -> str:
     run = await run_deployment_and_wait(
         "open-a-case/open-a-case",
         {
             "notification": {
                 "enterprise_id": enterprise,
                 "site_id": site,
-                "notified_at": dt.datetime.now(dt.UTC).isoformat(),
+                "notified_at": (notified_at or dt.datetime.now(dt.UTC)).isoformat(),
                 "source": "audit",
                 "suspected_age": 13,
                 "suspected_cause": "labour_agent",

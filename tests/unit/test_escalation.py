@@ -67,10 +67,10 @@ def test_ladder_fires_each_level_once_with_mail_to_the_right_roles(store, garmen
     reminder_at = calendar.shift_working_days(due_at, -2)  # Sunday 6, then Saturday 5 December
     assert reminder_at.date() == dt.date(2026, 12, 5)
 
-    assert sweep(store, reminder_at - dt.timedelta(seconds=1)).escalations == []
-    first = sweep(store, reminder_at)
+    assert sweep(store, now=reminder_at - dt.timedelta(seconds=1)).escalations == []
+    first = sweep(store, now=reminder_at)
     assert [(e.level_name, e.stage) for e in first.escalations] == [("reminder", "reminder")]
-    assert sweep(store, reminder_at).escalations == []  # nothing twice
+    assert sweep(store, now=reminder_at).escalations == []  # nothing twice
 
     with store.transaction() as session:
         [message] = session.scalars(select(OutboxMessage)).all()
@@ -85,7 +85,7 @@ def test_ladder_fires_each_level_once_with_mail_to_the_right_roles(store, garmen
 
     # Eight working days late: due, program-manager and director have all come; only the top one mails.
     late = calendar.shift_working_days(due_at, 8)
-    result = sweep(store, late)
+    result = sweep(store, now=late)
     assert [(e.level_name, e.working_days_late) for e in result.escalations] == [("director", 8)]
     with store.transaction() as session:
         fired = session.scalars(select(MilestoneEscalation).order_by(MilestoneEscalation.level_index)).all()
@@ -102,7 +102,7 @@ def test_ladder_fires_each_level_once_with_mail_to_the_right_roles(store, garmen
         assert milestone.escalation_level == 3 and milestone.next_escalation_at is None
         audit = session.scalars(select(AuditEvent).where(AuditEvent.action == "milestone_escalated")).all()
         assert [a.details["levels"] for a in audit] == [["reminder"], ["due", "program-manager", "director"]]
-    assert sweep(store, late + dt.timedelta(days=30)).escalations == []
+    assert sweep(store, now=late + dt.timedelta(days=30)).escalations == []
     assert counts(store) == (4, 2)
 
 
@@ -110,14 +110,14 @@ def test_done_milestone_does_not_escalate(store, garment_brand):
     [key] = setup_cases(store, garment_brand)
     with store.transaction() as session:
         repo.complete_milestone(session, repo.get_milestone(session, key), actor="cm")
-    assert sweep(store, NOTIFIED_AT + dt.timedelta(days=60)).escalations == []
+    assert sweep(store, now=NOTIFIED_AT + dt.timedelta(days=60)).escalations == []
 
 
 def test_extension_restarts_the_ladder_from_the_new_date(store, garment_brand):
     [key] = setup_cases(store, garment_brand)
     with store.transaction() as session:
         due_at = repo.get_milestone(session, key).due_at
-    sweep(store, due_at + dt.timedelta(hours=1))
+    sweep(store, now=due_at + dt.timedelta(hours=1))
     assert counts(store) == (2, 1)  # reminder recorded, due notified
     new_due = due_at + dt.timedelta(days=14)
     with store.transaction() as session:
@@ -129,8 +129,8 @@ def test_extension_restarts_the_ladder_from_the_new_date(store, garment_brand):
             actor="pm",
             reason="school holiday",
         )
-    assert sweep(store, due_at + dt.timedelta(days=2)).escalations == []
-    restarted = sweep(store, new_due + dt.timedelta(hours=1))
+    assert sweep(store, now=due_at + dt.timedelta(days=2)).escalations == []
+    restarted = sweep(store, now=new_due + dt.timedelta(hours=1))
     assert [e.level_name for e in restarted.escalations] == ["due"]
     assert counts(store) == (4, 2)
 
@@ -149,12 +149,12 @@ def test_crash_mid_sweep_loses_nothing_and_duplicates_nothing(store, garment_bra
 
     monkeypatch.setattr(escalation, "escalation_mail", failing_mail)
     with pytest.raises(RuntimeError):
-        sweep(store, as_of, batch_size=2)
+        sweep(store, now=as_of, batch_size=2)
     assert counts(store) == (8, 2)  # the first batch committed whole; the second rolled back whole
     monkeypatch.setattr(escalation, "escalation_mail", real_mail)
-    assert len(sweep(store, as_of, batch_size=2).escalations) == 3
+    assert len(sweep(store, now=as_of, batch_size=2).escalations) == 3
     assert counts(store) == (20, 5)
-    assert sweep(store, as_of).escalations == []
+    assert sweep(store, now=as_of).escalations == []
 
 
 def test_two_sweeps_at_once_send_each_level_exactly_once(store, garment_brand):
@@ -166,7 +166,7 @@ def test_two_sweeps_at_once_send_each_level_exactly_once(store, garment_brand):
     def run() -> None:
         barrier.wait()
         try:
-            results.append(sweep(store, as_of, batch_size=5))
+            results.append(sweep(store, now=as_of, batch_size=5))
         except Exception as error:  # surfaced below
             errors.append(error)
 
@@ -193,7 +193,7 @@ def test_overdue_board_sorted_with_working_days_late_and_level(store, garment_br
         due = repo.get_milestone(session, keys[0]).due_at  # close of Mon 7 Dec, Dhaka
         repo.complete_milestone(session, repo.get_milestone(session, keys[1]), actor="cm")
     as_of = dt.datetime(2026, 12, 10, 6, 0, tzinfo=dt.UTC)  # Thu 10 Dec, noon in Dhaka
-    sweep(store, as_of)
+    sweep(store, now=as_of)
     from remediation_core.board import overdue_board
 
     with store.transaction() as session:
@@ -215,3 +215,74 @@ def test_overdue_board_sorted_with_working_days_late_and_level(store, garment_br
     out = capsys.readouterr().out.splitlines()
     assert out[1].split()[:3] == ["due", "(site", "time)"]
     assert "on_site_assessment" in out[2] and "follow_up_visit" in out[3] and len(out) == 4
+
+
+def milestone_state(store) -> list[tuple]:
+    with store.transaction() as session:
+        return session.execute(
+            select(Milestone.key, Milestone.escalation_level, Milestone.next_escalation_at).order_by(
+                Milestone.id
+            )
+        ).all()
+
+
+def test_a_sweep_ahead_of_the_present_is_a_preview_that_writes_nothing(store, garment_brand):
+    setup_cases(store, garment_brand, count=3)
+    before = milestone_state(store)
+    with store.transaction() as session:
+        audit_rows = session.scalar(select(func.count()).select_from(AuditEvent))
+    present = NOTIFIED_AT  # the clock: nothing is due yet
+    ahead = NOTIFIED_AT + dt.timedelta(days=40)
+
+    previewed = sweep(store, ahead, now=present, batch_size=2)  # paged, to cross batch boundaries
+    assert previewed.preview
+    assert [e.level_name for e in previewed.escalations] == ["director"] * 3
+    assert previewed.escalations[0].recipients == ("director@ngo.example",)
+    assert counts(store) == (0, 0)
+    assert milestone_state(store) == before
+    with store.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(AuditEvent)) == audit_rows
+
+    # The same instant, once it is the present, writes.
+    written = sweep(store, ahead, now=ahead)
+    assert not written.preview and len(written.escalations) == 3
+    assert counts(store) == (12, 3)
+
+
+def test_a_programme_version_registered_after_the_sweep_began_still_escalates(
+    store, garment_brand, monkeypatch
+):
+    [key] = setup_cases(store, garment_brand)
+    # As if the sweep had read the versions before this one was registered.
+    monkeypatch.setattr(escalation, "programme_versions", lambda session: {})
+    repo._VERSIONS.clear()
+    result = sweep(store, now=NOTIFIED_AT + dt.timedelta(days=40))
+    assert [e.milestone_key for e in result.escalations] == [key] and result.skipped == []
+
+
+def test_a_milestone_the_sweep_cannot_place_is_reported_once_and_retried(store, garment_brand):
+    [key] = setup_cases(store, garment_brand)
+    with store.transaction() as session:
+        milestone = repo.get_milestone(session, key)
+        milestone.site_id = "closed-site"  # no such site in its programme version
+        next_at = milestone.next_escalation_at
+    as_of = NOTIFIED_AT + dt.timedelta(days=40)
+
+    first = sweep(store, now=as_of)
+    assert first.escalations == [] and len(first.skipped) == 1
+    assert key in first.skipped[0] and "closed-site" in first.skipped[0]
+    second = sweep(store, now=as_of + dt.timedelta(minutes=15))
+    assert len(second.skipped) == 1  # tried again, not dropped
+    with store.transaction() as session:
+        milestone = repo.get_milestone(session, key)
+        assert milestone.next_escalation_at == next_at and milestone.escalation_level == -1
+        audit = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == escalation.UNPLACEABLE_ACTION)
+        ).all()
+        assert [a.entity_id for a in audit] == [str(milestone.id)]  # once, not once per sweep
+        [alert] = session.scalars(select(OutboxMessage)).all()
+        assert alert.kind == "escalation_unplaceable" and alert.recipients == ["li.wen@ngo.example"]
+        assert key in alert.subject
+        milestone.site_id = "dhaka-knit-01"  # the programme is put right
+    fixed = sweep(store, now=as_of + dt.timedelta(minutes=30))
+    assert [e.milestone_key for e in fixed.escalations] == [key]
