@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import StrEnum
 
@@ -86,6 +86,10 @@ class Payer(StrEnum):
     BRAND = "brand"
     SHARED = "shared"
     NGO = "ngo"
+
+
+#: The notification form allows this many children; one notification is opened in one transaction.
+MAX_CHILDREN_PER_NOTIFICATION = 50
 
 
 @dataclass(frozen=True)
@@ -458,6 +462,31 @@ def open_case(
         return open_case_in(session, programme, notification, actor, case_manager, due_diligence_cycle_id)
 
 
+def open_notification(
+    store: CaseStore, programme: Programme, notification: Notification, actor: str, key: str
+) -> list[CaseView]:
+    """Open one case per child of a notification, all or none, once per ``key``.
+
+    The cases are written in one transaction, so a crash opens no child or every child. A second
+    call with the same ``key`` (a retried or resumed run) opens nothing and returns the same cases.
+    """
+    if not 1 <= notification.children_count <= MAX_CHILDREN_PER_NOTIFICATION:
+        raise InvalidInput(
+            f"children_count must be 1 to {MAX_CHILDREN_PER_NOTIFICATION}, not {notification.children_count}"
+        )
+    one_child = replace(notification, children_count=1)
+    with store.transaction() as session:
+        opened = session.scalars(
+            select(Case).where(Case.notification_key == key).order_by(Case.notification_child)
+        ).all()
+        if opened:
+            return [_view(session, case) for case in opened]
+        return [
+            open_case_in(session, programme, one_child, actor, notification_key=key, notification_child=child)
+            for child in range(1, notification.children_count + 1)
+        ]
+
+
 def open_case_in(
     session: Session,
     programme: Programme,
@@ -465,6 +494,9 @@ def open_case_in(
     actor: str,
     case_manager: str | None = None,
     due_diligence_cycle_id: int | None = None,
+    *,
+    notification_key: str | None = None,
+    notification_child: int | None = None,
 ) -> CaseView:
     """:func:`open_case` inside the caller's transaction (a monitoring visit that finds a child)."""
     programme.site(notification.site_id)
@@ -488,6 +520,8 @@ def open_case_in(
         suspected_cause=str(notification.suspected_cause) if notification.suspected_cause else None,
         case_manager=case_manager or next(iter(programme.emails_for([Role.CASE_MANAGER])), None),
         due_diligence_cycle_id=due_diligence_cycle_id,
+        notification_key=notification_key,
+        notification_child=notification_child,
     )
     repo.transition_case(
         session, case, CaseState.ON_SITE_ASSESSMENT, actor=actor, reason=f"notified by {notification.source}"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 
 from prefect import flow, get_run_logger
+from prefect.runtime import flow_run
 from pydantic import BaseModel, Field
 
 from flows.common import case_store, programme_from_block
@@ -40,7 +42,10 @@ class CaseNotification(BaseModel):
     description="Register a notification: one case per child, each with its lifecycle run.",
 )
 async def open_a_case(notification: CaseNotification) -> list[str]:
-    """Open the cases, start their lifecycles and return their references."""
+    """Open the cases (all or none, once per run), start their lifecycles and return their references.
+
+    Run again under the same flow run (Retry in the UI), it opens no child twice.
+    """
     logger = get_run_logger()
     store = await case_store()
     notified_at = notification.notified_at or dt.datetime.now(dt.UTC)
@@ -54,23 +59,43 @@ async def open_a_case(notification: CaseNotification) -> list[str]:
     except RemediationError as error:
         logger.error("notification refused, nothing was stored: %s", error)
         raise
-    references = []
-    for _ in range(notification.children_count):
-        view = cw.open_case(
-            store,
-            programme,
-            cw.Notification(
-                enterprise_id=notification.enterprise_id,
-                site_id=notification.site_id,
-                notified_at=notified_at,
-                source=notification.source,
-                children_count=1,
-                suspected_age=notification.suspected_age,
-                suspected_cause=notification.suspected_cause,
-            ),
-            actor=notification.reported_by,
-        )
-        await start_lifecycle(view.reference, view.round)
-        logger.info("opened %s; on-site assessment due %s", view.reference, view.open_milestones[0].due_local)
-        references.append(view.reference)
-    return references
+    views = cw.open_notification(
+        store,
+        programme,
+        cw.Notification(
+            enterprise_id=notification.enterprise_id,
+            site_id=notification.site_id,
+            notified_at=notified_at,
+            source=notification.source,
+            children_count=notification.children_count,
+            suspected_age=notification.suspected_age,
+            suspected_cause=notification.suspected_cause,
+        ),
+        actor=notification.reported_by,
+        key=f"open-a-case/{flow_run.id}",
+    )
+    # Each start is idempotent (keyed by case and round). A Prefect API too busy to start one is
+    # tried again; a case still without its run gets it from recover-case-lifecycles, never lost.
+    for view in views:
+        due = view.open_milestones[0].due_local if view.open_milestones else "n/a"
+        if await _start_with_retries(view.reference, view.round):
+            logger.info("opened %s; on-site assessment due %s", view.reference, due)
+        else:
+            logger.warning(
+                "opened %s, but its lifecycle run could not be started now; "
+                "recover-case-lifecycles will start it",
+                view.reference,
+            )
+    return [view.reference for view in views]
+
+
+async def _start_with_retries(reference: str, round_number: int, attempts: int = 4) -> bool:
+    for attempt in range(attempts):
+        try:
+            await start_lifecycle(reference, round_number)
+            return True
+        except Exception:  # the API refused or timed out: the store already holds the case
+            if attempt == attempts - 1:
+                return False
+            await asyncio.sleep(2**attempt)
+    return False

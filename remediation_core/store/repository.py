@@ -189,6 +189,8 @@ def open_case(
     suspected_cause: str | None = None,
     case_manager: str | None = None,
     due_diligence_cycle_id: int | None = None,
+    notification_key: str | None = None,
+    notification_child: int | None = None,
 ) -> Case:
     """Register a notified case; its reference is ``CL-<year notified>-<number>``."""
     programme.site(site_id)
@@ -214,6 +216,8 @@ def open_case(
         suspected_cause=suspected_cause,
         config_sha256=enterprise.config_sha256,
         due_diligence_cycle_id=due_diligence_cycle_id,
+        notification_key=notification_key,
+        notification_child=notification_child,
     )
     session.add(case)
     session.flush()

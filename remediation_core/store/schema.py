@@ -98,6 +98,8 @@ class Case(Base):
     __table_args__ = (
         Index(None, "enterprise_id", "state"),
         UniqueConstraint("enterprise_id", "legacy_reference"),
+        # One notification opens each of its children once, however often it is retried.
+        UniqueConstraint("notification_key", "notification_child"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     reference: Mapped[str] = mapped_column(String(32), unique=True)
@@ -115,6 +117,9 @@ class Case(Base):
     due_diligence_cycle_id: Mapped[int | None] = mapped_column(Integer)
     # The case's id in the system it was imported from, if any: importing it twice is refused.
     legacy_reference: Mapped[str | None] = mapped_column(String(64))
+    # The notification that opened the case (e.g. its open-a-case flow run) and the child's number in it.
+    notification_key: Mapped[str | None] = mapped_column(String(100))
+    notification_child: Mapped[int | None] = mapped_column(Integer)
     round: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

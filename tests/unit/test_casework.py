@@ -247,3 +247,52 @@ def test_extension_and_reassignment_are_audited_and_told(store, agro_exporter):
     with store.transaction() as session:
         actions = [e.action for e in repo.audit_trail(session, repo.get_case(session, ref))]
     assert "deadline_extended" in actions
+
+
+def _notification(programme, children: int) -> cw.Notification:
+    return cw.Notification(
+        enterprise_id=programme.enterprise_id,
+        site_id="sinaloa-culiacan",
+        notified_at=dt.datetime.now(dt.UTC),
+        source=cw.Source.AUDIT,
+        children_count=children,
+    )
+
+
+def _case_count(store) -> int:
+    from remediation_core.store.schema import Case
+
+    with store.transaction() as session:
+        return session.scalar(select(func.count()).select_from(Case))
+
+
+def test_a_notification_opens_every_child_once_however_often_it_is_retried(store, agro_exporter):
+    first = cw.open_notification(store, agro_exporter, _notification(agro_exporter, 12), ACTOR, key="run-1")
+    assert len({view.reference for view in first}) == 12
+    again = cw.open_notification(store, agro_exporter, _notification(agro_exporter, 12), ACTOR, key="run-1")
+    assert [v.reference for v in again] == [v.reference for v in first]
+    assert _case_count(store) == 12
+    other = cw.open_notification(store, agro_exporter, _notification(agro_exporter, 1), ACTOR, key="run-2")
+    assert len(other) == 1 and _case_count(store) == 13
+
+
+def test_a_notification_that_fails_part_way_opens_no_child(store, agro_exporter, monkeypatch):
+    real = cw.open_case_in
+    calls = {"n": 0}
+
+    def dies_on_the_fifth_child(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise RuntimeError("the process died")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cw, "open_case_in", dies_on_the_fifth_child)
+    with pytest.raises(RuntimeError):
+        cw.open_notification(store, agro_exporter, _notification(agro_exporter, 8), ACTOR, key="run-3")
+    assert _case_count(store) == 0
+    with store.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(OutboxMessage)) == 0
+    monkeypatch.setattr(cw, "open_case_in", real)
+    assert (
+        len(cw.open_notification(store, agro_exporter, _notification(agro_exporter, 8), ACTOR, "run-3")) == 8
+    )
