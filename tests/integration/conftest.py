@@ -26,6 +26,7 @@ from tests.conftest import (
     fresh_postgres_database,
     recording_smtp_server,
 )
+from tests.prefect_log import server_log_errors
 
 BIN = Path(sys.executable).parent
 API = os.environ["PREFECT_API_URL"]
@@ -55,6 +56,18 @@ def _stop(process: subprocess.Popen) -> None:
         process.wait()
 
 
+SERVER_LOG = Path(PREFECT_HOME) / "server.log"
+
+
+@pytest.fixture(autouse=True)
+def no_errors_in_the_prefect_server_log() -> Iterator[None]:
+    """Fail the test during which the test Prefect server logged an error or a traceback."""
+    offset = SERVER_LOG.stat().st_size if SERVER_LOG.exists() else 0
+    yield
+    errors = server_log_errors(SERVER_LOG, offset)
+    assert not errors, "the Prefect server logged errors:\n" + "\n".join(errors[:20])
+
+
 @pytest.fixture(scope="session")
 def prefect_server() -> Iterator[Path]:
     """`prefect server start` on 127.0.0.1 with its own SQLite database; yields that database's path."""
@@ -71,6 +84,9 @@ def prefect_server() -> Iterator[Path]:
         yield Path(PREFECT_HOME) / "prefect.db"
     finally:
         _stop(process)
+    # Errors logged after the last test, while the server wound down its services, count too.
+    errors = server_log_errors(log)
+    assert not errors, "the Prefect server logged errors:\n" + "\n".join(errors[:20])
 
 
 @pytest.fixture(scope="session")

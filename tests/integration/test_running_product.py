@@ -1,0 +1,178 @@
+"""The product as a user runs it: `remediate up` with its schedules on, one case opened, nothing else.
+
+No test here calls the sweep or the dispatcher. The case's 72-hour assessment is already overdue when
+it is opened; the scheduled sweep must escalate it and the scheduled dispatcher must deliver the task
+email and the escalation email to the stack's own mail sink, with no error in the Prefect server's log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from remediation_core.mail.sink import read_sink
+from tests.conftest import free_port
+from tests.prefect_log import server_log_errors
+
+pytestmark = pytest.mark.prefect
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+SWEEP_SECONDS = 20
+DISPATCH_SECONDS = 10
+
+
+@dataclass
+class RunningStack:
+    home: Path
+    api_url: str
+    log: Path
+
+    def api(self) -> httpx.Client:
+        # Prefect's server on SQLite answers 503 when its database is momentarily locked; a client
+        # retries, as Prefect's own client does (PREFECT_CLIENT_MAX_RETRIES).
+        return httpx.Client(base_url=self.api_url, timeout=30, transport=httpx.HTTPTransport(retries=3))
+
+    def newest_case(self) -> str | None:
+        database = self.home / "remediation.db"
+        if not database.exists():
+            return None
+        with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as connection:
+            row = connection.execute("SELECT reference FROM cases ORDER BY id DESC LIMIT 1").fetchone()
+        return row[0] if row else None
+
+
+@pytest.fixture
+def running_stack(tmp_path: Path) -> Iterator[RunningStack]:
+    """`remediate up` as the README starts it, in a home and on ports of its own, short schedules."""
+    home = tmp_path / "var"
+    api_port, smtp_port = free_port(), free_port()
+    # Only the stack's own settings: nothing of the test session's Prefect server may leak in.
+    env = {
+        key: value for key, value in os.environ.items() if not key.startswith(("PREFECT_", "REMEDIATION_"))
+    }
+    env |= {
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "REMEDIATION_SWEEP_SECONDS": str(SWEEP_SECONDS),
+        "REMEDIATION_DISPATCH_SECONDS": str(DISPATCH_SECONDS),
+        # The server's scheduler looks for deployments to schedule every 60 s; sooner keeps this test short.
+        "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "10",
+    }
+    log = tmp_path / "remediate-up.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [
+                str(BIN / "remediate"),
+                "up",
+                "--home",
+                str(home),
+                "--api-port",
+                str(api_port),
+                "--smtp-port",
+                str(smtp_port),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=tmp_path,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.time() + 240
+        while not (home / "stack.json").exists():
+            assert process.poll() is None, f"remediate up exited:\n{log.read_text()[-3000:]}"
+            assert time.time() < deadline, f"remediate up did not start:\n{log.read_text()[-3000:]}"
+            time.sleep(1)
+        state = json.loads((home / "stack.json").read_text())
+        yield RunningStack(home=home, api_url=state["api_url"], log=log)
+    finally:
+        # Ctrl-C, as a person stops it; the stack stops its runner, server and sink in order.
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def test_the_scheduled_sweep_and_dispatcher_deliver_task_and_escalation_mail(running_stack):
+    stack = running_stack
+    notified_at = dt.datetime.now(dt.UTC) - dt.timedelta(days=4)  # the 72 hours ran out a day ago
+    with stack.api() as api:
+        deployment = api.get("/deployments/name/open-a-case/open-a-case")
+        assert deployment.status_code == 200, deployment.text
+        created = _retrying(
+            lambda: api.post(
+                f"/deployments/{deployment.json()['id']}/create_flow_run",
+                json={
+                    "parameters": {
+                        "notification": {
+                            "enterprise_id": "northwind-apparel",
+                            "site_id": "dhaka-knit-01",
+                            "notified_at": notified_at.isoformat(),
+                            "source": "audit",
+                            "suspected_age": 13,
+                            "reported_by": "li.wen@ngo.example",
+                        }
+                    }
+                },
+            )
+        )
+        assert created.status_code == 201, created.text
+    opened = time.monotonic()
+
+    reference, arrived = None, {}
+    deadline = opened + 300
+    while time.monotonic() < deadline and len(arrived) < 2:
+        reference = reference or stack.newest_case()
+        for message in read_sink(stack.home / "mail") if reference else []:
+            if reference not in message.subject:
+                continue
+            kind = message.message["X-Remediation-Kind"]
+            if kind in ("task", "escalation") and kind not in arrived:
+                arrived[kind] = time.monotonic() - opened
+        time.sleep(1)
+    server_log = stack.home / "prefect-server.log"
+    print(
+        f"case {reference} opened; task email after {arrived.get('task', -1):.0f} s, escalation email "
+        f"after {arrived.get('escalation', -1):.0f} s (sweep every {SWEEP_SECONDS} s, "
+        f"dispatcher every {DISPATCH_SECONDS} s)"
+    )
+    assert reference, f"no case was opened:\n{(stack.home / 'serve.log').read_text()[-3000:]}"
+    assert "task" in arrived, f"no task email for {reference} reached the sink"
+    assert "escalation" in arrived, f"no escalation email for {reference} reached the sink"
+    escalations = [
+        m
+        for m in read_sink(stack.home / "mail")
+        if reference in m.subject and m.message["X-Remediation-Kind"] == "escalation"
+    ]
+    assert len(escalations) == 1 and "Overdue by" in escalations[0].subject
+    errors = server_log_errors(server_log)
+    assert not errors, "the stack's Prefect server logged errors:\n" + "\n".join(errors[:20])
+    # The scheduler made the runs: every sweep and dispatch run came from a schedule or the automation.
+    with stack.api() as api:
+        runs = api.post("/flow_runs/filter", json={"limit": 200}).json()
+    assert any(run["name"] and run.get("auto_scheduled") for run in runs), "no scheduled run"
+
+
+def _retrying(request, attempts: int = 6) -> httpx.Response:
+    """Send ``request`` again while the server answers 503, backing off as Prefect's client does."""
+    for attempt in range(attempts):
+        response = request()
+        if response.status_code != 503 or attempt == attempts - 1:
+            return response
+        time.sleep(2**attempt * 0.5)
+    return response
