@@ -9,6 +9,7 @@ from prefect.artifacts import acreate_table_artifact
 from prefect.events import emit_event
 
 from flows.common import case_store
+from flows.remediation.artifacts import publish_open_cases
 from remediation_core.board import overdue_board
 from remediation_core.escalation import Escalation, sweep
 
@@ -82,7 +83,8 @@ def sweep_summary_event(escalations: list[Escalation], flow_run_id: str | None) 
 
 @flow(
     name="escalation-sweep",
-    description="Escalate open milestones whose ladder level has come; refresh the overdue board. "
+    description="Escalate open milestones whose ladder level has come; refresh the overdue board and "
+    "the open-cases table. "
     "With `as_of` later than now it is a preview: it lists what would fire and writes nothing.",
 )
 async def escalation_sweep(as_of: dt.datetime | None = None) -> dict[str, int | bool]:
@@ -139,6 +141,7 @@ async def escalation_sweep(as_of: dt.datetime | None = None) -> dict[str, int | 
         ],
         description=f"Open milestones past due or due within 7 days, as of {when.isoformat()}",
     )
+    await publish_open_cases(store)
     overdue = sum(row.working_days_overdue > 0 for row in board)
     logger.info(
         "as of %s: %d escalation(s) fired, %d milestone(s) overdue, %d due within 7 days",

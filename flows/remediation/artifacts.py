@@ -1,4 +1,8 @@
-"""The case's keyed markdown artifact and the open-cases table, refreshed at every step."""
+"""The case's keyed markdown artifact (refreshed at every step) and the open-cases table (by the sweep).
+
+A step refreshes only its own case: rebuilding the table of every open case at every step made a
+step's cost, and Prefect's database, grow with the number of other open cases.
+"""
 
 from __future__ import annotations
 
@@ -65,16 +69,16 @@ def artifact_key(reference: str) -> str:
 
 
 async def publish_case(store: CaseStore, view: cw.CaseView) -> None:
-    """Refresh the case's artifact and the table of open cases."""
+    """Refresh the case's artifact."""
     await acreate_markdown_artifact(
         key=artifact_key(view.reference),
         markdown=case_markdown(view),
         description=f"Case {view.reference}: stage, milestones and who is waiting on whom",
     )
-    await publish_open_cases(store)
 
 
 async def publish_open_cases(store: CaseStore) -> None:
+    """Refresh the table of every case in progress (the escalation sweep calls this)."""
     rows = [
         {
             "case": v.reference,
