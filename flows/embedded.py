@@ -40,7 +40,14 @@ class StackPaths:
 
     @property
     def case_store_url(self) -> str:
-        return f"sqlite:///{(self.home / 'remediation.db').resolve()}"
+        from remediation_core.store.database import home_case_store_url
+
+        # The same rule as the commands' default, so `remediate overdue` next to ./var reads this store.
+        return home_case_store_url(self.home)
+
+    @property
+    def server_log(self) -> Path:
+        return self.home / "prefect-server.log"
 
     @property
     def mail_dir(self) -> Path:
@@ -149,7 +156,7 @@ class LocalStack:
         self.progress(
             f"[1/5] starting the Prefect server on {self.ui_url} (SQLite in {self.paths.prefect_home})"
         )
-        server_log = self.paths.home / "prefect-server.log"
+        server_log = self.paths.server_log
         self._processes.append(
             self._spawn(
                 [
