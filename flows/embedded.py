@@ -168,7 +168,9 @@ class LocalStack:
                     "--port",
                     str(self.api_port),
                 ],
-                env,
+                # With the date, `remediate status` can tell an error of the last hour from one of
+                # yesterday at the same time (Prefect's default is the time of day alone).
+                env | {"PREFECT_LOGGING_FORMATTERS_STANDARD_DATEFMT": "%Y-%m-%d %H:%M:%S"},
                 server_log,
             )
         )

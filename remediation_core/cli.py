@@ -307,6 +307,50 @@ def cmd_case_identify(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    """Report whether the running stack works by itself; exit 1 with one line per problem if not."""
+    from flows.status import stack_status
+
+    if args.mail_limit_minutes <= 0:
+        raise _fail(f"--mail-limit-minutes: {args.mail_limit_minutes} is not a positive number of minutes")
+    status = stack_status(
+        Path(args.home or "var"),
+        args.url,
+        server_log=Path(args.server_log) if args.server_log else None,
+        mail_limit=dt.timedelta(minutes=args.mail_limit_minutes),
+    )
+    for line in status.report():
+        print(line)
+    problems = status.problems()
+    for problem in problems:
+        print(f"remediate: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def _status_minutes() -> float:
+    """$REMEDIATION_STATUS_MINUTES: how often `remediate up` prints its status line (0: never)."""
+    import os
+
+    text = os.environ.get("REMEDIATION_STATUS_MINUTES", "5")
+    try:
+        minutes = float(text)
+    except ValueError:
+        minutes = -1
+    if minutes < 0:
+        raise _fail(f"REMEDIATION_STATUS_MINUTES: '{text}' is not a number of minutes (0 turns it off)")
+    return minutes
+
+
+def _print_status_line(home: Path) -> None:
+    """One status line while `remediate up` runs; a failure to read it is that line, never a stop."""
+    from flows.status import stack_status
+
+    try:
+        print(stack_status(home).one_line(), flush=True)
+    except Exception as error:  # the stack must keep running whatever the status could not read
+        print(f"[status] could not read the stack's status: {error}", flush=True)
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     """Start the embedded default and keep it running until Ctrl-C."""
     import signal
@@ -317,6 +361,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     home = Path(args.home)
     if running_stack(StackPaths(home)):
         raise _fail(f"a stack already runs from {home}; stop it with Ctrl-C where it was started")
+    status_every = _status_minutes() * 60
     stop = {"requested": False}
 
     def request_stop(*_: object) -> None:
@@ -331,9 +376,15 @@ def cmd_up(args: argparse.Namespace) -> int:
             print(f"  Artifacts:   {stack.ui_url}/artifacts     (each case, open cases, the overdue board)")
             print(f"  Mail:        remediate mail --home {home}    (what the programme has sent)")
             print(f"  Data kept in {home.resolve()}; press Ctrl-C to stop.")
+            if status_every:
+                print(f"  Every {status_every / 60:g} min a status line (`remediate status` tells more).")
+            next_status = time.monotonic() + status_every
             try:
                 while not stop["requested"]:
                     time.sleep(0.5)
+                    if status_every and time.monotonic() >= next_status:
+                        _print_status_line(home)
+                        next_status = time.monotonic() + status_every
             except KeyboardInterrupt:
                 pass
             print("\nstopping: runner, Prefect server, mail sink (the data stays for next time)")
@@ -558,6 +609,26 @@ def build_parser() -> argparse.ArgumentParser:
     outbox.add_argument("--limit", type=int, default=20)
     _add_store_options(outbox)
     outbox.set_defaults(handler=cmd_outbox)
+
+    status = commands.add_parser(
+        "status",
+        help="whether the running stack works by itself: sweeps, dispatches, outbox, server errors",
+        description="Exit 0 when all is well, 1 with one line per problem, 2 when no stack answers.",
+    )
+    status.add_argument("--home", help="where `remediate up` runs from, with its stack.json (default: ./var)")
+    status.add_argument(
+        "--url", help="the case store, if not the stack's (default: the stack's, else as for `outbox`)"
+    )
+    status.add_argument(
+        "--mail-limit-minutes",
+        type=float,
+        default=30,
+        help="a pending email older than this is a problem (default: 30)",
+    )
+    status.add_argument(
+        "--server-log", metavar="FILE", help="the Prefect server's log (default: HOME/prefect-server.log)"
+    )
+    status.set_defaults(handler=cmd_status)
 
     up = commands.add_parser("up", help="run everything locally: Prefect server, mail sink, every deployment")
     up.add_argument("--home", default="var", help="folder for all data, kept between runs (default: ./var)")
