@@ -40,7 +40,14 @@ class StackPaths:
 
     @property
     def case_store_url(self) -> str:
-        return f"sqlite:///{(self.home / 'remediation.db').resolve()}"
+        from remediation_core.store.database import home_case_store_url
+
+        # The same rule as the commands' default, so `remediate overdue` next to ./var reads this store.
+        return home_case_store_url(self.home)
+
+    @property
+    def server_log(self) -> Path:
+        return self.home / "prefect-server.log"
 
     @property
     def mail_dir(self) -> Path:
@@ -149,7 +156,7 @@ class LocalStack:
         self.progress(
             f"[1/5] starting the Prefect server on {self.ui_url} (SQLite in {self.paths.prefect_home})"
         )
-        server_log = self.paths.home / "prefect-server.log"
+        server_log = self.paths.server_log
         self._processes.append(
             self._spawn(
                 [
@@ -161,7 +168,9 @@ class LocalStack:
                     "--port",
                     str(self.api_port),
                 ],
-                env,
+                # With the date, `remediate status` can tell an error of the last hour from one of
+                # yesterday at the same time (Prefect's default is the time of day alone).
+                env | {"PREFECT_LOGGING_FORMATTERS_STANDARD_DATEFMT": "%Y-%m-%d %H:%M:%S"},
                 server_log,
             )
         )

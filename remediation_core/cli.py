@@ -17,6 +17,11 @@ from remediation_core.config import ConfigInvalid, load_programme_file
 from remediation_core.errors import RemediationError
 
 EXIT_USAGE = 2
+TOUR_DATABASE_URL = "sqlite:///remediation-tour.db"
+STORE_HELP = (
+    "database URL (default: $REMEDIATION_DATABASE_URL, else the case store of --home, "
+    "./var/remediation.db, where `remediate up` keeps it)"
+)
 
 
 class CommandFailed(Exception):
@@ -86,11 +91,41 @@ def cmd_deadline(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_db_upgrade(args: argparse.Namespace) -> int:
-    from remediation_core.store import database_url, upgrade_schema
+def _store_url(args: argparse.Namespace) -> str:
+    """The case store a command works on: --url, else $REMEDIATION_DATABASE_URL, else the stack home's."""
+    from remediation_core.store import database_url
 
-    upgrade_schema(args.url)
-    print(f"case store schema is up to date at {database_url(args.url)}")
+    return database_url(getattr(args, "url", None), home=getattr(args, "home", None))
+
+
+def _open_store(args: argparse.Namespace):  # -> CaseStore, imported late to keep `--help` fast
+    """The case store to read, checked first: a missing or unmigrated store is one line, not a traceback."""
+    from remediation_core.store import CaseStore, check_store
+
+    url = _store_url(args)
+    check_store(url)
+    return CaseStore(url)
+
+
+def _migrate(url: str) -> None:
+    """Create or migrate the store at ``url``; a store that cannot be reached is one line."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from remediation_core.store import display_url, upgrade_schema
+
+    try:
+        upgrade_schema(url)
+    except SQLAlchemyError as error:
+        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        raise _fail(f"cannot migrate the case store at {display_url(url)}: {reason}") from None
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from remediation_core.store import display_url
+
+    url = _store_url(args)
+    _migrate(url)
+    print(f"case store schema is up to date at {display_url(url)}")
     return 0
 
 
@@ -163,10 +198,9 @@ def parse_as_of(text: str | None) -> dt.datetime:
 
 def cmd_overdue(args: argparse.Namespace) -> int:
     from remediation_core.board import BOARD_COLUMNS, board_table, overdue_board
-    from remediation_core.store import CaseStore
 
     as_of = parse_as_of(args.as_of)
-    store = CaseStore(args.url)
+    store = _open_store(args)
     with store.transaction() as session:
         rows = overdue_board(session, as_of)
     store.dispose()
@@ -182,10 +216,9 @@ def cmd_overdue(args: argparse.Namespace) -> int:
 def cmd_outbox(args: argparse.Namespace) -> int:
     from sqlalchemy import func, select
 
-    from remediation_core.store import CaseStore
     from remediation_core.store.schema import OutboxMessage
 
-    store = CaseStore(args.url)
+    store = _open_store(args)
     with store.transaction() as session:
         totals = dict(
             session.execute(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)).all()
@@ -253,25 +286,69 @@ def _read_identity(args: argparse.Namespace) -> dict[str, str]:
 def cmd_case_identify(args: argparse.Namespace) -> int:
     """Store a child's identity in the case store only; it never passes through Prefect."""
     from remediation_core import casework as cw
-    from remediation_core.store import CaseStore
 
-    identity = _read_identity(args)
-    if "full_name" not in identity:
-        raise _fail("full_name is required")
-    birth_date = None
-    if "birth_date" in identity:
-        try:
-            birth_date = dt.date.fromisoformat(identity.pop("birth_date"))
-        except ValueError:
-            raise _fail("birth_date: not a date in the form YYYY-MM-DD") from None
-    store = CaseStore(args.url)
+    # The store first: nobody should type a child's details only to learn there is nowhere to keep them.
+    store = _open_store(args)
     try:
+        identity = _read_identity(args)
+        if "full_name" not in identity:
+            raise _fail("full_name is required")
+        birth_date = None
+        if "birth_date" in identity:
+            try:
+                birth_date = dt.date.fromisoformat(identity.pop("birth_date"))
+            except ValueError:
+                raise _fail("birth_date: not a date in the form YYYY-MM-DD") from None
         cw.identify_child(store, args.reference, birth_date=birth_date, actor=args.recorded_by, **identity)
     finally:
         store.dispose()
     # Echo the reference only: this output may end up in a terminal log.
     print(f"{args.reference}: the child's identity is recorded in the case store")
     return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Report whether the running stack works by itself; exit 1 with one line per problem if not."""
+    from flows.status import stack_status
+
+    if args.mail_limit_minutes <= 0:
+        raise _fail(f"--mail-limit-minutes: {args.mail_limit_minutes} is not a positive number of minutes")
+    status = stack_status(
+        Path(args.home or "var"),
+        args.url,
+        server_log=Path(args.server_log) if args.server_log else None,
+        mail_limit=dt.timedelta(minutes=args.mail_limit_minutes),
+    )
+    for line in status.report():
+        print(line)
+    problems = status.problems()
+    for problem in problems:
+        print(f"remediate: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def _status_minutes() -> float:
+    """$REMEDIATION_STATUS_MINUTES: how often `remediate up` prints its status line (0: never)."""
+    import os
+
+    text = os.environ.get("REMEDIATION_STATUS_MINUTES", "5")
+    try:
+        minutes = float(text)
+    except ValueError:
+        minutes = -1
+    if minutes < 0:
+        raise _fail(f"REMEDIATION_STATUS_MINUTES: '{text}' is not a number of minutes (0 turns it off)")
+    return minutes
+
+
+def _print_status_line(home: Path) -> None:
+    """One status line while `remediate up` runs; a failure to read it is that line, never a stop."""
+    from flows.status import stack_status
+
+    try:
+        print(stack_status(home).one_line(), flush=True)
+    except Exception as error:  # the stack must keep running whatever the status could not read
+        print(f"[status] could not read the stack's status: {error}", flush=True)
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -284,6 +361,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     home = Path(args.home)
     if running_stack(StackPaths(home)):
         raise _fail(f"a stack already runs from {home}; stop it with Ctrl-C where it was started")
+    status_every = _status_minutes() * 60
     stop = {"requested": False}
 
     def request_stop(*_: object) -> None:
@@ -298,9 +376,15 @@ def cmd_up(args: argparse.Namespace) -> int:
             print(f"  Artifacts:   {stack.ui_url}/artifacts     (each case, open cases, the overdue board)")
             print(f"  Mail:        remediate mail --home {home}    (what the programme has sent)")
             print(f"  Data kept in {home.resolve()}; press Ctrl-C to stop.")
+            if status_every:
+                print(f"  Every {status_every / 60:g} min a status line (`remediate status` tells more).")
+            next_status = time.monotonic() + status_every
             try:
                 while not stop["requested"]:
                     time.sleep(0.5)
+                    if status_every and time.monotonic() >= next_status:
+                        _print_status_line(home)
+                        next_status = time.monotonic() + status_every
             except KeyboardInterrupt:
                 pass
             print("\nstopping: runner, Prefect server, mail sink (the data stays for next time)")
@@ -382,14 +466,15 @@ def cmd_mail(args: argparse.Namespace) -> int:
 def cmd_cases_import(args: argparse.Namespace) -> int:
     """Import a spreadsheet of existing cases: every bad row reported, nothing written unless all are good."""
     from remediation_core.intake import IntakeInvalid, import_cases
-    from remediation_core.store import CaseStore, upgrade_schema
+    from remediation_core.store import CaseStore
     from remediation_core.store import repository as repo
 
     path = Path(args.file)
     if not path.exists():
         raise _fail(f"{path}: no such file")
-    upgrade_schema(args.url)
-    store = CaseStore(args.url)
+    url = _store_url(args)
+    _migrate(url)  # an import may be the store's first use: it creates the store on purpose
+    store = CaseStore(url)
     try:
         if args.config:
             programmes = [load_programme_file(file) for file in args.config]
@@ -416,9 +501,8 @@ def cmd_cases_import(args: argparse.Namespace) -> int:
 def cmd_due_diligence_report(args: argparse.Namespace) -> int:
     """Write the annual report files from the store, without a Prefect server."""
     from remediation_core.due_diligence.report import write_report
-    from remediation_core.store import CaseStore
 
-    store = CaseStore(args.url)
+    store = _open_store(args)
     try:
         paths = write_report(store, args.enterprise, args.year, Path(args.out))
     finally:
@@ -438,6 +522,13 @@ def cmd_keygen(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+def _add_store_options(parser: argparse.ArgumentParser) -> None:
+    """--url or --home: which case store a command works on (see :func:`_store_url`)."""
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--url", help=STORE_HELP)
+    where.add_argument("--home", help="the folder `remediate up` keeps its data in (default: ./var)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -469,9 +560,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     db = commands.add_parser("db", help="the case store").add_subparsers(dest="db_command", required=True)
     upgrade = db.add_parser("upgrade", help="create or migrate the case store schema")
-    upgrade.add_argument(
-        "--url", help="database URL (default: $REMEDIATION_DATABASE_URL or ./remediation.db)"
-    )
+    _add_store_options(upgrade)
     upgrade.set_defaults(handler=cmd_db_upgrade)
 
     case = commands.add_parser("case", help="a case's records outside Prefect").add_subparsers(
@@ -485,9 +574,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--from-file", metavar="FILE", help="YAML with full_name, birth_date, address, school..."
     )
     identify.add_argument("--recorded-by", required=True, help="your name or email, for the audit trail")
-    identify.add_argument(
-        "--url", help="database URL (default: $REMEDIATION_DATABASE_URL or ./remediation.db)"
-    )
+    _add_store_options(identify)
     identify.set_defaults(handler=cmd_case_identify)
 
     cases = commands.add_parser("cases", help="many cases at once").add_subparsers(
@@ -497,7 +584,7 @@ def build_parser() -> argparse.ArgumentParser:
     intake.add_argument("file", metavar="FILE")
     intake.add_argument("--imported-by", required=True, help="your name or email, for the audit trail")
     intake.add_argument("--config", action="append", metavar="FILE", help="register this programme first")
-    intake.add_argument("--url", help="database URL (default: $REMEDIATION_DATABASE_URL or ./remediation.db)")
+    _add_store_options(intake)
     intake.set_defaults(handler=cmd_cases_import)
 
     due_diligence = commands.add_parser("due-diligence", help="the yearly cycle").add_subparsers(
@@ -509,21 +596,39 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("enterprise", metavar="ENTERPRISE")
     report.add_argument("--year", type=int, required=True)
     report.add_argument("--out", required=True, metavar="DIR")
-    report.add_argument("--url", help="database URL (default: $REMEDIATION_DATABASE_URL or ./remediation.db)")
+    _add_store_options(report)
     report.set_defaults(handler=cmd_due_diligence_report)
 
     overdue = commands.add_parser("overdue", help="open milestones past due or due within 7 days")
     overdue.add_argument("--as-of", help="look as of this date or instant (default: now)")
-    overdue.add_argument(
-        "--url", help="database URL (default: $REMEDIATION_DATABASE_URL or ./remediation.db)"
-    )
+    _add_store_options(overdue)
     overdue.set_defaults(handler=cmd_overdue)
 
     outbox = commands.add_parser("outbox", help="emails pending, sent and failed")
     outbox.add_argument("--status", choices=["pending", "sending", "sent", "failed"])
     outbox.add_argument("--limit", type=int, default=20)
-    outbox.add_argument("--url", help="database URL (default: $REMEDIATION_DATABASE_URL or ./remediation.db)")
+    _add_store_options(outbox)
     outbox.set_defaults(handler=cmd_outbox)
+
+    status = commands.add_parser(
+        "status",
+        help="whether the running stack works by itself: sweeps, dispatches, outbox, server errors",
+        description="Exit 0 when all is well, 1 with one line per problem, 2 when no stack answers.",
+    )
+    status.add_argument("--home", help="where `remediate up` runs from, with its stack.json (default: ./var)")
+    status.add_argument(
+        "--url", help="the case store, if not the stack's (default: the stack's, else as for `outbox`)"
+    )
+    status.add_argument(
+        "--mail-limit-minutes",
+        type=float,
+        default=30,
+        help="a pending email older than this is a problem (default: 30)",
+    )
+    status.add_argument(
+        "--server-log", metavar="FILE", help="the Prefect server's log (default: HOME/prefect-server.log)"
+    )
+    status.set_defaults(handler=cmd_status)
 
     up = commands.add_parser("up", help="run everything locally: Prefect server, mail sink, every deployment")
     up.add_argument("--home", default="var", help="folder for all data, kept between runs (default: ./var)")
@@ -546,7 +651,12 @@ def build_parser() -> argparse.ArgumentParser:
     keygen.set_defaults(handler=cmd_keygen)
 
     tour = commands.add_parser("tour", help="a short walk through the core on the embedded store")
-    tour.add_argument("--url", help="database URL (default: $REMEDIATION_DATABASE_URL or ./remediation.db)")
+    tour.add_argument(
+        "--url",
+        default=TOUR_DATABASE_URL,
+        # Never the stack's store or $REMEDIATION_DATABASE_URL: the tour writes sample cases.
+        help=f"database URL of a store for the tour alone (default: {TOUR_DATABASE_URL})",
+    )
     tour.set_defaults(handler=cmd_tour)
 
     return parser
