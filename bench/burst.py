@@ -52,17 +52,22 @@ class Api:
     def __init__(self, url: str) -> None:
         self.client = httpx.Client(base_url=url, timeout=60)
         self.unavailable = 0
+        self.timeouts = 0
 
     def call(self, method: str, path: str, **kwargs) -> httpx.Response:
         for attempt in range(8):
-            response = self.client.request(method, path, **kwargs)
+            try:
+                response = self.client.request(method, path, **kwargs)
+            except httpx.TimeoutException:
+                # A server too busy to answer within the client's timeout: counted, and asked again.
+                self.timeouts += 1
+                continue
             if response.status_code != 503:
                 response.raise_for_status()
                 return response
             self.unavailable += 1
             time.sleep(min(2**attempt * 0.5, 10))
-        response.raise_for_status()
-        return response
+        raise RuntimeError(f"{method} {path}: no answer after 8 tries")
 
     def runs(self, flow_name: str) -> list[dict]:
         found, offset = [], 0
@@ -188,6 +193,7 @@ def main() -> None:
             "dispatcher_runs": len(dispatchers),
             "dispatcher_runs_by_automation": len([r for r in dispatchers if not r["auto_scheduled"]]),
             "api_503": api.unavailable,
+            "api_timeouts_60s": api.timeouts,
             "server_error_lines": len(server_errors),
             "runner_error_lines": len(runner_errors),
             **{key: round(value) for key, value in marks.items()},
