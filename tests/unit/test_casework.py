@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from remediation_core import casework as cw
+from remediation_core.config import Role
 from remediation_core.errors import IllegalTransition, InvalidInput
 from remediation_core.store import repository as repo
 from remediation_core.store.schema import AuditEvent, EnterpriseTask, OutboxMessage
@@ -171,6 +172,49 @@ def test_a_child_under_the_minimum_age_is_monitored_until_reaching_it(store, agr
     view = visit(store, ref, today + dt.timedelta(days=VISIT_DAYS[2]))
     assert view.closure_pending == ["program_manager"] and view.milestone("follow_up_visit") is None
     assert view.visits_done == 3
+
+
+def plan_audit(store, ref) -> list[tuple[str, str, dict]]:
+    with store.transaction() as session:
+        return [
+            (e.action, e.actor, e.details)
+            for e in repo.audit_trail(session, repo.get_case(session, ref))
+            if e.action.startswith("plan_")
+        ]
+
+
+def test_a_plan_is_audited_as_accepted_once_when_the_last_approval_is_in(store, agro_exporter):
+    ref = notify(store, agro_exporter)
+    assess(store, ref)
+    plan_id = cw.propose_plan(store, ref, plan(), ACTOR).plan_id
+    cw.decide_plan(store, ref, "supervisor", True, "elena.torres@centro-mx.example")
+    assert [action for action, _, _ in plan_audit(store, ref)] == ["plan_proposed"]  # one approval of two
+    view = cw.decide_plan(store, ref, "enterprise_focal_point", True, "cumplimiento@campos-pacifico.example")
+    assert view.plan_status == "accepted"
+    assert plan_audit(store, ref)[1:] == [
+        ("plan_accepted", "cumplimiento@campos-pacifico.example", {"plan": plan_id})
+    ]
+
+
+def test_the_reintegration_task_goes_to_the_enterprise_focal_point(store, agro_exporter):
+    ref = notify(store, agro_exporter)
+    assess(store, ref)
+    cw.propose_plan(store, ref, plan(), ACTOR)
+    cw.decide_plan(store, ref, "supervisor", True, "elena.torres@centro-mx.example")
+    sent_before = len(outbox(store))
+    view = cw.decide_plan(store, ref, "enterprise_focal_point", True, "cumplimiento@campos-pacifico.example")
+    assert view.state == "school_reintegration"
+    [task] = outbox(store)[sent_before:]
+    focal_points = agro_exporter.emails_for([Role.ENTERPRISE_FOCAL_POINT])
+    assert focal_points and task.recipients == focal_points
+    assert not set(task.recipients) & set(agro_exporter.emails_for([Role.PROGRAM_MANAGER]))
+    assert task.kind == "task" and task.subject.startswith(f"[{ref}] Tarea: Reintegración escolar")
+    assert "pague el primer estipendio mensual de 1500" in task.body_text
+    with store.transaction() as session:
+        [enterprise_task] = session.scalars(
+            select(EnterpriseTask).where(EnterpriseTask.title == task.subject)
+        ).all()
+        assert enterprise_task.enterprise_id == agro_exporter.enterprise_id
 
 
 def test_young_worker_path_is_protection_not_school(store, agro_exporter, today):
