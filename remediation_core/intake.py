@@ -107,12 +107,16 @@ def check_rows(
     programmes: dict[str, Programme],
     source: str,
     store_legacy: set[tuple[str, str]],
+    today: dt.date | None = None,
 ) -> list[RowProblem]:
-    """Every problem of every row: the schema, then what a schema cannot say."""
+    """Every problem of every row: the schema, then what a schema cannot say.
+
+    ``today`` (default: the clock's) is the last day a date in a row may fall on.
+    """
     validator = Draft202012Validator(load_schema(INTAKE_SCHEMA))
     problems: list[RowProblem] = []
     seen_legacy: dict[tuple[str, str], int] = {}
-    today = dt.date.today()
+    today = today or dt.date.today()
     for number, raw in rows:
         row = _coerce(raw)
         errors = sorted(validator.iter_errors(row), key=lambda e: _column_of(e))
@@ -201,7 +205,7 @@ def check_rows(
     return problems
 
 
-def import_cases(store: CaseStore, path: Path, actor: str) -> list[str]:
+def import_cases(store: CaseStore, path: Path, actor: str, *, today: dt.date | None = None) -> list[str]:
     """Check every row, then import them all in one transaction; returns the new references."""
     rows = read_rows(path)
     if not rows:
@@ -214,7 +218,7 @@ def import_cases(store: CaseStore, path: Path, actor: str) -> list[str]:
                 select(Case.enterprise_id, Case.legacy_reference).where(Case.legacy_reference.is_not(None))
             )
         }
-    problems = check_rows(rows, programmes, str(path), legacy)
+    problems = check_rows(rows, programmes, str(path), legacy, today)
     if problems:
         raise IntakeInvalid(problems)
     references = []

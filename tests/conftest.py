@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import datetime as dt
 import os
 import shutil
 import socket
@@ -50,6 +51,21 @@ EXAMPLES = ROOT / "examples"
 POSTGRES_SERVER_URL = os.environ.get(
     "REMEDIATION_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432"
 )
+
+
+@pytest.fixture
+def today() -> dt.date:
+    """The day a test takes as today. Tests derive every date from it (a child's birth date, a visit),
+    never from a literal year, so that they take the same path in any year they run."""
+    return dt.date.today()
+
+
+def years_before(day: dt.date, years: int) -> dt.date:
+    """The same day ``years`` earlier; 29 February becomes the 28th in a common year."""
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:
+        return day.replace(year=day.year - years, day=28)
 
 
 @pytest.fixture(scope="session")

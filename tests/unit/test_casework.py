@@ -9,9 +9,11 @@ import pytest
 from sqlalchemy import func, select
 
 from remediation_core import casework as cw
+from remediation_core.config import Role
 from remediation_core.errors import IllegalTransition, InvalidInput
 from remediation_core.store import repository as repo
 from remediation_core.store.schema import AuditEvent, EnterpriseTask, OutboxMessage
+from tests.conftest import years_before
 
 ACTOR = "lucia.fernandez@centro-mx.example"
 CHILD_NAME = "Juanita Pérez Hernández"
@@ -86,8 +88,19 @@ def outbox(store) -> list[OutboxMessage]:
         return list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
 
 
-def test_child_case_from_notification_to_closure(store, agro_exporter):
+def age_on(born: dt.date, day: dt.date) -> int:
+    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+
+
+#: The Mexican programme's visits: 180 and 360 days apart, then every 180 days while the child is under 15.
+VISIT_DAYS = (180, 180 + 360, 180 + 360 + 180, 180 + 360 + 180 + 180)
+
+
+def test_child_case_from_notification_to_closure(store, agro_exporter, today):
     ref = notify(store, agro_exporter)
+    # The child turns 15, Mexico's minimum working age, on the day the third visit would fall:
+    # two visits and closure, in whatever year this runs.
+    born = years_before(today + dt.timedelta(days=VISIT_DAYS[2]), 15)
     view = cw.case_view(store, ref)
     assert view.state == "on_site_assessment"
     [assessment] = view.open_milestones
@@ -101,9 +114,9 @@ def test_child_case_from_notification_to_closure(store, agro_exporter):
     assert (
         "Retire de inmediato" in first_mails[0].body_text and "BEGIN:VCALENDAR" in first_mails[0].calendar_ics
     )
-    cw.identify_child(store, ref, full_name=CHILD_NAME, birth_date=dt.date(2012, 3, 4), actor=ACTOR)
+    cw.identify_child(store, ref, full_name=CHILD_NAME, birth_date=born, actor=ACTOR)
 
-    view = assess(store, ref)
+    view = assess(store, ref, age=age_on(born, today))
     assert view.state == "remediation_plan" and view.milestone("remediation_plan")
     view = cw.propose_plan(store, ref, plan(), ACTOR)
     assert view.pending_approvals == ["supervisor", "enterprise_focal_point"]
@@ -113,14 +126,14 @@ def test_child_case_from_notification_to_closure(store, agro_exporter):
     assert view.plan_status == "rejected" and view.state == "remediation_plan"
     with pytest.raises(InvalidInput, match="no remediation plan awaiting"):
         cw.decide_plan(store, ref, "enterprise_focal_point", True, "x")
-    today = dt.date.today()
     view = to_monitoring(store, ref, today)
     assert view.state == "monitoring" and view.plans_proposed == 2
     assert [m.key.rsplit("/", 2)[-2:] for m in view.open_milestones] == [["follow_up_visit", "1"]]
 
     view = visit(store, ref, today + dt.timedelta(days=180))
     assert view.milestone("follow_up_visit").key.endswith("/follow_up_visit/2")
-    # Born 4 March 2012: at the third visit (~540 days on) the child is 15, Mexico's minimum age: closure.
+    # On the day the third visit would fall the child is 15, Mexico's minimum age: closure.
+    assert age_on(born, today + dt.timedelta(days=VISIT_DAYS[2])) == 15
     view = visit(store, ref, today + dt.timedelta(days=360))
     assert view.closure_pending == ["program_manager"] and view.milestone("follow_up_visit") is None
     view = cw.decide_closure(store, ref, "program_manager", True, ACTOR, comment="back in school a year")
@@ -140,10 +153,71 @@ def test_child_case_from_notification_to_closure(store, agro_exporter):
         assert session.scalar(select(func.count()).select_from(EnterpriseTask)) == 2
     for message in outbox(store):
         for text in (message.subject, message.body_text, message.body_html or "", message.calendar_ics or ""):
-            assert "Juanita" not in text and "2012-03-04" not in text
+            assert "Juanita" not in text and born.isoformat() not in text
 
 
-def test_young_worker_path_is_protection_not_school(store, agro_exporter):
+def test_a_child_under_the_minimum_age_is_monitored_until_reaching_it(store, agro_exporter, today):
+    ref = notify(store, agro_exporter)
+    # Still 14 on the day of the third visit, 15 by the fourth: the listed two visits are not enough.
+    born = years_before(today + dt.timedelta(days=VISIT_DAYS[2] + 1), 15)
+    assert age_on(born, today + dt.timedelta(days=VISIT_DAYS[2])) == 14
+    assert age_on(born, today + dt.timedelta(days=VISIT_DAYS[3])) == 15
+    cw.identify_child(store, ref, full_name=CHILD_NAME, birth_date=born, actor=ACTOR)
+    assess(store, ref, age=age_on(born, today))
+    to_monitoring(store, ref, today)
+    visit(store, ref, today + dt.timedelta(days=VISIT_DAYS[0]))
+    view = visit(store, ref, today + dt.timedelta(days=VISIT_DAYS[1]))
+    third = view.milestone("follow_up_visit")
+    assert third is not None and third.key.endswith("/follow_up_visit/3") and view.closure_pending == []
+    view = visit(store, ref, today + dt.timedelta(days=VISIT_DAYS[2]))
+    assert view.closure_pending == ["program_manager"] and view.milestone("follow_up_visit") is None
+    assert view.visits_done == 3
+
+
+def plan_audit(store, ref) -> list[tuple[str, str, dict]]:
+    with store.transaction() as session:
+        return [
+            (e.action, e.actor, e.details)
+            for e in repo.audit_trail(session, repo.get_case(session, ref))
+            if e.action.startswith("plan_")
+        ]
+
+
+def test_a_plan_is_audited_as_accepted_once_when_the_last_approval_is_in(store, agro_exporter):
+    ref = notify(store, agro_exporter)
+    assess(store, ref)
+    plan_id = cw.propose_plan(store, ref, plan(), ACTOR).plan_id
+    cw.decide_plan(store, ref, "supervisor", True, "elena.torres@centro-mx.example")
+    assert [action for action, _, _ in plan_audit(store, ref)] == ["plan_proposed"]  # one approval of two
+    view = cw.decide_plan(store, ref, "enterprise_focal_point", True, "cumplimiento@campos-pacifico.example")
+    assert view.plan_status == "accepted"
+    assert plan_audit(store, ref)[1:] == [
+        ("plan_accepted", "cumplimiento@campos-pacifico.example", {"plan": plan_id})
+    ]
+
+
+def test_the_reintegration_task_goes_to_the_enterprise_focal_point(store, agro_exporter):
+    ref = notify(store, agro_exporter)
+    assess(store, ref)
+    cw.propose_plan(store, ref, plan(), ACTOR)
+    cw.decide_plan(store, ref, "supervisor", True, "elena.torres@centro-mx.example")
+    sent_before = len(outbox(store))
+    view = cw.decide_plan(store, ref, "enterprise_focal_point", True, "cumplimiento@campos-pacifico.example")
+    assert view.state == "school_reintegration"
+    [task] = outbox(store)[sent_before:]
+    focal_points = agro_exporter.emails_for([Role.ENTERPRISE_FOCAL_POINT])
+    assert focal_points and task.recipients == focal_points
+    assert not set(task.recipients) & set(agro_exporter.emails_for([Role.PROGRAM_MANAGER]))
+    assert task.kind == "task" and task.subject.startswith(f"[{ref}] Tarea: Reintegración escolar")
+    assert "pague el primer estipendio mensual de 1500" in task.body_text
+    with store.transaction() as session:
+        [enterprise_task] = session.scalars(
+            select(EnterpriseTask).where(EnterpriseTask.title == task.subject)
+        ).all()
+        assert enterprise_task.enterprise_id == agro_exporter.enterprise_id
+
+
+def test_young_worker_path_is_protection_not_school(store, agro_exporter, today):
     ref = notify(store, agro_exporter)
     with pytest.raises(InvalidInput, match="young_worker needs an age from 15 to 17"):
         assess(store, ref, age=14, outcome=cw.AssessmentOutcome.YOUNG_WORKER)
@@ -160,14 +234,13 @@ def test_young_worker_path_is_protection_not_school(store, agro_exporter):
             store,
             ref,
             cw.ReintegrationReport(
-                effective_on=dt.date.today(),
+                effective_on=today,
                 hazardous_tasks_removed=True,
                 hours_reduced=True,
                 night_shifts_stopped=False,
             ),
             ACTOR,
         )
-    today = dt.date.today()
     cw.record_reintegration(
         store,
         ref,
@@ -181,10 +254,9 @@ def test_young_worker_path_is_protection_not_school(store, agro_exporter):
     assert view.closure_pending == ["program_manager"]  # the two listed visits are enough for a young worker
 
 
-def test_back_at_work_reopens_with_a_new_plan_round(store, agro_exporter):
+def test_back_at_work_reopens_with_a_new_plan_round(store, agro_exporter, today):
     ref = notify(store, agro_exporter)
     assess(store, ref)
-    today = dt.date.today()
     to_monitoring(store, ref, today)
     view = visit(store, ref, today + dt.timedelta(days=175), back_at_work=True)
     assert (view.state, view.round) == ("remediation_plan", 2)
@@ -206,7 +278,7 @@ def test_not_a_child_withdraws_the_case(store, agro_exporter):
     assert view.state == "withdrawn" and view.open_milestones == []
 
 
-def test_bad_input_changes_nothing(store, agro_exporter):
+def test_bad_input_changes_nothing(store, agro_exporter, today):
     ref = notify(store, agro_exporter)
     assess(store, ref)
 
@@ -222,9 +294,8 @@ def test_bad_input_changes_nothing(store, agro_exporter):
     with pytest.raises(InvalidInput, match="monthly_stipend must not be negative"):
         cw.propose_plan(store, ref, plan(stipend="-5"), ACTOR)
     with pytest.raises(IllegalTransition):
-        visit(store, ref, dt.date.today())
+        visit(store, ref, today)
     assert snapshot() == before
-    today = dt.date.today()
     to_monitoring(store, ref, today)
     before = snapshot()
     with pytest.raises(InvalidInput, match="is before the enrolment date"):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
 from sqlalchemy import select
 
@@ -105,13 +103,19 @@ def test_boundaries_of_the_levels():
     assert (eleven.score, eleven.level) == (11, RiskLevel.HIGH)
 
 
-def test_a_full_cycle_opens_a_linked_case_and_reports_figures_from_the_store(store, garment_brand, tmp_path):
-    view = dd.start_cycle(store, garment_brand, 2026, "li.wen@ngo.example")
+def test_a_full_cycle_opens_a_linked_case_and_reports_figures_from_the_store(
+    store, garment_brand, tmp_path, today
+):
+    # This year's cycle, whatever the year: the annual report's legal deadline (end of April next
+    # year) is then still ahead, and the monitoring visit happened this year.
+    year = today.year
+    visited = today
+    view = dd.start_cycle(store, garment_brand, year, "li.wen@ngo.example")
     assert view.step == "risk_assessment" and view.sites == ["dhaka-knit-01", "hcmc-sew-02"]
-    assert dd.start_cycle(store, garment_brand, 2026, "li.wen@ngo.example").cycle_id == view.cycle_id
+    assert dd.start_cycle(store, garment_brand, year, "li.wen@ngo.example").cycle_id == view.cycle_id
     with pytest.raises(IllegalTransition):
         dd.record_policy_review(
-            store, "northwind-apparel", 2026, dd.PolicyReview(True, True, True, "POL-1"), "x"
+            store, "northwind-apparel", year, dd.PolicyReview(True, True, True, "POL-1"), "x"
         )
     risky = answers(
         workers_under_18_percent=7,
@@ -121,39 +125,37 @@ def test_a_full_cycle_opens_a_linked_case_and_reports_figures_from_the_store(sto
         dormitories=True,
         cases_last_3_years=1,
     )
-    view = dd.record_site_risk(store, "northwind-apparel", 2026, "dhaka-knit-01", risky, "compliance@brand")
+    view = dd.record_site_risk(store, "northwind-apparel", year, "dhaka-knit-01", risky, "compliance@brand")
     assert view.risk_levels == {"dhaka-knit-01": "high"} and view.step == "risk_assessment"
-    view = dd.record_site_risk(store, "northwind-apparel", 2026, "hcmc-sew-02", answers(), "compliance@brand")
+    view = dd.record_site_risk(store, "northwind-apparel", year, "hcmc-sew-02", answers(), "compliance@brand")
     assert view.step == "policies_and_procedures" and view.monitoring_sites == ["dhaka-knit-01"]
     with pytest.raises(InvalidInput, match="all three documents"):
         dd.record_policy_review(
-            store, "northwind-apparel", 2026, dd.PolicyReview(True, False, True, "POL-1"), "x"
+            store, "northwind-apparel", year, dd.PolicyReview(True, False, True, "POL-1"), "x"
         )
     view = dd.record_policy_review(
-        store, "northwind-apparel", 2026, dd.PolicyReview(True, True, True, "POL-2026"), "x"
+        store, "northwind-apparel", year, dd.PolicyReview(True, True, True, "POL-2026"), "x"
     )
     assert view.pending_approvals == ["enterprise_leadership", "program_manager"]
-    dd.decide(store, "northwind-apparel", 2026, "enterprise_leadership", True, "coo@brand")
-    view = dd.decide(store, "northwind-apparel", 2026, "program_manager", True, "li.wen@ngo.example")
+    dd.decide(store, "northwind-apparel", year, "enterprise_leadership", True, "coo@brand")
+    view = dd.decide(store, "northwind-apparel", year, "program_manager", True, "li.wen@ngo.example")
     assert view.step == "training"
-    dd.plan_training(store, "northwind-apparel", 2026, sessions=3, planned_participants=40, actor="li.wen")
-    view = dd.record_training(store, "northwind-apparel", 2026, attended=34, actor="li.wen")
+    dd.plan_training(store, "northwind-apparel", year, sessions=3, planned_participants=40, actor="li.wen")
+    view = dd.record_training(store, "northwind-apparel", year, attended=34, actor="li.wen")
     assert view.step == "monitoring" and view.training_attended == 34
     with pytest.raises(InvalidInput, match="not planned for monitoring"):
         dd.record_monitoring_visit(
             store,
             "northwind-apparel",
-            2026,
-            dd.MonitoringVisit("hcmc-sew-02", dt.date(2026, 9, 1), False),
+            year,
+            dd.MonitoringVisit("hcmc-sew-02", visited, False),
             "cm",
         )
     view = dd.record_monitoring_visit(
         store,
         "northwind-apparel",
-        2026,
-        dd.MonitoringVisit(
-            "dhaka-knit-01", dt.date(2026, 9, 2), True, children_found=2, findings="two minors"
-        ),
+        year,
+        dd.MonitoringVisit("dhaka-knit-01", visited, True, children_found=2, findings="two minors"),
         "rahim.uddin@ngo.example",
     )
     assert view.step == "communication" and len(view.cases_opened) == 2
@@ -164,8 +166,8 @@ def test_a_full_cycle_opens_a_linked_case_and_reports_figures_from_the_store(sto
             "dhaka-knit-01"
         }
         keys = session.scalars(select(Milestone.key).where(Milestone.cycle_id == view.cycle_id)).all()
-        assert sorted(keys) == sorted(f"DD-northwind-apparel-2026/{s}" for s in dd.STEPS)
-    view = dd.decide(store, "northwind-apparel", 2026, "enterprise_leadership", True, "coo@brand")
+        assert sorted(keys) == sorted(f"DD-northwind-apparel-{year}/{s}" for s in dd.STEPS)
+    view = dd.decide(store, "northwind-apparel", year, "enterprise_leadership", True, "coo@brand")
     assert view.is_finished
 
     assert (
@@ -175,7 +177,7 @@ def test_a_full_cycle_opens_a_linked_case_and_reports_figures_from_the_store(sto
                 "report",
                 "northwind-apparel",
                 "--year",
-                "2026",
+                str(year),
                 "--out",
                 str(tmp_path),
                 "--url",
@@ -184,14 +186,14 @@ def test_a_full_cycle_opens_a_linked_case_and_reports_figures_from_the_store(sto
         )
         == 0
     )
-    markdown = (tmp_path / "due-diligence-northwind-apparel-2026.md").read_text()
+    markdown = (tmp_path / f"due-diligence-northwind-apparel-{year}.md").read_text()
     # Dhaka: BD 6.8 % 2, factory 1, self-declared 2, agents 2, subcontractors 2, dormitories 1,
     # 7 % under 18 2, one case 2 = 14; Binh Duong: VN 5.4 % 2, factory 1 = 3.
     assert "| Gazipur knitwear factory (dhaka-knit-01) | BD | 14 | high |" in markdown
     assert "| Binh Duong sewing unit (hcmc-sew-02) | VN | 3 | low |" in markdown
     assert "Training: 34 of 40 planned participants trained (85 % coverage)." in markdown
-    assert "Monitoring visit to dhaka-knit-01 on 2026-09-02: 2 child(ren) found at work." in markdown
+    assert f"Monitoring visit to dhaka-knit-01 on {visited}: 2 child(ren) found at work." in markdown
     assert "2 case(s) this year; 0 child(ren) back in school." in markdown
     assert "Cases by stage: on_site_assessment 2." in markdown
-    page = (tmp_path / "due-diligence-northwind-apparel-2026.html").read_text()
+    page = (tmp_path / f"due-diligence-northwind-apparel-{year}.html").read_text()
     assert page.count("<svg") == 2 and "Risk score by site" in page and "Cases by stage" in page

@@ -7,6 +7,7 @@ import threading
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from remediation_core import escalation
 from remediation_core.clocks import SiteCalendar
@@ -286,3 +287,74 @@ def test_a_milestone_the_sweep_cannot_place_is_reported_once_and_retried(store, 
         milestone.site_id = "dhaka-knit-01"  # the programme is put right
     fixed = sweep(store, now=as_of + dt.timedelta(minutes=30))
     assert [e.milestone_key for e in fixed.escalations] == [key]
+
+
+def ladder_position(store, key: str) -> tuple[int, dt.datetime | None]:
+    with store.transaction() as session:
+        milestone = repo.get_milestone(session, key)
+        return milestone.escalation_level, milestone.next_escalation_at
+
+
+def set_ladder_position(store, key: str, position: tuple[int, dt.datetime | None]) -> None:
+    with store.transaction() as session:
+        milestone = repo.get_milestone(session, key)
+        milestone.escalation_level, milestone.next_escalation_at = position
+
+
+def test_a_stale_sweep_cannot_record_a_level_again_nor_resend_it(store, garment_brand):
+    """Two sweeps: one read the milestone before the other advanced it. The unique key stops the stale one."""
+    [key] = setup_cases(store, garment_brand)
+    calendar = SiteCalendar(garment_brand.site("dhaka-knit-01"))
+    with store.transaction() as session:
+        due_at = repo.get_milestone(session, key).due_at
+    as_read_by_the_stale_sweep = ladder_position(store, key)
+    assert as_read_by_the_stale_sweep[0] == -1
+    sweep(store, now=due_at + dt.timedelta(hours=1))
+    assert counts(store) == (2, 1)  # reminder recorded, due recorded and sent
+    advanced = ladder_position(store, key)
+    assert advanced[0] == 1
+
+    # The stale sweep acts on what it read: no level fired yet. Eight working days late it would
+    # record reminder and due again beside program-manager and director, and mail the director.
+    set_ladder_position(store, key, as_read_by_the_stale_sweep)
+    late = calendar.shift_working_days(due_at, 8)
+    with pytest.raises(IntegrityError):
+        sweep(store, now=late)
+    assert counts(store) == (2, 1)  # the whole batch rolled back: nothing recorded or sent twice
+    with store.transaction() as session:
+        levels = session.scalars(select(MilestoneEscalation.level_name).order_by(MilestoneEscalation.id))
+        assert list(levels) == ["reminder", "due"]
+        assert (
+            session.scalar(
+                select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "milestone_escalated")
+            )
+            == 1
+        )
+
+    # The sweep that reads the milestone as it is fires only what has not fired.
+    set_ladder_position(store, key, advanced)
+    assert [e.level_name for e in sweep(store, now=late).escalations] == ["director"]
+    assert counts(store) == (4, 2)
+
+
+def test_the_store_refuses_a_level_recorded_twice_for_one_due_date(store, garment_brand):
+    [key] = setup_cases(store, garment_brand)
+    with store.transaction() as session:
+        milestone = repo.get_milestone(session, key)
+        row = {
+            "milestone_id": milestone.id,
+            "level_index": 1,
+            "level_name": "due",
+            "due_at": milestone.due_at,
+        }
+        session.add(MilestoneEscalation(**row, fired_at=milestone.due_at))
+    with pytest.raises(IntegrityError), store.transaction() as session:
+        session.add(MilestoneEscalation(**row, fired_at=milestone.due_at + dt.timedelta(minutes=15)))
+    # After an extension the same level fires again: the due date is part of the key.
+    with store.transaction() as session:
+        session.add(
+            MilestoneEscalation(
+                **(row | {"due_at": row["due_at"] + dt.timedelta(days=7)}), fired_at=row["due_at"]
+            )
+        )
+    assert counts(store) == (2, 0)

@@ -4,11 +4,24 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 from remediation_core.cli import main
-from remediation_core.store.schema import AuditEvent, Case, ChildPersonalData, Milestone
-from tests.conftest import EXAMPLES
+from remediation_core.config import load_programme_file
+from remediation_core.intake import IntakeInvalid, import_cases
+from remediation_core.store import repository as repo
+from remediation_core.store.schema import (
+    Assessment,
+    AuditEvent,
+    Case,
+    ChildPersonalData,
+    Milestone,
+    OutboxMessage,
+    Reintegration,
+)
+from tests.conftest import EXAMPLES, years_before
 
 HEADER = (
     "legacy_reference,enterprise_id,site_id,notified_on,source,state,outcome,age_years,assessed_on,"
@@ -121,3 +134,68 @@ def test_xlsx_is_read_like_csv(store, tmp_path, capsys):
     assert status == 0, out.err
     with store.transaction() as session:
         assert session.scalars(select(Case.state)).all() == ["school_reintegration"]
+
+
+def register_examples(store) -> None:
+    with store.transaction() as session:
+        for name in ("garment_brand.yaml", "mexican_agro_exporter.yaml"):
+            repo.register_programme(session, load_programme_file(EXAMPLES / name), actor="pm@ngo.example")
+
+
+def imported(store) -> dict[str, int]:
+    """How many rows of each kind an import writes; all zero when nothing was imported."""
+    with store.transaction() as session:
+        return {
+            table.__tablename__: session.scalar(select(func.count()).select_from(table))
+            for table in (Case, Milestone, ChildPersonalData, OutboxMessage, Assessment, Reintegration)
+        } | {
+            "case_imported": session.scalar(
+                select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "case_imported")
+            )
+        }
+
+
+def test_a_row_that_fails_while_being_written_leaves_nothing_imported(store, tmp_path, monkeypatch):
+    """Every row passes the checks; the third fails in the database: the first two must go too."""
+    register_examples(store)
+    nothing = imported(store)
+    assert set(nothing.values()) == {0}
+    real_open_case = repo.open_case
+    calls = {"n": 0}
+
+    def fails_on_the_third_row(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise OperationalError("INSERT INTO cases", {}, Exception("disk I/O error"))
+        return real_open_case(*args, **kwargs)
+
+    monkeypatch.setattr(repo, "open_case", fails_on_the_third_row)
+    with pytest.raises(OperationalError):
+        import_cases(store, write_csv(tmp_path, GOOD), "pm@ngo.example")
+    assert calls["n"] == 3  # the first two rows were written before the third failed
+    assert imported(store) == nothing
+
+    # Nothing half-imported stands in the way: the same sheet imports whole once the fault is gone.
+    monkeypatch.setattr(repo, "open_case", real_open_case)
+    assert len(import_cases(store, write_csv(tmp_path, GOOD), "pm@ngo.example")) == 3
+    assert imported(store)["case_imported"] == 3
+
+
+def test_a_date_after_today_is_refused_whatever_today_is(store, tmp_path, today):
+    register_examples(store)
+    tomorrow = today + dt.timedelta(days=1)
+    rows = [
+        f"OLD-20,northwind-apparel,dhaka-knit-01,{today},audit,on_site_assessment,,,,,,,",
+        f"OLD-21,northwind-apparel,dhaka-knit-01,{tomorrow},audit,on_site_assessment,,,,,,,",
+        f"OLD-22,campos-del-pacifico,sinaloa-culiacan,{today},audit,remediation_plan,child_labourer,12,"
+        f"{tomorrow},,,Ana,{years_before(today, 12)}",
+    ]
+    path = write_csv(tmp_path, rows)
+    with pytest.raises(IntakeInvalid) as refused:
+        import_cases(store, path, "pm@ngo.example", today=today)
+    assert [str(problem) for problem in refused.value.problems] == [
+        f"{path}: row 3: notified_on: {tomorrow} is in the future",
+        f"{path}: row 4: assessed_on: {tomorrow} is in the future",
+    ]
+    # The same sheet a day later is in the past: imported whole.
+    assert len(import_cases(store, path, "pm@ngo.example", today=tomorrow)) == 3

@@ -1,0 +1,245 @@
+"""Every email in every language: no missing word, no placeholder left, HTML escaped."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import re
+import string
+from collections.abc import Callable
+
+import pytest
+from markupsafe import escape
+
+from remediation_core.config import Programme, Role, load_programme_document
+from remediation_core.mail import render
+from remediation_core.mail.i18n import STEP_TITLES, STRINGS, words
+from remediation_core.mail.render import RenderedMail
+
+LANGUAGES = ("en", "es", "zh")
+REFERENCE = "CL-2026-000123"
+MARKUP = "<b>bold</b> & <script>alert(1)</script>"
+DUE = dt.datetime(2026, 12, 7, 17, 59, 59, tzinfo=dt.UTC)
+#: Word keys that name something (a role, an instruction): seen in an email, they are a missing translation.
+#: (Identifiers that are plain words, such as the step 'closure', cannot be told from prose.)
+IDENTIFIERS = sorted(
+    name
+    for name in {*STRINGS["en"], *(str(role) for role in Role), *STEP_TITLES["en"]}
+    if re.search(r"[._]", name)
+)
+
+
+def placeholders(template: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+
+
+@pytest.fixture(scope="module", params=LANGUAGES)
+def programme(request, garment_brand) -> Programme:
+    """The garment brand's programme, its emails in the language under test."""
+    return in_language(garment_brand, request.param)
+
+
+def in_language(programme: Programme, language: str) -> Programme:
+    document = copy.deepcopy(programme.document)
+    document["enterprise"]["language"] = language
+    return load_programme_document(document, f"{programme.enterprise_id} ({language})")
+
+
+def every_mail(programme: Programme, value: str) -> dict[str, RenderedMail]:
+    """One email of each kind render.py makes, with ``value`` wherever free text goes."""
+    common = {"reference": REFERENCE, "site_id": "dhaka-knit-01"}
+    mails = {
+        f"task/{step}": render.task_mail(
+            programme,
+            **common,
+            step=step,
+            instructions=value,
+            due_at=DUE,
+            calendar_uid=f"{REFERENCE}/r1/{step}@remediation-flows",
+        )
+        for step in STEP_TITLES["en"]
+    }
+    for stage in ("reminder", "due", "overdue"):
+        for role in Role:
+            mails[f"escalation/{stage}/{role}"] = render.escalation_mail(
+                programme,
+                **common,
+                step="follow_up_visit",
+                due_at=DUE,
+                owner_role=str(role),
+                working_days_late=3,
+                stage=stage,
+            )
+    mails["extension"] = render.extension_mail(
+        programme,
+        **common,
+        step="school_reintegration",
+        previous_due_at=DUE,
+        new_due_at=DUE + dt.timedelta(days=7),
+        reason=value,
+        calendar_uid=f"{REFERENCE}/r1/school_reintegration@remediation-flows",
+    )
+    for with_reference in (True, False):
+        mails[f"delivery_failed/{with_reference}"] = render.delivery_failed_mail(
+            programme.language,
+            subject=f"[{REFERENCE}] {value}",
+            recipients=["a@brand.example", "b@brand.example"],
+            error=value,
+            reference=REFERENCE if with_reference else None,
+        )
+    mails["unplaceable_ladder"] = render.unplaceable_ladder_mail(
+        programme.language, milestone_key=f"{REFERENCE}/r1/follow_up_visit/2", problem=value
+    )
+    return mails
+
+
+def test_every_render_function_is_exercised():
+    """A new kind of email added to render.py must be added to :func:`every_mail` too."""
+    made_here = {"task_mail", "escalation_mail", "extension_mail", "delivery_failed_mail"}
+    made_here |= {"unplaceable_ladder_mail"}
+    public = {
+        name
+        for name, value in vars(render).items()
+        if isinstance(value, Callable) and name.endswith("_mail") and value.__module__ == render.__name__
+    }
+    assert public == made_here
+
+
+@pytest.mark.parametrize("language", LANGUAGES[1:])
+def test_every_language_has_every_word_and_step(language):
+    # words() falls back to English silently: a missing key is an English sentence in a Spanish email.
+    assert sorted(set(STRINGS["en"]) - set(STRINGS[language])) == []
+    assert sorted(set(STEP_TITLES["en"]) - set(STEP_TITLES[language])) == []
+    assert all(value.strip() for value in STRINGS[language].values())
+    assert all(value.strip() for value in STEP_TITLES[language].values())
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_translations_keep_every_placeholder(language):
+    """A sentence that drops {stipend} loses a fact; one that invents {amount} fails to render."""
+    for key, english in STRINGS["en"].items():
+        assert placeholders(STRINGS[language][key]) == placeholders(english), key
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_role_has_a_name(language):
+    for role in Role:
+        assert f"role.{role}" in STRINGS[language], role
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_instructions_format_with_the_values_the_callers_give(language):
+    values = {
+        "pathway": "schooling",
+        "stipend": "1500",
+        "currency": "MXN",
+        "fees": "300",
+        "payer": "supplier",
+        "number": 3,
+        "comment": "stipend too low",
+        "year": 2026,
+    }
+    for key in (k for k in STRINGS[language] if k.startswith("instr.")):
+        text = words(language)[key].format(**values)
+        assert "{" not in text and "}" not in text, key
+
+
+def test_each_kind_renders_fully_in_its_language(programme):
+    w = words(programme.language)
+    for kind, mail in every_mail(programme, "Bring the enrolment letter").items():
+        for part in (mail.subject, mail.text, mail.html):
+            assert part.strip(), kind
+            assert not re.search(r"\{[^}]*\}", part), f"{kind}: placeholder left in {part!r}"
+            for identifier in IDENTIFIERS:
+                # A milestone key (CL-.../r1/follow_up_visit/2) names its step on purpose.
+                assert not re.search(rf"(?<![\w./-]){re.escape(identifier)}(?![\w/-])", part), (
+                    f"{kind}: '{identifier}' left untranslated"
+                )
+        if kind != "delivery_failed/False":  # a failed email about no case names none
+            assert REFERENCE in mail.subject and REFERENCE in mail.text and REFERENCE in mail.html, kind
+        for sentence in (w["greeting"], w["footer"]):
+            assert sentence in mail.text and escape(sentence) in mail.html, kind
+        assert f'<html lang="{programme.language}">' in mail.html
+
+
+@pytest.mark.parametrize("language", LANGUAGES[1:])
+def test_no_english_sentence_in_a_translated_email(language, garment_brand):
+    programme = in_language(garment_brand, language)
+    # Every run of English words between placeholders, long enough not to be a name or a number.
+    english = [
+        fragment.strip()
+        for sentence in STRINGS["en"].values()
+        for fragment in re.split(r"\{[^}]*\}", sentence)
+        if len(fragment.strip()) > 8
+    ]
+    english += [title for title in STEP_TITLES["en"].values() if len(title) > 8]
+    assert len(english) > 50
+    for kind, mail in every_mail(programme, "-").items():
+        for part in (mail.subject, mail.text, mail.html):
+            leaked = [fragment for fragment in english if fragment in part or escape(fragment) in part]
+            assert leaked == [], kind
+
+
+def test_the_words_of_each_kind_are_the_languages_own(programme):
+    w = words(programme.language)
+    mails = every_mail(programme, "-")
+    expected = {
+        "task/closure": ("task_lead", "task_action"),
+        "escalation/reminder/director": ("reminder_lead", "escalation_action"),
+        "escalation/due/director": ("due_lead", "escalation_action"),
+        "escalation/overdue/director": ("overdue_lead", "escalation_action"),
+        "extension": ("extension_lead", "extension_action"),
+        "delivery_failed/True": ("failed_lead", "failed_action"),
+        "unplaceable_ladder": ("unplaceable_lead", "unplaceable_action"),
+    }
+    for kind, keys in expected.items():
+        for key in keys:
+            assert w[key] in mails[kind].text and escape(w[key]) in mails[kind].html, (kind, key)
+    assert w["role.enterprise_focal_point"] in mails["escalation/due/enterprise_focal_point"].text
+    assert STEP_TITLES[programme.language]["closure"] in mails["task/closure"].subject
+    assert f"{w['late']}: 3" in mails["escalation/overdue/director"].text
+    assert w["late"] not in mails["escalation/due/director"].text  # only an overdue email counts days
+
+
+def test_html_escapes_every_value_and_text_keeps_it_verbatim(programme):
+    for kind, mail in every_mail(programme, MARKUP).items():
+        if MARKUP not in mail.text:
+            continue  # an escalation email carries no free text
+        assert "<b>" not in mail.html and "<script>" not in mail.html, kind
+        assert "&lt;b&gt;bold&lt;/b&gt; &amp; &lt;script&gt;" in mail.html, kind
+        # The only tags are the template's own.
+        tags = set(re.findall(r"</?([a-zA-Z]+)", mail.html))
+        assert tags <= {
+            "html",
+            "head",
+            "meta",
+            "title",
+            "body",
+            "p",
+            "strong",
+            "table",
+            "tr",
+            "th",
+            "td",
+            "hr",
+        }
+    failed = every_mail(programme, MARKUP)["delivery_failed/True"]
+    assert MARKUP in failed.subject  # the subject is a header, not HTML: it is not escaped ...
+    assert f"<title>{MARKUP}" not in failed.html  # ... but where the HTML shows it, it is
+
+
+def test_a_programme_role_with_markup_in_a_contact_name_is_escaped(garment_brand):
+    document = copy.deepcopy(garment_brand.document)
+    document["contacts"]["case_manager"][0]["name"] = "Rahim <i>Uddin</i>"
+    programme = load_programme_document(document, "garment_brand (markup)")
+    mail = render.task_mail(
+        programme,
+        reference=REFERENCE,
+        site_id="dhaka-knit-01",
+        step="closure",
+        instructions="-",
+        due_at=DUE,
+        calendar_uid="x@remediation-flows",
+    )
+    assert "Rahim &lt;i&gt;Uddin&lt;/i&gt; &lt;rahim.uddin@ngo.example&gt;" in mail.html
+    assert "Rahim <i>Uddin</i> <rahim.uddin@ngo.example>" in mail.text
