@@ -15,6 +15,7 @@ import mailbox
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -39,8 +40,12 @@ class StackPaths:
         return self.home / "prefect"
 
     @property
+    def case_store_file(self) -> Path:
+        return self.home / "remediation.db"
+
+    @property
     def case_store_url(self) -> str:
-        return f"sqlite:///{(self.home / 'remediation.db').resolve()}"
+        return f"sqlite:///{self.case_store_file.resolve()}"
 
     @property
     def mail_dir(self) -> Path:
@@ -60,6 +65,36 @@ def port_is_free(port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct ports that are free now, chosen by the system (a bind to port 0).
+
+    The sockets stay open until every port is chosen, so the system cannot hand out one twice.
+    """
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def case_count(paths: StackPaths) -> int:
+    """How many cases the home's case store holds; 0 when it has none. Reads without writing."""
+    database = paths.case_store_file
+    if not database.is_file():
+        return 0
+    # Read-only, so that merely looking at someone's store cannot change a byte of it.
+    connection = sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        return connection.execute("SELECT count(*) FROM cases").fetchone()[0]
+    except sqlite3.DatabaseError:  # no cases table yet (an empty or foreign file): nothing to protect
+        return 0
+    finally:
+        connection.close()
 
 
 def prefect_environment(paths: StackPaths, api_port: int) -> dict[str, str]:
