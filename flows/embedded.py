@@ -87,8 +87,12 @@ def case_count(paths: StackPaths) -> int:
     database = paths.case_store_file
     if not database.is_file():
         return 0
-    # Read-only, so that merely looking at someone's store cannot change a byte of it.
-    connection = sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True)
+    # Looking must not change a byte of someone's store, nor leave files beside it. A store in WAL mode
+    # with no -wal file has no writer and nothing unmerged: read it as immutable, which creates no
+    # -wal or -shm. With a -wal file, a writer may be at work: read-only, which sees its changes.
+    wal = database.with_name(database.name + "-wal")
+    mode = "mode=ro" if wal.exists() else "immutable=1"
+    connection = sqlite3.connect(f"{database.resolve().as_uri()}?{mode}", uri=True)
     try:
         return connection.execute("SELECT count(*) FROM cases").fetchone()[0]
     except sqlite3.DatabaseError:  # no cases table yet (an empty or foreign file): nothing to protect
