@@ -1,4 +1,10 @@
-"""`remediate demo`: a case through approvals to an escalation, then a due-diligence cycle."""
+"""`remediate demo`: a case through approvals to an escalation, then a due-diligence cycle.
+
+It runs only in the throwaway stack `remediate demo` starts (its own home, store, Prefect server and
+mail sink). The slipped follow-up visit comes from the story's own dates, which are backdated, and
+the escalation sweep runs at the present instant: no sweep "as of" a later day, which would be a
+preview that writes nothing, and which in a live store would fire every real case's ladder early.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +14,19 @@ from collections.abc import Callable
 from pathlib import Path
 
 from prefect.deployments import arun_deployment
+from sqlalchemy import select
 
 from flows.answering import CaseAnswerer, RunAnswerer
 from remediation_core.mail.sink import read_sink
 from remediation_core.store import CaseStore
-from remediation_core.store.schema import Case
+from remediation_core.store.schema import Case, Milestone, MilestoneEscalation
 
 CASE_MANAGER = "rahim.uddin@ngo.example"
+# The story happened in the past: the report reached the NGO 60 days ago and the child was enrolled
+# 50 days ago. Follow-up visit 1 is planned 30 days after enrolment with 5 working days to do it, so it
+# is already overdue today by more than the ladder's last level (the director, 7 working days late).
+NOTIFIED_DAYS_AGO = 60
+ENROLLED_DAYS_AGO = 50
 
 
 async def _run(name: str, parameters: dict) -> None:
@@ -25,15 +37,20 @@ async def _run(name: str, parameters: dict) -> None:
 
 async def walk_a_case(store_url: str, ui_url: str, mail_dir: Path, progress: Callable[[str], None]) -> str:
     """Play the people of one case; returns its reference."""
-    today = dt.date.today()
-    progress("a brand's auditor reports a child at the Gazipur knitwear factory: running open-a-case")
+    now = dt.datetime.now(dt.UTC)
+    notified_at = now - dt.timedelta(days=NOTIFIED_DAYS_AGO)
+    enrolled_on = (now - dt.timedelta(days=ENROLLED_DAYS_AGO)).date()
+    progress(
+        f"the story is backdated: a brand's auditor reported a child at the Gazipur knitwear factory on "
+        f"{notified_at.date()} ({NOTIFIED_DAYS_AGO} days ago); running open-a-case"
+    )
     await _run(
         "open-a-case/open-a-case",
         {
             "notification": {
                 "enterprise_id": "northwind-apparel",
                 "site_id": "dhaka-knit-01",
-                "notified_at": dt.datetime.now(dt.UTC).isoformat(),
+                "notified_at": notified_at.isoformat(),
                 "source": "audit",
                 "suspected_age": 13,
                 "suspected_cause": "forged_id",
@@ -43,8 +60,7 @@ async def walk_a_case(store_url: str, ui_url: str, mail_dir: Path, progress: Cal
     )
     store = CaseStore(store_url)
     with store.transaction() as session:
-        from sqlalchemy import select
-
+        # The demo's own store holds only the demo's cases: the newest is the one just opened.
         reference = session.scalars(select(Case.reference).order_by(Case.id.desc()).limit(1)).one()
     store.dispose()
     case = CaseAnswerer(reference)
@@ -92,23 +108,25 @@ async def walk_a_case(store_url: str, ui_url: str, mail_dir: Path, progress: Cal
             "approved": True,
         },
     )
-    progress(f"{reference}: enrolment confirmed and first stipend paid; monitoring begins")
+    progress(
+        f"{reference}: enrolment on {enrolled_on} ({ENROLLED_DAYS_AGO} days ago) and the first stipend "
+        "confirmed; monitoring begins"
+    )
     await case.answer(
         "School reintegration",
         {
             "answered_by": CASE_MANAGER,
-            "effective_on": today.isoformat(),
-            "first_stipend_paid_on": today.isoformat(),
+            "effective_on": enrolled_on.isoformat(),
+            "first_stipend_paid_on": enrolled_on.isoformat(),
             "evidence_reference": "GZP-ENR-0193",
         },
     )
     await case.wait("Follow-up visit 1")
-    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=50)
-    progress(
-        f"simulating {later.date()}: the first follow-up visit has slipped; running the escalation sweep"
-    )
-    await _run("escalation-sweep/escalation-sweep", {"as_of": later.isoformat()})
-    progress("sending the outbox to the local mail sink")
+    progress(f"{reference}: follow-up visit 1 was never made; running the escalation sweep now")
+    await _run("escalation-sweep/escalation-sweep", {})
+    for line in escalations_of(store_url, reference):
+        progress(f"   {line}")
+    progress("sending the outbox to the demo's mail sink")
     await _run("outbox-dispatcher/outbox-dispatcher", {})
     await asyncio.sleep(1)
     mail = [m for m in read_sink(mail_dir) if reference in m.subject]
@@ -116,6 +134,42 @@ async def walk_a_case(store_url: str, ui_url: str, mail_dir: Path, progress: Cal
     for message in mail:
         progress(f"   #{message.number}  to {message.to[:48]:48}  {message.subject}")
     return reference
+
+
+def escalations_of(store_url: str, reference: str) -> list[str]:
+    """What the sweeps fired for the case, one line per milestone, read from the demo's store.
+
+    Read from the store rather than from the sweep's result: a scheduled sweep of the demo's stack may
+    have fired a level first, and what matters is what the case's people were told.
+    """
+    store = CaseStore(store_url)
+    try:
+        with store.transaction() as session:
+            rows = session.execute(
+                select(
+                    Milestone.title,
+                    Milestone.due_at,
+                    MilestoneEscalation.level_name,
+                    MilestoneEscalation.notified,
+                )
+                .select_from(MilestoneEscalation)
+                .join(Milestone, Milestone.id == MilestoneEscalation.milestone_id)
+                .join(Case, Case.id == Milestone.case_id)
+                .where(Case.reference == reference)
+                .order_by(Milestone.id, MilestoneEscalation.level_index)
+            ).all()
+    finally:
+        store.dispose()
+    fired: dict[tuple[str, dt.datetime], list[str]] = {}
+    for title, due_at, level, notified in rows:
+        # A level passed over in the same sweep is recorded without an email of its own.
+        fired.setdefault((title, due_at), []).append(level if notified else f"({level})")
+    if not fired:
+        return ["nothing fired: no ladder level of this case has come yet"]
+    return [
+        f"{title}, due {due_at:%Y-%m-%d %H:%M} UTC: fired {', '.join(levels)}"
+        for (title, due_at), levels in fired.items()
+    ] + ["   (a level in brackets was passed in the same sweep: recorded, no email of its own)"]
 
 
 def _site(**changes: object) -> dict:

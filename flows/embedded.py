@@ -15,6 +15,7 @@ import mailbox
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -37,6 +38,10 @@ class StackPaths:
     @property
     def prefect_home(self) -> Path:
         return self.home / "prefect"
+
+    @property
+    def case_store_file(self) -> Path:
+        return self.home / "remediation.db"
 
     @property
     def case_store_url(self) -> str:
@@ -67,6 +72,40 @@ def port_is_free(port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct ports that are free now, chosen by the system (a bind to port 0).
+
+    The sockets stay open until every port is chosen, so the system cannot hand out one twice.
+    """
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def case_count(paths: StackPaths) -> int:
+    """How many cases the home's case store holds; 0 when it has none. Reads without writing."""
+    database = paths.case_store_file
+    if not database.is_file():
+        return 0
+    # Looking must not change a byte of someone's store, nor leave files beside it. A store in WAL mode
+    # with no -wal file has no writer and nothing unmerged: read it as immutable, which creates no
+    # -wal or -shm. With a -wal file, a writer may be at work: read-only, which sees its changes.
+    wal = database.with_name(database.name + "-wal")
+    mode = "mode=ro" if wal.exists() else "immutable=1"
+    connection = sqlite3.connect(f"{database.resolve().as_uri()}?{mode}", uri=True)
+    try:
+        return connection.execute("SELECT count(*) FROM cases").fetchone()[0]
+    except sqlite3.DatabaseError:  # no cases table yet (an empty or foreign file): nothing to protect
+        return 0
+    finally:
+        connection.close()
 
 
 def prefect_environment(paths: StackPaths, api_port: int) -> dict[str, str]:

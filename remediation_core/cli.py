@@ -394,49 +394,71 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Walk one case through with simulated days, on the running stack or on one started for the demo."""
+    """Walk one case through in a throwaway stack of the demo's own; never in a running stack or its store.
+
+    An earlier demo ran in the live stack and swept it 50 days ahead: every real case's ladder fired
+    early and the real reminders never came. So the demo starts its own Prefect server, mail sink and
+    case store on free ports in a fresh folder, and refuses a ``--home`` that a stack runs from or
+    that holds cases.
+    """
     import asyncio
-    import contextlib
     import os
+    import tempfile
     import time
 
-    from flows.embedded import LocalStack, StackError, StackPaths, running_stack
+    from flows.embedded import LocalStack, StackError, StackPaths, case_count, free_ports, running_stack
+    from remediation_core.store.database import DATABASE_URL_VARIABLE
 
-    home = Path(args.home)
+    apart = "run `remediate demo` without --home (it makes a folder of its own) or with an empty folder"
+    if args.home is None:
+        home = Path(tempfile.mkdtemp(prefix="remediate-demo-"))
+    else:
+        home = Path(args.home)
+        if running_stack(StackPaths(home)):
+            raise _fail(f"a stack runs from {home}: the demo never runs in a live stack; {apart}")
+        cases = case_count(StackPaths(home))
+        if cases:
+            raise _fail(f"{home} holds a case store with {cases} case(s): the demo never touches it; {apart}")
+        if (StackPaths(home).prefect_home / "prefect.db").exists():
+            raise _fail(f"{home} holds a Prefect server's database, which the demo would fill; {apart}")
     paths = StackPaths(home)
+    api_port, smtp_port = free_ports(2)
+    # Whatever the shell says, the demo's flows use the demo's store: the served flows prefer this
+    # variable to the case-store block, and it may name a real store.
+    os.environ[DATABASE_URL_VARIABLE] = paths.case_store_url
     started = time.monotonic()
 
     def progress(message: str) -> None:
         print(f"[{time.monotonic() - started:5.1f}s] {message}", flush=True)
 
-    state = running_stack(paths)
+    progress(f"the demo runs apart from any other stack, in {home}")
     try:
-        with contextlib.ExitStack() as stack_context:
-            if state is None:
-                progress("no stack is running: starting one for the demo (`remediate up` keeps one running)")
-                stack = stack_context.enter_context(
-                    LocalStack(home, api_port=args.api_port, smtp_port=args.smtp_port, progress=progress)
-                )
-                state = {"ui_url": stack.ui_url, "case_store_url": paths.case_store_url}
-            else:
-                os.environ["PREFECT_API_URL"] = state["api_url"]
+        with LocalStack(
+            home, api_port=args.api_port or api_port, smtp_port=args.smtp_port or smtp_port, progress=progress
+        ) as stack:
+            from prefect.settings import get_current_settings
+
+            # Prefect reads its settings once, when first imported; make sure that was after the
+            # stack pointed them at the demo's server, not at a server named in the shell.
+            if str(get_current_settings().api.url) != stack.api_url:
+                raise StackError(f"Prefect talks to {get_current_settings().api.url}, not the demo's server")
             from flows.demo import walk_a_case, walk_a_cycle
 
             async def both() -> tuple[str, str]:
-                case = await walk_a_case(state["case_store_url"], state["ui_url"], paths.mail_dir, progress)
+                case = await walk_a_case(paths.case_store_url, stack.ui_url, paths.mail_dir, progress)
                 return case, await walk_a_cycle(progress)
 
             reference, report_key = asyncio.run(both())
+            print()
+            print(f"Done in {time.monotonic() - started:.0f} s. The demo's stack stops now; its folder")
+            print(f"{home.resolve()} is kept for you to read (delete it when done):")
+            print(f"  remediate mail --home {home}    the task, approval and escalation emails")
+            print(f"  remediate overdue --url {paths.case_store_url}    the overdue board, today")
+            print(f"  remediate up --home {home}    then in the UI, the artifacts:")
+            print(f"      case-{reference.lower()}, overdue-board, {report_key}")
+            print(f"      (the annual report is also in {home / 'reports'})")
     except (StackError, TimeoutError, RuntimeError, AssertionError) as error:
-        raise _fail(f"demo stopped: {error}") from None
-    print()
-    print(f"Done in {time.monotonic() - started:.0f} s. Where to look:")
-    print(f"  remediate mail --home {home}          the task, approval and escalation emails")
-    later = dt.date.today() + dt.timedelta(days=50)
-    print(f"  remediate overdue --url {paths.case_store_url} --as-of {later}")
-    print(f"  remediate up --home {home}    then in the UI, the artifacts:")
-    print(f"      case-{reference.lower()}, overdue-board, {report_key}")
-    print(f"      (the annual report is also in {home / 'reports'})")
+        raise _fail(f"demo stopped: {error} (its logs and data are in {home})") from None
     return 0
 
 
@@ -636,10 +658,16 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--smtp-port", type=int, default=8025)
     up.set_defaults(handler=cmd_up)
 
-    demo = commands.add_parser("demo", help="walk a case through approvals, task emails and an escalation")
-    demo.add_argument("--home", default="var")
-    demo.add_argument("--api-port", type=int, default=4200)
-    demo.add_argument("--smtp-port", type=int, default=8025)
+    demo = commands.add_parser(
+        "demo", help="walk a case through approvals, task emails and an escalation, in a stack of its own"
+    )
+    demo.add_argument(
+        "--home",
+        help="an empty folder for the demo's data (default: a new folder in the system's temporary folder); "
+        "never the home of a running stack or of a case store",
+    )
+    demo.add_argument("--api-port", type=int, help="the demo's Prefect server port (default: a free one)")
+    demo.add_argument("--smtp-port", type=int, help="the demo's mail sink port (default: a free one)")
     demo.set_defaults(handler=cmd_demo)
 
     mail = commands.add_parser("mail", help="list the local mail sink, or show message N")
