@@ -116,8 +116,9 @@ def prefect_environment(paths: StackPaths, api_port: int) -> dict[str, str]:
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_API_DATABASE_CONNECTION_URL": "sqlite+aiosqlite:///"
         + str((paths.prefect_home / "prefect.db").resolve()),
-        "PREFECT_RUNNER_POLL_FREQUENCY": os.environ.get("PREFECT_RUNNER_POLL_FREQUENCY", "2"),
-        "PREFECT_LOGGING_TO_API_BATCH_INTERVAL": "0.5",
+        # Every poll of the runner and every batch of run logs is a write to the server's SQLite
+        # database; writing less often leaves it unlocked for people's clicks (a lock answers 503).
+        "PREFECT_RUNNER_POLL_FREQUENCY": os.environ.get("PREFECT_RUNNER_POLL_FREQUENCY", "5"),
         "REMEDIATION_REPORTS_DIR": str((paths.home / "reports").resolve()),
     }
 
