@@ -195,11 +195,6 @@ HEADER = """\
 WORK_POOL = {"name": "remediation", "work_queue_name": "default"}
 
 
-def example_programmes() -> list[Path]:
-    """The programme files the generated prefect.yaml schedules cycles for by default."""
-    return sorted((ROOT / "examples").glob("*.yaml"))
-
-
 def _yaml_schedules(deployment: Deployment, programmes: Sequence[tuple[str, int]]) -> list[dict[str, Any]]:
     if isinstance(deployment.schedule, Every):
         return [{"interval": deployment.schedule.seconds, "active": True}]
@@ -240,6 +235,7 @@ def prefect_yaml(programme_files: Iterable[Path] | None = None) -> str:
     The cycle schedules are those of ``programme_files`` (default: examples/*.yaml).
     """
     from remediation_core.config import load_programme_file
+    from remediation_core.resources import example_programmes
 
     files = example_programmes() if programme_files is None else list(programme_files)
     programmes = [
