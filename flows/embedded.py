@@ -23,8 +23,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+# The checkout, or site-packages when installed: where `flows/...py` entrypoints resolve from.
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = ROOT / "examples"
 
 
 class StackError(Exception):
@@ -270,6 +270,7 @@ class LocalStack:
     def _save_blocks(self, env: dict[str, str]) -> None:
         from blocks import CaseStoreConnection, EnterpriseProgramme, MailTransport
         from remediation_core.config import load_programme_file
+        from remediation_core.resources import example_programmes
 
         CaseStoreConnection(url=self.paths.case_store_url).save("default", overwrite=True)
         MailTransport(
@@ -278,7 +279,7 @@ class LocalStack:
             security="none",
             sender="Remediation programme <remediation@ngo.example>",
         ).save("default", overwrite=True)
-        for path in sorted(EXAMPLES.glob("*.yaml")):
+        for path in example_programmes():
             programme = load_programme_file(path)
             EnterpriseProgramme(programme=programme.document).save(programme.enterprise_id, overwrite=True)
             self.progress(f"      enterprise-programme/{programme.enterprise_id} from {path.name}")

@@ -20,6 +20,7 @@ from enum import StrEnum
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from remediation_core.approvals import all_approved, approvals_on
 from remediation_core.case_states import OPEN_STATES, CaseState
 from remediation_core.clocks import SiteCalendar
 from remediation_core.config.minimum_age import HAZARDOUS_WORK_AGE
@@ -27,11 +28,11 @@ from remediation_core.config.model import Duration, DurationUnit, Programme, Rol
 from remediation_core.errors import IllegalTransition, InvalidInput, NotFound
 from remediation_core.escalation import resolve_recipients
 from remediation_core.mail.i18n import step_title, words
-from remediation_core.mail.render import extension_mail, format_instant, task_mail
+from remediation_core.mail.render import extension_mail, format_instant
+from remediation_core.notices import enqueue_task_mail
 from remediation_core.store import repository as repo
 from remediation_core.store.repository import CaseStore
 from remediation_core.store.schema import (
-    Approval,
     Assessment,
     AuditEvent,
     Case,
@@ -210,18 +211,6 @@ def _open_milestone(session: Session, case: Case, step: str) -> Milestone | None
     ).first()
 
 
-def _approvals(session: Session, milestone: Milestone | None, subject: str) -> list[Approval]:
-    if milestone is None:
-        return []
-    return list(
-        session.scalars(
-            select(Approval)
-            .where(Approval.milestone_id == milestone.id, Approval.subject == subject)
-            .order_by(Approval.id)
-        )
-    )
-
-
 def _reintegration(session: Session, case: Case) -> Reintegration | None:
     return session.scalars(
         select(Reintegration)
@@ -248,7 +237,7 @@ def _view(session: Session, case: Case) -> CaseView:
     ).all()
     plan = _current_plan(session, case)
     plan_milestone = _open_milestone(session, case, "remediation_plan")
-    plan_approvals = _approvals(session, plan_milestone, f"plan {plan.id}") if plan else []
+    plan_approvals = approvals_on(session, plan_milestone, f"plan {plan.id}") if plan else []
     closure = _open_milestone(session, case, "closure")
     reintegration = _reintegration(session, case)
     plans_proposed = session.scalar(
@@ -282,7 +271,9 @@ def _view(session: Session, case: Case) -> CaseView:
         plans_proposed=plans_proposed or 0,
         pending_approvals=[a.role for a in plan_approvals if a.status == "requested"],
         decisions_made=sum(a.status != "requested" for a in plan_approvals),
-        closure_pending=[a.role for a in _approvals(session, closure, "closure") if a.status == "requested"],
+        closure_pending=[
+            a.role for a in approvals_on(session, closure, "closure") if a.status == "requested"
+        ],
         effective_on=reintegration.effective_on if reintegration else None,
         visits_done=_visits_done(session, case, reintegration.effective_on if reintegration else None),
     )
@@ -390,21 +381,19 @@ def _notify(
     *,
     as_enterprise_task: bool = False,
 ) -> None:
-    """Email ``roles`` what to do by the milestone's due date, with a calendar entry."""
-    recipients = resolve_recipients(programme, roles, case.case_manager)
-    if not recipients:
-        return
-    mail = task_mail(
+    """Email ``roles`` what to do by the milestone's due date; an enterprise's task is also listed as one."""
+    mail = enqueue_task_mail(
+        session,
         programme,
+        milestone,
+        roles,
+        instructions,
         reference=case.reference,
-        site_id=case.site_id,
-        step=milestone.kind,
-        instructions=instructions,
-        due_at=milestone.due_at,
         contact_role=Role.CASE_MANAGER,
-        calendar_uid=f"{milestone.key}@remediation-flows",
+        case_manager=case.case_manager,
+        case_id=case.id,
     )
-    if as_enterprise_task:
+    if mail is not None and as_enterprise_task:
         repo.add_enterprise_task(
             session,
             enterprise_id=case.enterprise_id,
@@ -415,15 +404,6 @@ def _notify(
             case=case,
             milestone=milestone,
         )
-    repo.enqueue_mail(
-        session,
-        kind="task",
-        recipients=recipients,
-        **mail.outbox_fields(),
-        enterprise_id=case.enterprise_id,
-        case_id=case.id,
-        milestone_id=milestone.id,
-    )
 
 
 def _locked_case(session: Session, reference: str, *states: CaseState) -> Case:
@@ -724,7 +704,6 @@ def decide_plan(
         repo.decide_approval(
             session, milestone, str(role), approved=approved, actor=actor, comment=comment, subject=subject
         )
-        approvals = _approvals(session, milestone, subject)
         if not approved:
             plan.status = "rejected"
             repo.record_audit(
@@ -739,7 +718,7 @@ def decide_plan(
             )
             instructions = words(programme.language)["instr.plan_rejected"].format(comment=comment)
             _notify(session, programme, case, milestone, [Role.CASE_MANAGER], instructions, actor)
-        elif all(a.status == "approved" for a in approvals):
+        elif all_approved(session, milestone, subject):
             _accept_plan(session, programme, case, plan, actor)
         return _view(session, case)
 
@@ -970,7 +949,7 @@ def decide_closure(
             reintegration = _reintegration(session, case)
             visits = _visits_done(session, case, reintegration.effective_on)
             schedule_visit(session, programme, case, reintegration.effective_on, visits + 1, actor)
-        elif all(a.status == "approved" for a in _approvals(session, closure, "closure")):
+        elif all_approved(session, closure, "closure"):
             repo.complete_milestone(session, closure, actor=actor, reason="closure approved")
             repo.transition_case(
                 session, case, CaseState.CLOSED, actor=actor, reason=comment or "closure approved"

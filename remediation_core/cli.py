@@ -131,13 +131,13 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 def cmd_tour(args: argparse.Namespace) -> int:
     """A short walk through the core on the embedded SQLite store."""
+    from remediation_core.resources import example_programmes
     from remediation_core.store import CaseStore, database_url, upgrade_schema
     from remediation_core.store import repository as repo
 
-    examples = Path(__file__).resolve().parents[1] / "examples"
     upgrade_schema(args.url)
     store = CaseStore(args.url)
-    programmes = [load_programme_file(path) for path in sorted(examples.glob("*.yaml"))]
+    programmes = [load_programme_file(path) for path in example_programmes()]
     print(f"case store: {database_url(args.url)}")
     with store.transaction() as session:
         for programme in programmes:

@@ -36,8 +36,8 @@ from remediation_core.config.model import (
     StepRule,
 )
 from remediation_core.errors import RemediationError
+from remediation_core.resources import schemas_dir
 
-SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
 PROGRAMME_SCHEMA = "enterprise_programme.schema.json"
 
 
@@ -73,8 +73,8 @@ _StringDatesLoader.yaml_implicit_resolvers = {
 
 @cache
 def load_schema(name: str) -> dict[str, Any]:
-    """The JSON Schema document called ``name`` from the project's schemas folder."""
-    return json.loads((SCHEMA_DIR / name).read_text(encoding="utf-8"))
+    """The JSON Schema document called ``name``, from schemas/ (in the checkout, or the installed package)."""
+    return json.loads((schemas_dir() / name).read_text(encoding="utf-8"))
 
 
 def parse_yaml(text: str, source: str) -> Any:

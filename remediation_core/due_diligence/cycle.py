@@ -18,16 +18,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from remediation_core import casework as cw
+from remediation_core.approvals import all_approved, approvals_on
 from remediation_core.clocks import SiteCalendar
 from remediation_core.config.model import Programme, Role
 from remediation_core.due_diligence.risk import RiskLevel, SiteQuestionnaire, score_site
 from remediation_core.errors import IllegalTransition, InvalidInput, NotFound
 from remediation_core.mail.i18n import step_title, words
 from remediation_core.mail.render import format_instant
+from remediation_core.notices import enqueue_task_mail
 from remediation_core.store import repository as repo
 from remediation_core.store.repository import CaseStore
 from remediation_core.store.schema import (
-    Approval,
     Case,
     DueDiligenceCycle,
     DueDiligenceRecord,
@@ -153,15 +154,7 @@ def _view(session: Session, cycle: DueDiligenceCycle) -> CycleView:
     programme = repo.programme_version(session, cycle.config_sha256)
     assessments = _assessments(session, cycle)
     milestone = _open_milestone(session, cycle)
-    approvals = []
-    if milestone is not None:
-        approvals = list(
-            session.scalars(
-                select(Approval).where(
-                    Approval.milestone_id == milestone.id, Approval.subject == _subject(cycle, session)
-                )
-            )
-        )
+    approvals = approvals_on(session, milestone, _subject(cycle, session))
     plan = _records(session, cycle, "training_plan")
     attendance = _records(session, cycle, "training_attendance")
     visits = _records(session, cycle, "monitoring_visit")
@@ -227,29 +220,15 @@ def _schedule(
         actor=actor,
         cycle_id=cycle.id,
     )
-    owner = programme.step(step).owner
-    recipients = programme.emails_for([owner])
-    if recipients:
-        from remediation_core.mail.render import task_mail
-
-        mail = task_mail(
-            programme,
-            reference=cycle_reference(cycle.enterprise_id, cycle.year),
-            site_id=site_id,
-            step=step,
-            instructions=words(programme.language)["instr.due_diligence"].format(year=cycle.year),
-            due_at=due_at,
-            contact_role=Role.PROGRAM_MANAGER,
-            calendar_uid=f"{milestone.key}@remediation-flows",
-        )
-        repo.enqueue_mail(
-            session,
-            kind="task",
-            recipients=recipients,
-            **mail.outbox_fields(),
-            enterprise_id=cycle.enterprise_id,
-            milestone_id=milestone.id,
-        )
+    enqueue_task_mail(
+        session,
+        programme,
+        milestone,
+        [programme.step(step).owner],
+        words(programme.language)["instr.due_diligence"].format(year=cycle.year),
+        reference=cycle_reference(cycle.enterprise_id, cycle.year),
+        contact_role=Role.PROGRAM_MANAGER,
+    )
     return milestone
 
 
@@ -410,10 +389,7 @@ def decide(
         repo.decide_approval(
             session, milestone, str(role), approved=approved, actor=actor, comment=comment, subject=subject
         )
-        approvals = session.scalars(
-            select(Approval).where(Approval.milestone_id == milestone.id, Approval.subject == subject)
-        ).all()
-        if approved and all(a.status == "approved" for a in approvals):
+        if approved and all_approved(session, milestone, subject):
             _advance(session, programme, cycle, actor, f"{cycle.step} approved")
         return _view(session, cycle)
 
