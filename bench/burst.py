@@ -180,7 +180,12 @@ def main() -> None:
                 "SELECT count(*) FROM outbox WHERE kind = 'escalation'"
             ).fetchone()[0]
         server_errors = server_log_errors(home / "prefect-server.log")
-        runner_errors = server_log_errors(home / "serve.log")
+        runner_errors = [
+            line
+            for log in ("serve.log", "serve-operations.log")
+            for line in server_log_errors(home / log)
+            if "Finished in state Suspended" not in line
+        ]
         figures = {
             "cases": cases,
             "cases_asked": args.cases,

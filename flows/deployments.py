@@ -78,6 +78,9 @@ class Deployment:
     triggers: tuple[dict[str, Any], ...] = ()
     #: Why it is set up so, for whoever reads prefect.yaml; written there as a comment.
     note: str | None = None
+    #: Which of `remediate up`'s two runners serves it: the sweep, the dispatcher and the recovery
+    #: have a runner of their own, so that mail and escalations never queue behind a burst of cases.
+    runner: str = "casework"
 
     @property
     def module(self) -> str:
@@ -90,6 +93,8 @@ class Deployment:
 
 
 REMEDIATION = ("remediation",)
+CASEWORK, OPERATIONS = "casework", "operations"
+RUNNERS = (CASEWORK, OPERATIONS)
 
 # The automation: a sweep's escalation emails leave at once rather than at the dispatcher's next tick.
 # It listens for the sweep's one summary event, not each milestone's, so a sweep that escalates
@@ -130,6 +135,7 @@ DEPLOYMENTS: tuple[Deployment, ...] = (
         REMEDIATION,
         concurrency_limit=1,
         schedule=Every(3600, "REMEDIATION_RECOVERY_SECONDS"),
+        runner=OPERATIONS,
     ),
     Deployment(
         "due-diligence-cycle",
@@ -147,6 +153,7 @@ DEPLOYMENTS: tuple[Deployment, ...] = (
         concurrency_limit=2,
         schedule=Every(900, SWEEP_SECONDS_VARIABLE),
         note="Two at once is safe (SKIP LOCKED and a unique key per level); more buys nothing.",
+        runner=OPERATIONS,
     ),
     Deployment(
         "outbox-dispatcher",
@@ -159,6 +166,7 @@ DEPLOYMENTS: tuple[Deployment, ...] = (
         triggers=(SEND_ESCALATIONS_AT_ONCE,),
         note="Its automation sends a sweep's escalation emails at once rather than at the next tick; it\n"
         "listens for the sweep's one summary event, so a sweep starts at most one dispatcher run.",
+        runner=OPERATIONS,
     ),
 )
 

@@ -55,6 +55,16 @@ class StackPaths:
         return self.home / "prefect-server.log"
 
     @property
+    def serve_log(self) -> Path:
+        """The log of the runner of the case flows."""
+        return self.home / "serve.log"
+
+    @property
+    def operations_log(self) -> Path:
+        """The log of the runner of the sweep, the dispatcher and the recovery."""
+        return self.home / "serve-operations.log"
+
+    @property
     def mail_dir(self) -> Path:
         return self.home / "mail"
 
@@ -226,21 +236,18 @@ class LocalStack:
         upgrade_schema(self.paths.case_store_url)
         self.progress("[4/5] saving blocks: case store, mail transport, example enterprise programmes")
         self._save_blocks(env)
-        self.progress("[5/5] serving every deployment")
-        serve_log = self.paths.home / "serve.log"
-        self._processes.append(
-            self._spawn(
-                [sys.executable, "-m", "flows.serve"],
-                env
-                | {
-                    # Overridable, e.g. short intervals for the operations test.
-                    "REMEDIATION_SWEEP_SECONDS": os.environ.get("REMEDIATION_SWEEP_SECONDS", "900"),
-                    "REMEDIATION_DISPATCH_SECONDS": os.environ.get("REMEDIATION_DISPATCH_SECONDS", "30"),
-                },
-                serve_log,
-            )
-        )
-        self._wait_for_serve(serve_log)
+        self.progress("[5/5] serving every deployment: case flows, and the sweep and dispatcher apart")
+        serve_env = env | {
+            # Overridable, e.g. short intervals for the operations test.
+            "REMEDIATION_SWEEP_SECONDS": os.environ.get("REMEDIATION_SWEEP_SECONDS", "900"),
+            "REMEDIATION_DISPATCH_SECONDS": os.environ.get("REMEDIATION_DISPATCH_SECONDS", "30"),
+        }
+        for runner, log in (("casework", self.paths.serve_log), ("operations", self.paths.operations_log)):
+            self._processes.append(self._spawn([sys.executable, "-m", "flows.serve", runner], serve_env, log))
+        for process, log in zip(
+            self._processes[-2:], (self.paths.serve_log, self.paths.operations_log), strict=True
+        ):
+            self._wait_for_serve(process, log)
         self.paths.state_file.write_text(
             json.dumps(
                 {
@@ -284,10 +291,10 @@ class LocalStack:
             EnterpriseProgramme(programme=programme.document).save(programme.enterprise_id, overwrite=True)
             self.progress(f"      enterprise-programme/{programme.enterprise_id} from {path.name}")
 
-    def _wait_for_serve(self, log: Path, seconds: float = 120) -> None:
+    def _wait_for_serve(self, process: subprocess.Popen, log: Path, seconds: float = 120) -> None:
         deadline = time.time() + seconds
         while time.time() < deadline:
-            if self._processes[-1].poll() is not None:
+            if process.poll() is not None:
                 raise StackError(f"serving the deployments failed; see {log}")
             if log.exists() and "Your deployments are being served" in log.read_text(errors="replace"):
                 return

@@ -1,6 +1,9 @@
-"""Serve every deployment from one process: the embedded default, and the integration tests' runner.
+"""Serve the deployments from one process: the embedded default's runners, and the integration tests'.
 
-python -m flows.serve
+python -m flows.serve [casework|operations]     (default: every deployment)
+
+`remediate up` starts two: one for the case flows, one for the sweep, the dispatcher and the recovery,
+so that a burst of cases occupying every slot of the first never holds back mail or escalations.
 
 The deployments are those of flows/deployments.py, the same list prefect.yaml is generated from.
 Intervals come from the environment (REMEDIATION_SWEEP_SECONDS, REMEDIATION_DISPATCH_SECONDS,
@@ -12,13 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 
 from prefect import serve
 from prefect.deployments.runner import RunnerDeployment
 
 from blocks import EnterpriseProgramme
 from flows.common import case_store
-from flows.deployments import DEPLOYMENTS, runner_deployment
+from flows.deployments import DEPLOYMENTS, RUNNERS, runner_deployment
 from remediation_core.errors import RemediationError
 from remediation_core.store import upgrade_schema
 
@@ -45,15 +49,23 @@ def enterprise_cycles() -> list[tuple[str, int]]:
         return []
 
 
-def deployments() -> list[RunnerDeployment]:
-    """Every deployment, with its schedules where it has them."""
-    return [runner_deployment(deployment, enterprise_cycles) for deployment in DEPLOYMENTS]
+def deployments(runner: str | None = None) -> list[RunnerDeployment]:
+    """The deployments of ``runner`` (default: every one), with their schedules where they have them."""
+    return [
+        runner_deployment(deployment, enterprise_cycles)
+        for deployment in DEPLOYMENTS
+        if runner is None or deployment.runner == runner
+    ]
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    arguments = sys.argv[1:] if argv is None else argv
+    runner = arguments[0] if arguments else None
+    if runner is not None and runner not in RUNNERS:
+        raise SystemExit(f"flows.serve: unknown runner '{runner}'; expected one of {', '.join(RUNNERS)}")
     upgrade_schema(asyncio.run(case_store()).url)
     serve(
-        *deployments(),
+        *deployments(runner),
         limit=int(os.environ.get("REMEDIATION_SERVE_LIMIT", "8")),
         # Deployments are registered again at the next start; pausing them on the way out only slows Ctrl-C.
         pause_on_shutdown=False,
