@@ -40,7 +40,6 @@ os.environ.update(
         "PREFECT_HOME": PREFECT_HOME,
         "PREFECT_API_URL": f"http://127.0.0.1:{PREFECT_PORT}/api",
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{PREFECT_HOME}/prefect.db",
         "PREFECT_LOGGING_TO_API_BATCH_INTERVAL": "0.3",
         "PREFECT_RUNNER_POLL_FREQUENCY": "1",
     }

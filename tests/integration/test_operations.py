@@ -14,7 +14,7 @@ from remediation_core.cli import main as remediate
 from remediation_core.store import repository as repo
 from remediation_core.store.schema import Case, Milestone, MilestoneEscalation
 from tests.conftest import EXAMPLES
-from tests.integration.conftest import run_deployment_and_wait
+from tests.integration.conftest import run_deployment_and_wait, run_logs
 from tests.integration.test_remediation_flows import open_case, state_of
 
 pytestmark = pytest.mark.prefect
@@ -84,7 +84,9 @@ async def test_sweep_escalates_once_emits_events_and_the_automation_sends_the_ma
     ahead = (started + dt.timedelta(days=30)).isoformat()
     preview = await run_deployment_and_wait("escalation-sweep/escalation-sweep", {"as_of": ahead})
     assert preview.state.is_completed(), preview.state
-    assert (await preview.state.aresult())["preview"] is True
+    preview_log = await run_logs(preview.id)
+    assert any(f"would fire director for {reference}" in line for line in preview_log), preview_log
+    assert any("nothing was written" in line for line in preview_log)
     with deployed.store.transaction() as session:
         case_id = repo.get_case(session, reference).id
         assert not session.scalars(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 
 import pytest
 from sqlalchemy import func, select
@@ -189,7 +188,7 @@ async def test_child_case_from_notification_to_closure_leaks_no_identity(deploye
     with deployed.store.transaction() as session:
         stored = session.get(ChildPersonalData, repo.get_case(session, reference).id)
         assert (stored.full_name, stored.birth_date.isoformat()) == (CHILD_NAME, BIRTH_DATE)
-    everything_prefect_holds = _dump_sqlite(deployed.prefect_db)
+    everything_prefect_holds = _dump_prefect_database(deployed.prefect_db)
     assert reference in everything_prefect_holds  # the scan does read the runs, inputs, logs and artifacts
     emails = "\n".join(raw.decode("utf-8", "replace") for _, _, raw in deployed.mail.messages)
     serve_log = deployed.serve_log.read_text()
@@ -199,17 +198,23 @@ async def test_child_case_from_notification_to_closure_leaks_no_identity(deploye
         assert secret not in serve_log, f"{secret} found in the runner's log"
 
 
-def _dump_sqlite(path) -> str:
+def _dump_prefect_database(url: str) -> str:
     """Every row of every table of the Prefect database (runs, inputs, logs, artifacts, events) as text."""
-    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
     try:
         chunks = []
-        for (table,) in connection.execute("SELECT name FROM sqlite_master WHERE type='table'"):
-            for row in connection.execute(f'SELECT * FROM "{table}"'):
-                chunks.append(repr(row))
+        with engine.connect() as connection:
+            tables = connection.execute(
+                text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+            ).scalars()
+            for table in list(tables):
+                rows = connection.execute(text(f'SELECT CAST(t AS text) FROM "{table}" t')).scalars()
+                chunks.extend(rows)
         return "\n".join(chunks)
     finally:
-        connection.close()
+        engine.dispose()
 
 
 async def _wait_state(deployed, reference: str, state: str, seconds: float = 60) -> None:
