@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, and_, select, update
+from sqlalchemy import ColumnElement, Connection, and_, select, update
 from sqlalchemy.orm import Session
 
 from remediation_core.config.model import Programme, Role
@@ -50,6 +50,9 @@ from remediation_core.store.schema import Case, OutboxMessage, utcnow
 DISPATCH_ACTOR = "outbox dispatcher"
 #: How long a claim lasts without renewal: how soon a dead dispatcher's rows go to another.
 DEFAULT_LEASE = dt.timedelta(seconds=60)
+#: A live dispatcher renews its claim this often per lease (every 15 s by default), so that a
+#: late renewal or two never lets the claim run out under it.
+RENEWALS_PER_LEASE = 4
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +76,7 @@ class Claim:
     until: dt.datetime
     ids: set[int]
 
-    def ours(self) -> Any:
+    def ours(self) -> ColumnElement[bool]:
         """The condition under which a row is still held by this claim."""
         return and_(OutboxMessage.status == "sending", OutboxMessage.claimed_by == self.token)
 
@@ -191,7 +194,7 @@ async def _keep_claim(
 ) -> None:
     # A task of its own, so that the claim is renewed even while one send waits on a slow server.
     while True:
-        await asyncio.sleep(lease.total_seconds() / 3)
+        await asyncio.sleep(lease.total_seconds() / RENEWALS_PER_LEASE)
         try:
             renew_claim(store, claim, clock() + lease)
         except Exception:  # the sender stops on its own once the claim runs short
@@ -218,8 +221,9 @@ async def _send(
             if row.id not in batch.claim.ids:
                 batch.result.errors.append(f"{row.message_id}: not sent, another dispatcher took it over")
                 continue
-            if batch.claim.until - clock() < lease / 3:
-                # Renewals have failed: stop before another dispatcher may take these rows over.
+            if batch.claim.until - clock() < lease / 6:
+                # Renewals have failed (or come far too late): stop before another dispatcher may
+                # take these rows over. Renewed on time, at least 3/4 of the lease is always left.
                 # What is left stays claimed until the lease runs out, then goes to the next one.
                 batch.result.errors.append(f"claim {batch.claim.token} could not be renewed; stopped")
                 break
