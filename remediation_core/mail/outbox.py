@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, select, update
+from sqlalchemy import ColumnElement, Connection, and_, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from remediation_core.config.model import Programme, Role
@@ -244,6 +244,26 @@ def pending_recipients(row: OutboxMessage) -> list[str]:
     ]
 
 
+# Built once: on the hot path, building the statement anew per message costs more than running it.
+_RECORD_OUTCOME = (
+    update(OutboxMessage)
+    .where(
+        OutboxMessage.id == bindparam("row_id"),
+        OutboxMessage.status == "sending",
+        OutboxMessage.claimed_by == bindparam("token"),
+    )
+    .values(
+        status=bindparam("new_status"),
+        deliveries=bindparam("new_deliveries", type_=OutboxMessage.deliveries.type),
+        last_error=bindparam("new_last_error"),
+        next_attempt_at=bindparam("new_next_attempt_at", type_=OutboxMessage.next_attempt_at.type),
+        sent_at=bindparam("new_sent_at", type_=OutboxMessage.sent_at.type),
+        claimed_until=None,
+        claimed_by=None,
+    )
+)
+
+
 @dataclass
 class _Batch:
     """Records the outcomes of one claimed batch, one short transaction per message.
@@ -281,25 +301,22 @@ class _Batch:
         # Pending while anyone may still get it; failed when someone never will; else sent.
         status = "pending" if "pending" in states else "failed" if "failed" in states else "sent"
         last_error = _summary(row.recipients, deliveries)
-        values: dict[str, Any] = {
-            "status": status,
-            "deliveries": deliveries,
-            "claimed_until": None,
-            "claimed_by": None,
-            "last_error": last_error,
+        retry_at = self.now + backoff(row.attempts) if status == "pending" else row.next_attempt_at
+        values = {
+            "new_status": status,
+            "new_deliveries": deliveries,
+            "new_last_error": last_error,
+            "new_next_attempt_at": retry_at,
+            "new_sent_at": accepted_at if None in outcome.values() else row.sent_at,
+            "row_id": row.id,
+            "token": self.claim.token,
         }
-        if status == "pending":
-            values["next_attempt_at"] = self.now + backoff(row.attempts)
-        if None in outcome.values():
-            values["sent_at"] = accepted_at
-        ours = and_(OutboxMessage.id == row.id, self.claim.ours())
-        statement = update(OutboxMessage).where(ours).values(**values)
         if not newly_failed:
             with self.writer.begin():
-                applied = self.writer.execute(statement).rowcount
+                applied = self.writer.execute(_RECORD_OUTCOME, values).rowcount
         else:
             with self.store.transaction() as session:
-                applied = session.execute(statement.execution_options(synchronize_session=False)).rowcount
+                applied = session.connection().execute(_RECORD_OUTCOME, values).rowcount
                 if applied:
                     if self.programmes is None:
                         self.programmes = registered_programmes(session)
