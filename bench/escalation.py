@@ -10,6 +10,9 @@ them overdue, on PostgreSQL and on SQLite, and measures in one run:
       bare aiosmtplib loop sending the same messages over one connection.
 
 Usage: python bench/escalation.py [--cases N] [--per-case M] [--messages K]
+                                 [--only {all,mail}] [--mail-store {sqlite,postgresql}]
+``--only mail`` skips the store build and runs (d) alone, on the store named by
+``--mail-store`` (SQLite by default, as in the full run).
 The last line is key=value pairs.
 """
 
@@ -266,6 +269,23 @@ def measure_mail(url: str, messages: int) -> dict[str, float]:
     return {"per_s": messages / dispatched, "ratio": dispatched / bare}
 
 
+def measure_mail_on(kind: str, messages: int) -> dict[str, float]:
+    """(d) alone, on a fresh SQLite file or a fresh PostgreSQL database."""
+    if kind == "sqlite":
+        with tempfile.TemporaryDirectory() as folder:
+            return measure_mail(f"sqlite:///{folder}/mail.db", messages)
+    name = f"remediation_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(f"{POSTGRES_SERVER}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        return measure_mail(f"{POSTGRES_SERVER}/{name}", messages)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -273,7 +293,13 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=100_000)
     parser.add_argument("--per-case", type=int, default=10)
     parser.add_argument("--messages", type=int, default=5_000)
+    parser.add_argument("--only", choices=["all", "mail"], default="all")
+    parser.add_argument("--mail-store", choices=["sqlite", "postgresql"], default="sqlite")
     args = parser.parse_args()
+    if args.only == "mail":
+        mail = measure_mail_on(args.mail_store, args.messages)
+        print(f"mail_store={args.mail_store} mail_per_s={mail['per_s']:.0f} mail_ratio={mail['ratio']:.2f}")
+        return
 
     name = f"remediation_bench_{uuid.uuid4().hex[:8]}"
     admin = create_engine(f"{POSTGRES_SERVER}/postgres", isolation_level="AUTOCOMMIT")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import datetime as dt
 import os
@@ -145,19 +146,33 @@ def _empty(case_store: CaseStore) -> None:
 
 
 class RecordingHandler:
-    """An aiosmtpd handler that keeps every message and refuses addresses starting with 'refuse'."""
+    """An aiosmtpd handler that keeps every message and refuses addresses starting with 'refuse'.
+
+    ``rcpt_replies`` scripts the replies to RCPT for an address, one per try (e.g. a greylisting
+    ``451`` once, then the usual answer); ``delay`` makes DATA slow. A message is recorded when its
+    data has arrived, before the delay and the reply, as a server that keeps it would.
+    """
 
     def __init__(self) -> None:
         self.messages: list[tuple[str, list[str], bytes]] = []
+        self.rcpt_replies: dict[str, list[str]] = {}
+        self.delay = 0.0
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
-        if address.startswith("refuse"):
+        scripted = self.rcpt_replies.get(address)
+        if scripted:
+            reply = scripted.pop(0)
+            if not reply.startswith("250"):
+                return reply
+        elif address.startswith("refuse"):
             return "550 5.1.1 mailbox unavailable"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802
         self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
+        if self.delay:
+            await asyncio.sleep(self.delay)
         return "250 Message accepted for delivery"
 
     def parsed(self) -> list:
@@ -165,6 +180,17 @@ class RecordingHandler:
         import email.policy
 
         return [email.message_from_bytes(raw, policy=email.policy.default) for _, _, raw in self.messages]
+
+    def received(self) -> list[tuple[str, list[str]]]:
+        """(Message-ID, envelope recipients) of every message received so far, in order."""
+        import email
+        import email.policy
+
+        snapshot = list(self.messages)  # the server's thread may append meanwhile
+        return [
+            (email.message_from_bytes(raw, policy=email.policy.default)["Message-ID"], rcpt_tos)
+            for _, rcpt_tos, raw in snapshot
+        ]
 
 
 def free_port() -> int:

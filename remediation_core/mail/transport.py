@@ -56,49 +56,94 @@ def compose(row: OutboxMessage, sender: str) -> EmailMessage:
 
 
 class SendFailed(Exception):
-    """The server refused one message, or could not be reached for the batch."""
+    """The server could not be reached, or refused one message for every recipient."""
 
     def __init__(self, message: str, *, permanent: bool) -> None:
         super().__init__(message)
         self.permanent = permanent
 
 
-async def send_batch(settings: SmtpSettings, messages: list[EmailMessage]) -> list[SendFailed | None]:
-    """Send ``messages`` over one connection; one result per message (None when accepted)."""
-    client = aiosmtplib.SMTP(
-        hostname=settings.host,
-        port=settings.port,
-        timeout=settings.timeout,
-        use_tls=settings.security is Security.TLS,
-        start_tls=settings.security is Security.STARTTLS,
-        tls_context=ssl.create_default_context() if settings.security is not Security.NONE else None,
-    )
-    try:
-        await client.connect()
-        if settings.username:
-            await client.login(settings.username, settings.password or "")
-    except (aiosmtplib.SMTPException, OSError) as error:
-        failure = SendFailed(f"cannot reach {settings.host}:{settings.port}: {error}", permanent=False)
-        return [failure] * len(messages)
-    results: list[SendFailed | None] = []
-    try:
-        for message in messages:
-            try:
-                await client.send_message(message, sender=settings.sender)
-                results.append(None)
-            except aiosmtplib.SMTPRecipientsRefused as error:
-                results.append(SendFailed(f"recipients refused: {error}", permanent=True))
-            except aiosmtplib.SMTPResponseException as error:
-                permanent = 500 <= error.code < 600
-                results.append(SendFailed(f"{error.code} {error.message}", permanent=permanent))
-            except (aiosmtplib.SMTPException, OSError) as error:
-                # The connection broke: this and every later message must be retried.
-                failure = SendFailed(f"connection lost: {error}", permanent=False)
-                results.extend([failure] * (len(messages) - len(results)))
-                break
-    finally:
+@dataclass(frozen=True)
+class Refusal:
+    """Why a recipient did not get a message: the server's reply, or why there was none."""
+
+    error: str
+    permanent: bool
+
+    @classmethod
+    def reply(cls, code: int, text: str) -> Refusal:
+        """A refusal by reply code: 4xx (greylisting, mailbox busy) may pass later, 5xx will not."""
+        return cls(f"{code} {text}".strip(), permanent=500 <= code < 600)
+
+
+#: One message's outcome: every recipient tried, with None when the server accepted it for them.
+Outcome = dict[str, Refusal | None]
+
+
+class SmtpConnection:
+    """One SMTP connection over which a batch goes message by message, each outcome per recipient.
+
+    Sending message by message (rather than a whole batch, then the outcomes) lets the
+    dispatcher record each outcome as soon as the server has answered, so that a crash leaves
+    at most the message in flight unrecorded.
+    """
+
+    def __init__(self, settings: SmtpSettings) -> None:
+        self.settings = settings
+        self.broken: Refusal | None = None
+        self._client = aiosmtplib.SMTP(
+            hostname=settings.host,
+            port=settings.port,
+            timeout=settings.timeout,
+            use_tls=settings.security is Security.TLS,
+            start_tls=settings.security is Security.STARTTLS,
+            tls_context=ssl.create_default_context() if settings.security is not Security.NONE else None,
+        )
+
+    async def open(self) -> None:
+        """Connect and log in; raises :class:`SendFailed` (transient) when the server cannot be reached."""
         try:
-            await client.quit()
+            await self._client.connect()
+            if self.settings.username:
+                await self._client.login(self.settings.username, self.settings.password or "")
+        except (aiosmtplib.SMTPException, OSError) as error:
+            raise SendFailed(
+                f"cannot reach {self.settings.host}:{self.settings.port}: {error}", permanent=False
+            ) from error
+
+    async def send(self, message: EmailMessage, recipients: list[str]) -> Outcome:
+        """Send ``message`` to ``recipients`` only (not to every address in its headers)."""
+        if self.broken is not None:
+            return dict.fromkeys(recipients, self.broken)
+        try:
+            # send_message returns normally when at least one recipient is accepted, with the
+            # refused ones and their replies; it raises SMTPRecipientsRefused when all are.
+            refused, _ = await self._client.send_message(
+                message, sender=self.settings.sender, recipients=recipients
+            )
+        except aiosmtplib.SMTPRecipientsRefused as error:
+            refusals = {one.recipient: Refusal.reply(one.code, one.message) for one in error.recipients}
+            return {recipient: refusals.get(recipient, Refusal("refused", False)) for recipient in recipients}
+        except aiosmtplib.SMTPResponseException as error:
+            # MAIL FROM or DATA refused: the reply is about the message, so about every recipient.
+            return dict.fromkeys(recipients, Refusal.reply(error.code, error.message))
+        except ValueError as error:
+            # An address or a header aiosmtplib will not put on the wire: no retry can help.
+            return dict.fromkeys(recipients, Refusal(f"cannot send: {error}", permanent=True))
+        except (aiosmtplib.SMTPException, OSError) as error:
+            # The connection broke: whether the server kept this message is unknown, so it goes
+            # again (same Message-ID), and so does every later one.
+            self.broken = Refusal(f"connection lost: {error}", permanent=False)
+            return dict.fromkeys(recipients, self.broken)
+        return {
+            recipient: Refusal.reply(refused[recipient].code, refused[recipient].message)
+            if recipient in refused
+            else None
+            for recipient in recipients
+        }
+
+    async def close(self) -> None:
+        try:
+            await self._client.quit()
         except (aiosmtplib.SMTPException, OSError):
-            client.close()
-    return results
+            self._client.close()

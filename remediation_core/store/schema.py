@@ -319,7 +319,17 @@ class AuditEvent(Base):
 
 
 class OutboxMessage(Base):
-    """An email to send, written in the same transaction as the change that caused it."""
+    """An email to send, written in the same transaction as the change that caused it.
+
+    Delivery is recorded per recipient in ``deliveries``, a JSON object on the row
+    (``{"a@x.example": {"status": "sent", "attempts": 1, "at": "..."}}``; NULL until the first
+    try) rather than in a table of its own, because it serves the dispatcher's hot path: the
+    row is the unit a dispatcher claims, and only the claim holder writes its recipients'
+    outcomes, together with the row's status and in the same statement. So each message costs
+    one UPDATE (one per-message commit), the claim reads no second table, nothing needs its own
+    locks or unique key, and the paths that enqueue mail (one by one or the sweep's bulk
+    insert) stay as they are. Who was refused is also in ``last_error``.
+    """
 
     __tablename__ = "outbox"
     __table_args__ = (
@@ -352,11 +362,16 @@ class OutboxMessage(Base):
     status: Mapped[str] = mapped_column(String(16), default="pending")
     # A dispatcher that claims a row owns it until then; after a crash another one takes it.
     claimed_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Which claim owns the row: outcomes apply only while it is still ours, even after a renewal
+    # moved claimed_until or another dispatcher took an expired claim over.
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # When the server last accepted the message for a recipient (set on a partly failed row too).
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    deliveries: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class DueDiligenceCycle(Base):

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
 
 from sqlalchemy import select
 
-from remediation_core.mail.outbox import backoff, dispatch
+from remediation_core.mail.outbox import DEFAULT_LEASE, backoff, claim_batch, dispatch, release_expired_claims
 from remediation_core.mail.transport import Security, SmtpSettings
 from remediation_core.store import repository as repo
 from remediation_core.store.schema import AuditEvent, OutboxMessage
-from tests.conftest import free_port
+from tests.conftest import ROOT, free_port, recording_smtp_server
 
 SENDER = "remediation@ngo.example"
 
@@ -125,3 +132,190 @@ async def test_a_dead_dispatchers_claim_expires_and_the_message_goes_with_the_sa
 
 def test_backoff_doubles_up_to_an_hour():
     assert [backoff(n).total_seconds() for n in (1, 2, 3, 7, 20)] == [60, 120, 240, 3600, 3600]
+
+
+def outbox_rows(store) -> list[OutboxMessage]:
+    with store.transaction() as session:
+        return list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+
+
+async def test_a_partly_refused_message_reaches_the_accepted_recipient_once_and_names_the_refused_one(
+    store, garment_brand, smtp_server
+):
+    handler, port = smtp_server
+    [message_id] = enqueue(
+        store, garment_brand, 1, recipients=("compliance@northwind-apparel.example", "refuse@example.org")
+    )
+    first = await dispatch(store, settings(port))
+    assert (first.sent, first.retrying, first.failed) == (0, 0, 1)
+    assert handler.received() == [(message_id, ["compliance@northwind-apparel.example"])]
+    [row, notice] = outbox_rows(store)
+    assert row.status == "failed" and row.sent_at is not None
+    assert row.last_error.startswith("refuse@example.org: 550")
+    assert {recipient: entry["status"] for recipient, entry in row.deliveries.items()} == {
+        "compliance@northwind-apparel.example": "sent",
+        "refuse@example.org": "failed",
+    }
+    # The program manager hears of the refused recipient only, and the original does not go again.
+    assert (notice.kind, notice.recipients, notice.status) == (
+        "delivery_failed",
+        ["li.wen@ngo.example"],
+        "pending",
+    )
+    assert "refuse@example.org" in notice.body_text
+    assert "compliance@northwind-apparel.example" not in notice.body_text
+    with store.transaction() as session:
+        audit = session.scalars(select(AuditEvent).where(AuditEvent.action == "email_failed")).one()
+        assert audit.details["failed"] == ["refuse@example.org"]
+    second = await dispatch(store, settings(port))
+    assert (second.claimed, second.sent) == (1, 1)
+    assert [message for message, _ in handler.received()].count(message_id) == 1
+    assert handler.received()[1][1] == ["li.wen@ngo.example"]
+    assert (
+        await dispatch(store, settings(port), now=dt.datetime.now(dt.UTC) + dt.timedelta(days=1))
+    ).claimed == 0
+
+
+async def test_a_greylisted_recipient_is_retried_after_the_backoff_and_only_that_one(
+    store, garment_brand, smtp_server
+):
+    handler, port = smtp_server
+    handler.rcpt_replies["grey@example.org"] = ["451 4.7.1 Greylisted, try again later"]
+    [message_id] = enqueue(
+        store, garment_brand, 1, recipients=("compliance@northwind-apparel.example", "grey@example.org")
+    )
+    start = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+    first = await dispatch(store, settings(port), now=start)
+    assert (first.sent, first.retrying, first.failed) == (0, 1, 0)
+    [row] = outbox_rows(store)
+    assert (row.status, row.next_attempt_at) == ("pending", start + backoff(1))
+    assert row.last_error == "grey@example.org: 451 4.7.1 Greylisted, try again later"
+    assert (await dispatch(store, settings(port), now=start + dt.timedelta(seconds=30))).claimed == 0
+    second = await dispatch(store, settings(port), now=start + dt.timedelta(minutes=1))
+    assert (second.sent, second.retrying, second.failed) == (1, 0, 0)
+    assert handler.received() == [
+        (message_id, ["compliance@northwind-apparel.example"]),
+        (message_id, ["grey@example.org"]),
+    ]
+    [row] = outbox_rows(store)  # no failure notice either
+    assert (row.status, row.last_error, row.attempts) == ("sent", None, 2)
+    assert row.deliveries["grey@example.org"]["attempts"] == 2
+    assert row.deliveries["compliance@northwind-apparel.example"]["attempts"] == 1
+    assert (await dispatch(store, settings(port), now=start + dt.timedelta(hours=2))).claimed == 0
+
+
+async def test_a_451_for_the_only_recipient_is_transient_not_a_failure(store, garment_brand, smtp_server):
+    handler, port = smtp_server
+    handler.rcpt_replies["busy@example.org"] = ["451 4.2.1 Mailbox busy", "452 4.2.2 Over quota for now"]
+    enqueue(store, garment_brand, 1, recipients=("busy@example.org",))
+    start = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+    assert (await dispatch(store, settings(port), now=start)).retrying == 1
+    assert (await dispatch(store, settings(port), now=start + dt.timedelta(minutes=1))).retrying == 1
+    assert handler.received() == []
+    assert (await dispatch(store, settings(port), now=start + dt.timedelta(minutes=3))).sent == 1
+    assert [recipients for _, recipients in handler.received()] == [["busy@example.org"]]
+    assert statuses(store) == {"sent": 1}
+
+
+async def test_recipients_still_refused_when_attempts_run_out_fail_and_the_program_manager_is_told(
+    store, garment_brand, smtp_server
+):
+    handler, port = smtp_server
+    handler.rcpt_replies["grey@example.org"] = ["451 4.7.1 Greylisted"] * 3
+    enqueue(store, garment_brand, 1, recipients=("compliance@northwind-apparel.example", "grey@example.org"))
+    start = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+    for minutes in (0, 1, 3):
+        result = await dispatch(
+            store, settings(port), now=start + dt.timedelta(minutes=minutes), max_attempts=3
+        )
+    assert (result.retrying, result.failed) == (0, 1)
+    [row, notice] = outbox_rows(store)
+    assert row.deliveries["grey@example.org"] == {
+        "status": "failed",
+        "attempts": 3,
+        "error": "451 4.7.1 Greylisted",
+    }
+    assert notice.kind == "delivery_failed" and "grey@example.org" in notice.body_text
+    assert [recipients for _, recipients in handler.received()] == [["compliance@northwind-apparel.example"]]
+
+
+async def test_a_dead_dispatchers_claim_frees_up_within_a_minute(store, garment_brand, smtp_server):
+    handler, port = smtp_server
+    [message_id] = enqueue(store, garment_brand, 1)
+    start = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+    claimed, _ = claim_batch(store, start, 10)  # the default lease; then the process dies
+    assert len(claimed) == 1
+    assert (await dispatch(store, settings(port), now=start + dt.timedelta(seconds=45))).claimed == 0
+    later = await dispatch(store, settings(port), now=start + dt.timedelta(seconds=61))
+    assert later.sent == 1
+    assert handler.received() == [(message_id, ["compliance@northwind-apparel.example"])]
+
+
+async def test_a_live_dispatcher_renews_its_claim_so_that_nobody_takes_its_rows_over(
+    store, garment_brand, smtp_server
+):
+    handler, port = smtp_server
+    handler.delay = 0.05  # 60 messages take at least 3 s: well beyond the lease
+    ids = enqueue(store, garment_brand, 60)
+    lease = dt.timedelta(seconds=1.2)
+    released: list[int] = []
+    done = asyncio.Event()
+
+    async def rival() -> None:
+        # Another dispatcher starting now and then, freeing what it sees expired.
+        while not done.is_set():
+            released.append(release_expired_claims(store, dt.datetime.now(dt.UTC)))
+            await asyncio.sleep(0.05)
+
+    watcher = asyncio.create_task(rival())
+    started = time.monotonic()
+    try:
+        result = await dispatch(store, settings(port), lease=lease)
+    finally:
+        done.set()
+        await watcher
+    assert time.monotonic() - started > 2 * lease.total_seconds()
+    assert (result.claimed, result.sent, sum(released)) == (60, 60, 0)
+    assert sorted(message for message, _ in handler.received()) == sorted(ids)
+
+
+async def test_a_dispatcher_killed_mid_batch_resends_at_most_the_message_in_flight(store, garment_brand):
+    """A real dispatcher process, killed while it sends; another one finishes after the lease."""
+    with recording_smtp_server() as (handler, port):
+        handler.delay = 0.05
+        ids = enqueue(store, garment_brand, 100)
+        child = subprocess.Popen(
+            [sys.executable, "-m", "tests.dispatch_in_child", str(port)],
+            cwd=ROOT,
+            env={**os.environ, "REMEDIATION_DATABASE_URL": store.url},
+            stdout=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while len(handler.messages) < 20:
+                assert child.poll() is None, "the dispatcher ended before it could be killed"
+                assert time.monotonic() < deadline, "the dispatcher sent nothing"
+                await asyncio.sleep(0.005)
+            child.send_signal(signal.SIGKILL)
+            child.wait()
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+        killed_at = dt.datetime.now(dt.UTC)
+        at_kill = len(handler.received())
+        assert 20 <= at_kill < 100
+        # Its claim on the rest is still good for a while, and is gone a minute after it died.
+        with store.transaction() as session:
+            held = session.scalars(
+                select(OutboxMessage.claimed_until).where(OutboxMessage.status == "sending")
+            ).all()
+        assert held and max(held) <= killed_at + DEFAULT_LEASE
+        assert (await dispatch(store, settings(port), now=killed_at)).claimed == 0
+        handler.delay = 0
+        later = await dispatch(store, settings(port), now=killed_at + DEFAULT_LEASE + dt.timedelta(seconds=1))
+        assert later.claimed == len(held)
+        assert statuses(store) == {"sent": 100}
+        counts = Counter(message for message, _ in handler.received())
+        assert set(counts) == set(ids)
+        assert sum(count - 1 for count in counts.values()) <= 1, counts.most_common(3)
