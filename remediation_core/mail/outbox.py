@@ -29,9 +29,9 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Connection, and_, bindparam, select, update
+from sqlalchemy import ColumnElement, Connection, CursorResult, and_, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from remediation_core.config.model import Programme, Role
@@ -83,16 +83,21 @@ class Claim:
 
 def backoff(attempts: int, base: dt.timedelta = dt.timedelta(minutes=1)) -> dt.timedelta:
     """Delay before the next try after ``attempts`` tries: 1, 2, 4... minutes, at most an hour."""
-    return min(base * (2 ** max(attempts - 1, 0)), dt.timedelta(hours=1))
+    factor: int = 2 ** max(attempts - 1, 0)  # int ** int is typed Any: a negative power would be a float
+    return min(base * factor, dt.timedelta(hours=1))
 
 
 def release_expired_claims(store: CaseStore, now: dt.datetime) -> int:
     """Give rows claimed by a dispatcher that died back to the pending queue."""
     with store.transaction() as session:
-        result = session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.status == "sending", OutboxMessage.claimed_until < now)
-            .values(status="pending", claimed_until=None, claimed_by=None, next_attempt_at=now)
+        # An UPDATE's result is a CursorResult, which counts its rows; Session.execute is typed Result.
+        result = cast(
+            "CursorResult[Any]",
+            session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.status == "sending", OutboxMessage.claimed_until < now)
+                .values(status="pending", claimed_until=None, claimed_by=None, next_attempt_at=now)
+            ),
         )
         return result.rowcount or 0
 
@@ -351,7 +356,7 @@ def _summary(recipients: Any, deliveries: dict[str, dict[str, Any]]) -> str | No
 
 
 def _escalate_failure(
-    session: Session, programmes: dict, row: OutboxMessage, error: str, failed: list[str]
+    session: Session, programmes: dict[str, Programme], row: OutboxMessage, error: str, failed: list[str]
 ) -> None:
     """Audit that ``failed`` will not get ``row`` and tell the program manager, naming them."""
     record_audit(

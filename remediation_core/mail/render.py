@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from functools import cache
+from typing import TypedDict
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
@@ -16,6 +17,15 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from remediation_core.config.model import Programme, Role
 from remediation_core.mail.calendar import calendar_entry
 from remediation_core.mail.i18n import step_title, words
+
+
+class OutboxFields(TypedDict):
+    """The message fields of :func:`remediation_core.store.repository.enqueue_mail`, typed for ``**``."""
+
+    subject: str
+    body_text: str
+    body_html: str
+    calendar_ics: str | None
 
 
 @dataclass(frozen=True)
@@ -27,7 +37,7 @@ class RenderedMail:
     html: str
     calendar_ics: str | None = None
 
-    def outbox_fields(self) -> dict[str, str | None]:
+    def outbox_fields(self) -> OutboxFields:
         """The keyword arguments of :func:`remediation_core.store.repository.enqueue_mail` it fills."""
         return {
             "subject": self.subject,
@@ -59,7 +69,12 @@ def render_notice(
     language: str, subject: str, lead: str, facts: list[tuple[str, str]], action: str
 ) -> tuple[str, str]:
     """The plain-text and HTML bodies of one notice."""
-    context = {"w": words(language), "language": language, "subject": subject, "lead": lead}
+    context: dict[str, object] = {
+        "w": words(language),
+        "language": language,
+        "subject": subject,
+        "lead": lead,
+    }
     context |= {"facts": facts, "action": action}
     env = _environment()
     return env.get_template("notice.txt.j2").render(context), env.get_template("notice.html.j2").render(

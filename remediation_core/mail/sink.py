@@ -27,8 +27,7 @@ def read_sink(mail_dir: Path) -> list[SinkMessage]:
     box = mailbox.Maildir(str(mail_dir), factory=None, create=False)
     parsed = []
     for key in box.iterkeys():
-        with box.get_file(key) as handle:
-            message = email.message_from_binary_file(handle, policy=email.policy.default)
+        message = email.message_from_bytes(box.get_bytes(key), policy=email.policy.default)
         try:
             when = parsedate_to_datetime(message["Date"]) if message["Date"] else None
         except (TypeError, ValueError):
@@ -51,7 +50,8 @@ def plain_text(message: EmailMessage) -> str:
     """The message's plain-text body, with the names of its attachments."""
     body = message.get_body(preferencelist=("plain", "html"))
     text = body.get_content() if body is not None else ""
-    attachments = [part.get_filename() for part in message.iter_attachments() if part.get_filename()]
+    names = [part.get_filename() for part in message.iter_attachments()]
+    attachments = [name for name in names if name]
     if attachments:
         text += "\n[attached: " + ", ".join(attachments) + "]\n"
     return text
