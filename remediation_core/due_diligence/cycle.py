@@ -144,6 +144,16 @@ def _open_milestone(session: Session, cycle: DueDiligenceCycle) -> Milestone | N
     ).first()
 
 
+def _step_milestone(session: Session, cycle: DueDiligenceCycle) -> Milestone:
+    """The open milestone of the cycle's current step, which approvals hang from; every step opens one."""
+    milestone = _open_milestone(session, cycle)
+    if milestone is None:
+        raise NotFound(
+            f"cycle {cycle_reference(cycle.enterprise_id, cycle.year)}: no open {cycle.step} milestone"
+        )
+    return milestone
+
+
 def _subject(cycle: DueDiligenceCycle, session: Session) -> str:
     if cycle.step == "policies_and_procedures":
         return f"policies {len(_records(session, cycle, 'policy_review'))}"
@@ -364,7 +374,7 @@ def record_policy_review(
             _advance(session, programme, cycle, actor, "policies reviewed")
         else:
             repo.request_approvals(
-                session, _open_milestone(session, cycle), roles, actor=actor, subject=_subject(cycle, session)
+                session, _step_milestone(session, cycle), roles, actor=actor, subject=_subject(cycle, session)
             )
         return _view(session, cycle)
 
@@ -384,7 +394,7 @@ def decide(
         if cycle.step not in ("policies_and_procedures", "communication"):
             raise IllegalTransition(cycle_reference(enterprise_id, year), cycle.step, "an approval")
         programme = repo.programme_version(session, cycle.config_sha256)
-        milestone = _open_milestone(session, cycle)
+        milestone = _step_milestone(session, cycle)
         subject = _subject(cycle, session)
         repo.decide_approval(
             session, milestone, str(role), approved=approved, actor=actor, comment=comment, subject=subject
@@ -498,7 +508,7 @@ def record_monitoring_visit(
             roles = programme.step("communication").approval
             if roles:
                 repo.request_approvals(
-                    session, _open_milestone(session, cycle), roles, actor=actor, subject="communication"
+                    session, _step_milestone(session, cycle), roles, actor=actor, subject="communication"
                 )
             else:
                 _advance(session, programme, cycle, actor, "the annual report needs no approval")

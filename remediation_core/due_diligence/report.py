@@ -12,6 +12,7 @@ import html
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -57,10 +58,10 @@ class ReportData:
     year: int
     step: str
     risks: list[SiteRiskRow] = field(default_factory=list)
-    policies: dict | None = None
+    policies: dict[str, Any] | None = None
     training_planned: int | None = None
     training_attended: int | None = None
-    visits: list[dict] = field(default_factory=list)
+    visits: list[dict[str, Any]] = field(default_factory=list)
     cases: list[CaseRow] = field(default_factory=list)
     back_in_school: int = 0
 
