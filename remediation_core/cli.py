@@ -11,10 +11,14 @@ import datetime as dt
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from remediation_core.clocks import SiteCalendar
 from remediation_core.config import ConfigInvalid, load_programme_file
 from remediation_core.errors import RemediationError
+
+if TYPE_CHECKING:  # imported late at run time to keep `--help` fast
+    from remediation_core.store import CaseStore
 
 EXIT_USAGE = 2
 TOUR_DATABASE_URL = "sqlite:///remediation-tour.db"
@@ -98,7 +102,7 @@ def _store_url(args: argparse.Namespace) -> str:
     return database_url(getattr(args, "url", None), home=getattr(args, "home", None))
 
 
-def _open_store(args: argparse.Namespace):  # -> CaseStore, imported late to keep `--help` fast
+def _open_store(args: argparse.Namespace) -> CaseStore:
     """The case store to read, checked first: a missing or unmigrated store is one line, not a traceback."""
     from remediation_core.store import CaseStore, check_store
 
@@ -220,9 +224,9 @@ def cmd_outbox(args: argparse.Namespace) -> int:
 
     store = _open_store(args)
     with store.transaction() as session:
-        totals = dict(
-            session.execute(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)).all()
-        )
+        # tuples() only retypes the rows (it returns the same result), so dict() sees (status, count) pairs.
+        counts = select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
+        totals: dict[str, int] = dict(session.execute(counts).tuples().all())
         query = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(args.limit)
         if args.status:
             query = query.where(OutboxMessage.status == args.status)
@@ -509,8 +513,8 @@ def cmd_cases_import(args: argparse.Namespace) -> int:
             print(problem, file=sys.stderr)
         return EXIT_USAGE
     except IntakeInvalid as error:
-        for problem in error.problems:
-            print(problem, file=sys.stderr)
+        for row_problem in error.problems:
+            print(row_problem, file=sys.stderr)
         print(f"remediate: {len(error.problems)} problem(s); nothing was imported", file=sys.stderr)
         return EXIT_USAGE
     finally:

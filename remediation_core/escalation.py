@@ -208,10 +208,10 @@ def _sweep_batch(
     if cursor is not None and rows:
         cursor.append((rows[-1].next_escalation_at, rows[-1].id))
     now = utcnow()
-    escalation_rows: list[dict] = []
-    audit_rows: list[dict] = []
-    outbox_rows: list[dict] = []
-    milestone_updates: list[dict] = []
+    escalation_rows: list[dict[str, Any]] = []
+    audit_rows: list[dict[str, Any]] = []
+    outbox_rows: list[dict[str, Any]] = []
+    milestone_updates: list[dict[str, Any]] = []
     for milestone in rows:
         reference, case_manager = milestone.reference, milestone.case_manager
         result.examined += 1
@@ -367,7 +367,9 @@ def _report_unplaceable(session: Session, milestone: Any, problem: str, now: dt.
         current = registered_programmes(session).get(milestone.enterprise_id)
     except RemediationError:
         current = None
-    recipients = current.emails_for([Role.PROGRAM_MANAGER]) if current else []
+    if current is None:
+        return
+    recipients = current.emails_for([Role.PROGRAM_MANAGER])
     if not recipients:
         return
     mail = unplaceable_ladder_mail(current.language, milestone_key=milestone.key, problem=problem[:500])

@@ -14,7 +14,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from jsonschema import Draft202012Validator
 from sqlalchemy import select
@@ -81,13 +81,18 @@ def read_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
     return result
 
 
+def _integral(value: object) -> TypeGuard[float | str]:
+    """A whole number as a spreadsheet stores it (7.0), or a string of digits."""
+    whole_number = isinstance(value, float) and value.is_integer()
+    digits = isinstance(value, str) and re.fullmatch(r"-?\d+", value) is not None
+    return whole_number or digits
+
+
 def _coerce(row: dict[str, Any]) -> dict[str, Any]:
     coerced = {key: value.strip() if isinstance(value, str) else value for key, value in row.items()}
     for column in INTEGER_COLUMNS:
         value = coerced.get(column)
-        whole_number = isinstance(value, float) and value.is_integer()
-        digits = isinstance(value, str) and re.fullmatch(r"-?\d+", value) is not None
-        if whole_number or digits:
+        if _integral(value):
             coerced[column] = int(value)
     return coerced
 

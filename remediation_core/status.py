@@ -72,8 +72,8 @@ def scan_server_log(
     parsed: list[tuple[str | None, dt.datetime | None, dt.time | None]] = []  # level, full stamp, time
     for line in clean:
         if match := _DATED.match(line):
-            stamp = dt.datetime.fromisoformat(f"{match['date']}T{match['time']}").replace(tzinfo=zone)
-            parsed.append((match["level"], stamp, None))
+            dated = dt.datetime.fromisoformat(f"{match['date']}T{match['time']}").replace(tzinfo=zone)
+            parsed.append((match["level"], dated, None))
         elif match := _TIMED.match(line):
             parsed.append((match["level"], None, dt.time.fromisoformat(match["time"])))
         elif match := _UVICORN.match(line):

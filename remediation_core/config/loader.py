@@ -74,7 +74,8 @@ _StringDatesLoader.yaml_implicit_resolvers = {
 @cache
 def load_schema(name: str) -> dict[str, Any]:
     """The JSON Schema document called ``name``, from schemas/ (in the checkout, or the installed package)."""
-    return json.loads((schemas_dir() / name).read_text(encoding="utf-8"))
+    schema: dict[str, Any] = json.loads((schemas_dir() / name).read_text(encoding="utf-8"))
+    return schema
 
 
 def parse_yaml(text: str, source: str) -> Any:

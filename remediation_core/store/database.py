@@ -77,16 +77,16 @@ def _schema_revision(url: str) -> tuple[bool, str | None]:
         # mode=rw: SQLite must not create the file (a plain connect would), even if it vanished
         # since it was looked for.
         uri = f"file:{urllib.parse.quote(str(path.resolve()))}?mode=rw"
-        connection = sqlite3.connect(uri, uri=True, timeout=30)
+        database = sqlite3.connect(uri, uri=True, timeout=30)
         try:
             query = "SELECT name FROM sqlite_master WHERE type='table'"
-            tables = {row[0] for row in connection.execute(query)}
+            tables = {row[0] for row in database.execute(query)}
             revision = None
             if "alembic_version" in tables:
-                row = connection.execute("SELECT version_num FROM alembic_version").fetchone()
+                row = database.execute("SELECT version_num FROM alembic_version").fetchone()
                 revision = row[0] if row else None
         finally:
-            connection.close()
+            database.close()
         return bool(tables), revision
     engine = create_engine(url)
     try:
