@@ -21,11 +21,25 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from remediation_core.approvals import all_approved, approvals_on
-from remediation_core.case_states import OPEN_STATES, CaseState
+from remediation_core.case_states import (
+    DECIDE_CLOSURE,
+    DECIDE_PLAN,
+    NEW_ROUND,
+    OPEN_A_CASE,
+    OPEN_STATES,
+    PROPOSE_PLAN,
+    RECORD_ASSESSMENT,
+    RECORD_FOLLOW_UP,
+    RECORD_REINTEGRATION,
+    REOPEN,
+    WITHDRAW,
+    Act,
+    CaseState,
+)
 from remediation_core.clocks import SiteCalendar
 from remediation_core.config.minimum_age import HAZARDOUS_WORK_AGE
 from remediation_core.config.model import Duration, DurationUnit, Programme, Role
-from remediation_core.errors import IllegalTransition, InvalidInput, NotFound
+from remediation_core.errors import InvalidInput, NotFound
 from remediation_core.escalation import resolve_recipients
 from remediation_core.mail.i18n import step_title, words
 from remediation_core.mail.render import extension_mail, format_instant
@@ -406,12 +420,17 @@ def _notify(
         )
 
 
-def _locked_case(session: Session, reference: str, *states: CaseState) -> Case:
+def _locked_case(session: Session, reference: str, act: Act) -> Case:
+    """The case, locked for ``act``; :class:`IllegalTransition` if the act may not start from its state."""
     case = repo.get_case(session, reference, for_update=True)
-    if states and case.state not in states:
-        expected = " or ".join(s.value for s in states)
-        raise IllegalTransition(case.reference, case.state, f"an act that needs the case in {expected}")
+    act.check_source(case.reference, case.state)
     return case
+
+
+def _move(session: Session, case: Case, act: Act, target: CaseState, *, actor: str, reason: str) -> None:
+    """Move the case to ``target``, one of the states ``act`` declares it may lead to."""
+    act.check_target(case.reference, case.state, target)
+    repo.transition_case(session, case, target, actor=actor, reason=reason)
 
 
 def _complete(session: Session, case: Case, step: str, actor: str, reason: str) -> None:
@@ -503,8 +522,13 @@ def open_case_in(
         notification_key=notification_key,
         notification_child=notification_child,
     )
-    repo.transition_case(
-        session, case, CaseState.ON_SITE_ASSESSMENT, actor=actor, reason=f"notified by {notification.source}"
+    _move(
+        session,
+        case,
+        OPEN_A_CASE,
+        CaseState.ON_SITE_ASSESSMENT,
+        actor=actor,
+        reason=f"notified by {notification.source}",
     )
     milestone = schedule_step(session, programme, case, "on_site_assessment", notification.notified_at, actor)
     w = words(programme.language)
@@ -555,7 +579,7 @@ def identify_child(
 def record_assessment(store: CaseStore, reference: str, report: AssessmentReport, actor: str) -> CaseView:
     """The on-site assessment's findings; the outcome decides the path the case takes."""
     with store.transaction() as session:
-        case = _locked_case(session, reference, CaseState.ON_SITE_ASSESSMENT)
+        case = _locked_case(session, reference, RECORD_ASSESSMENT)
         programme = _programme(session, case)
         site = programme.site(case.site_id)
         minimum_age = programme.minimum_age_for(site.country)
@@ -577,17 +601,23 @@ def record_assessment(store: CaseStore, reference: str, report: AssessmentReport
         )
         _complete(session, case, "on_site_assessment", actor, f"outcome: {report.outcome}")
         if report.outcome is AssessmentOutcome.NOT_A_CHILD:
-            repo.transition_case(
+            _move(
                 session,
                 case,
+                RECORD_ASSESSMENT,
                 CaseState.WITHDRAWN,
                 actor=actor,
                 reason=f"not a child: age verified as {report.age_years} by {report.age_verification}",
             )
             return _view(session, case)
         case.outcome = str(report.outcome)
-        repo.transition_case(
-            session, case, CaseState.REMEDIATION_PLAN, actor=actor, reason=f"assessed as {report.outcome}"
+        _move(
+            session,
+            case,
+            RECORD_ASSESSMENT,
+            CaseState.REMEDIATION_PLAN,
+            actor=actor,
+            reason=f"assessed as {report.outcome}",
         )
         milestone = schedule_step(session, programme, case, "remediation_plan", utcnow(), actor)
         _notify(
@@ -631,7 +661,7 @@ def _check_assessment(report: AssessmentReport, minimum_age: int, country: str) 
 def propose_plan(store: CaseStore, reference: str, proposal: PlanProposal, actor: str) -> CaseView:
     """A remediation plan, sent to each configured role for approval."""
     with store.transaction() as session:
-        case = _locked_case(session, reference, CaseState.REMEDIATION_PLAN)
+        case = _locked_case(session, reference, PROPOSE_PLAN)
         programme = _programme(session, case)
         current = _current_plan(session, case)
         if current is not None and current.status == "proposed":
@@ -675,7 +705,7 @@ def propose_plan(store: CaseStore, reference: str, proposal: PlanProposal, actor
         )
         roles = programme.step("remediation_plan").approval
         if not roles:
-            _accept_plan(session, programme, case, plan, actor)
+            _accept_plan(session, programme, case, plan, actor, PROPOSE_PLAN)
             return _view(session, case)
         repo.request_approvals(session, milestone, roles, actor=actor, subject=f"plan {plan.id}")
         instructions = words(programme.language)["instr.review_plan"].format(
@@ -694,7 +724,7 @@ def decide_plan(
 ) -> CaseView:
     """One role's decision on the current plan; the last approval moves the case on."""
     with store.transaction() as session:
-        case = _locked_case(session, reference, CaseState.REMEDIATION_PLAN)
+        case = _locked_case(session, reference, DECIDE_PLAN)
         programme = _programme(session, case)
         plan = _current_plan(session, case)
         if plan is None or plan.status != "proposed":
@@ -719,12 +749,12 @@ def decide_plan(
             instructions = words(programme.language)["instr.plan_rejected"].format(comment=comment)
             _notify(session, programme, case, milestone, [Role.CASE_MANAGER], instructions, actor)
         elif all_approved(session, milestone, subject):
-            _accept_plan(session, programme, case, plan, actor)
+            _accept_plan(session, programme, case, plan, actor, DECIDE_PLAN)
         return _view(session, case)
 
 
 def _accept_plan(
-    session: Session, programme: Programme, case: Case, plan: RemediationPlan, actor: str
+    session: Session, programme: Programme, case: Case, plan: RemediationPlan, actor: str, act: Act
 ) -> None:
     plan.status = "accepted"
     repo.record_audit(
@@ -739,7 +769,7 @@ def _accept_plan(
     _complete(session, case, "remediation_plan", actor, f"plan {plan.id} accepted")
     young = plan.pathway == Pathway.YOUNG_WORKER_PROTECTION
     target = CaseState.YOUNG_WORKER_PROTECTION if young else CaseState.SCHOOL_REINTEGRATION
-    repo.transition_case(session, case, target, actor=actor, reason=f"plan {plan.id} accepted by every role")
+    _move(session, case, act, target, actor=actor, reason=f"plan {plan.id} accepted by every role")
     step = target.value
     if step not in programme.remediation_steps:
         step = "school_reintegration"  # a programme without a young-worker step uses the reintegration rules
@@ -764,9 +794,7 @@ def record_reintegration(
 ) -> CaseView:
     """Enrolment confirmed (or, for a young worker, protection in place); monitoring begins."""
     with store.transaction() as session:
-        case = _locked_case(
-            session, reference, CaseState.SCHOOL_REINTEGRATION, CaseState.YOUNG_WORKER_PROTECTION
-        )
+        case = _locked_case(session, reference, RECORD_REINTEGRATION)
         programme = _programme(session, case)
         young = case.state == CaseState.YOUNG_WORKER_PROTECTION
         if young:
@@ -800,9 +828,10 @@ def record_reintegration(
         )
         for step in ("school_reintegration", "young_worker_protection"):
             _complete(session, case, step, actor, f"in place from {report.effective_on}")
-        repo.transition_case(
+        _move(
             session,
             case,
+            RECORD_REINTEGRATION,
             CaseState.MONITORING,
             actor=actor,
             reason=f"reintegrated from {report.effective_on}",
@@ -871,7 +900,7 @@ def _monitoring_continues(
 def record_follow_up(store: CaseStore, reference: str, report: VisitReport, actor: str) -> CaseView:
     """A monitoring visit: the child back at work re-opens remediation; else the next visit or closure."""
     with store.transaction() as session:
-        case = _locked_case(session, reference, CaseState.MONITORING)
+        case = _locked_case(session, reference, RECORD_FOLLOW_UP)
         programme = _programme(session, case)
         milestone = _open_milestone(session, case, "follow_up_visit")
         if milestone is None:
@@ -912,10 +941,8 @@ def _reopen(session: Session, programme: Programme, case: Case, actor: str, reas
         repo.complete_milestone(
             session, milestone, actor=actor, reason=f"re-opened: {reason}", status="cancelled"
         )
-    repo.transition_case(session, case, CaseState.REOPENED, actor=actor, reason=reason)
-    repo.transition_case(
-        session, case, CaseState.REMEDIATION_PLAN, actor=actor, reason="a new plan is needed"
-    )
+    _move(session, case, REOPEN, CaseState.REOPENED, actor=actor, reason=reason)
+    _move(session, case, NEW_ROUND, CaseState.REMEDIATION_PLAN, actor=actor, reason="a new plan is needed")
     milestone = schedule_step(session, programme, case, "remediation_plan", utcnow(), actor)
     w = words(programme.language)
     _notify(
@@ -934,7 +961,7 @@ def decide_closure(
 ) -> CaseView:
     """A decision on closing the case; a refusal keeps monitoring with one more visit."""
     with store.transaction() as session:
-        case = _locked_case(session, reference, CaseState.MONITORING)
+        case = _locked_case(session, reference, DECIDE_CLOSURE)
         programme = _programme(session, case)
         closure = _open_milestone(session, case, "closure")
         if closure is None:
@@ -951,8 +978,13 @@ def decide_closure(
             schedule_visit(session, programme, case, reintegration.effective_on, visits + 1, actor)
         elif all_approved(session, closure, "closure"):
             repo.complete_milestone(session, closure, actor=actor, reason="closure approved")
-            repo.transition_case(
-                session, case, CaseState.CLOSED, actor=actor, reason=comment or "closure approved"
+            _move(
+                session,
+                case,
+                DECIDE_CLOSURE,
+                CaseState.CLOSED,
+                actor=actor,
+                reason=comment or "closure approved",
             )
         return _view(session, case)
 
@@ -962,7 +994,7 @@ def reopen_case(store: CaseStore, reference: str, actor: str, reason: str) -> Ca
     if not reason.strip():
         raise InvalidInput("re-opening a case needs a reason")
     with store.transaction() as session:
-        case = _locked_case(session, reference, CaseState.CLOSED, CaseState.MONITORING)
+        case = _locked_case(session, reference, REOPEN)
         _reopen(session, _programme(session, case), case, actor, reason)
         return _view(session, case)
 
@@ -972,14 +1004,14 @@ def withdraw_case(store: CaseStore, reference: str, actor: str, reason: str) -> 
     if not reason.strip():
         raise InvalidInput("withdrawing a case needs a reason")
     with store.transaction() as session:
-        case = repo.get_case(session, reference, for_update=True)
+        case = _locked_case(session, reference, WITHDRAW)
         for milestone in session.scalars(
             select(Milestone).where(Milestone.case_id == case.id, Milestone.status == "open")
         ):
             repo.complete_milestone(
                 session, milestone, actor=actor, reason=f"withdrawn: {reason}", status="cancelled"
             )
-        repo.transition_case(session, case, CaseState.WITHDRAWN, actor=actor, reason=reason)
+        _move(session, case, WITHDRAW, CaseState.WITHDRAWN, actor=actor, reason=reason)
         return _view(session, case)
 
 

@@ -6,10 +6,17 @@ class RemediationError(Exception):
 
 
 class IllegalTransition(RemediationError):
-    """A case was asked to move to a state its current state does not allow."""
+    """A case was asked to move to a state, or to undergo an act, its current state does not allow.
 
-    def __init__(self, case_reference: str, current: str, requested: str) -> None:
-        super().__init__(f"case {case_reference}: cannot move from '{current}' to '{requested}'")
+    ``reason`` says so in words ("cannot propose a plan while the case is in on-site assessment");
+    without it the message names the two states.
+    """
+
+    def __init__(
+        self, case_reference: str, current: str, requested: str, *, reason: str | None = None
+    ) -> None:
+        why = reason or f"cannot move from '{current}' to '{requested}'"
+        super().__init__(f"case {case_reference}: {why}")
         self.case_reference = case_reference
         self.current = current
         self.requested = requested

@@ -21,9 +21,7 @@ async def monitor(store: CaseStore, view: dd.CycleView) -> None:
         asked_of="the case manager",
         due=view.due_local,
     )
-    visit = dd.MonitoringVisit(
-        site_id, answer.visited_on, answer.child_found, answer.children_found, answer.findings
-    )
+    visit = dd.MonitoringVisit(site_id=site_id, **answer.model_dump(exclude={"answered_by"}))
     before = set(view.cases_opened)
     recorded = apply(
         store,

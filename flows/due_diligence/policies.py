@@ -23,12 +23,7 @@ async def review_policies(store: CaseStore, view: dd.CycleView) -> None:
         asked_of="the enterprise leadership, with the program manager",
         due=view.due_local,
     )
-    review = dd.PolicyReview(
-        answer.prevention_policy,
-        answer.on_site_intervention_procedure,
-        answer.remediation_policy,
-        answer.document_reference,
-    )
+    review = dd.PolicyReview(**answer.model_dump(exclude={"answered_by"}))
     apply(
         store,
         view.reference,

@@ -13,6 +13,7 @@ from flows.common import case_store
 from flows.remediation.artifacts import publish_case
 from flows.remediation.lifecycle import CASE_REFERENCE
 from flows.remediation.runs import cancel_waiting_lifecycles, start_lifecycle
+from flows.remediation.stages import EXTENDABLE_STEPS
 from remediation_core import casework as cw
 from remediation_core.errors import RemediationError
 
@@ -23,13 +24,8 @@ By = Annotated[
 Reason = Annotated[str, Field(min_length=3, title="Reason")]
 
 
-class ExtendableStep(StrEnum):
-    ON_SITE_ASSESSMENT = "on_site_assessment"
-    REMEDIATION_PLAN = "remediation_plan"
-    SCHOOL_REINTEGRATION = "school_reintegration"
-    YOUNG_WORKER_PROTECTION = "young_worker_protection"
-    FOLLOW_UP_VISIT = "follow_up_visit"
-    CLOSURE = "closure"
+#: The steps a person answers for, from the lifecycle's declared questions.
+ExtendableStep = StrEnum("ExtendableStep", {step.upper(): step for step in EXTENDABLE_STEPS})  # type: ignore[misc]
 
 
 class WithdrawalReason(StrEnum):

@@ -7,7 +7,6 @@ resumed after a restart or a code change does no step twice.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from prefect import flow, get_run_logger
@@ -15,24 +14,10 @@ from pydantic import Field
 
 from flows.common import case_store
 from flows.remediation.artifacts import publish_case
-from flows.remediation.monitoring import monitor
-from flows.remediation.on_site_assessment import assess
-from flows.remediation.remediation_plan import plan
-from flows.remediation.school_reintegration import reintegrate
+from flows.remediation.stages import ask_and_apply, question_for
 from remediation_core import casework as cw
-from remediation_core.case_states import CaseState
-from remediation_core.store import CaseStore
 
 CASE_REFERENCE = Field(pattern=r"^CL-\d{4}-\d{6}$", title="Case reference", examples=["CL-2026-000123"])
-
-Stage = Callable[[CaseStore, cw.CaseView], Awaitable[None]]
-STAGES: dict[str, Stage] = {
-    CaseState.ON_SITE_ASSESSMENT: assess,
-    CaseState.REMEDIATION_PLAN: plan,
-    CaseState.SCHOOL_REINTEGRATION: reintegrate,
-    CaseState.YOUNG_WORKER_PROTECTION: reintegrate,
-    CaseState.MONITORING: monitor,
-}
 
 
 @flow(
@@ -49,8 +34,8 @@ async def case_lifecycle(case_reference: Annotated[str, CASE_REFERENCE]) -> str:
         if view.is_finished:
             logger.info("%s is %s", view.reference, view.state)
             return view.state
-        stage = STAGES.get(view.state)
-        if stage is None:
+        question = question_for(view)
+        if question is None:
             raise RuntimeError(f"{view.reference} is in state '{view.state}', which no stage handles")
         logger.info("%s: %s (round %s)", view.reference, view.state, view.round)
-        await stage(store, view)
+        await ask_and_apply(store, view, question)

@@ -265,11 +265,31 @@ def _advance(
     _schedule(session, programme, cycle, following, actor)
 
 
-def _require(cycle: DueDiligenceCycle, step: str) -> None:
-    if cycle.step != step:
-        raise IllegalTransition(
-            cycle_reference(cycle.enterprise_id, cycle.year), cycle.step, f"an act of step {step}"
-        )
+@dataclass(frozen=True)
+class CycleAct:
+    """One act on a cycle: its name in words and the steps it may be done in."""
+
+    name: str
+    steps: tuple[str, ...]
+
+    def check(self, cycle: DueDiligenceCycle) -> None:
+        """Raise :class:`IllegalTransition` unless the cycle is in one of the act's steps."""
+        if cycle.step not in self.steps:
+            where = "complete" if cycle.step == DONE else f"in {cycle.step.replace('_', ' ')}"
+            raise IllegalTransition(
+                cycle_reference(cycle.enterprise_id, cycle.year),
+                cycle.step,
+                self.name,
+                reason=f"cannot {self.name} while the cycle is {where}",
+            )
+
+
+RECORD_SITE_RISK = CycleAct("record a site's risk assessment", ("risk_assessment",))
+RECORD_POLICY_REVIEW = CycleAct("record a policy review", ("policies_and_procedures",))
+DECIDE = CycleAct("decide on the policies or the annual report", ("policies_and_procedures", "communication"))
+PLAN_TRAINING = CycleAct("plan the training", ("training",))
+RECORD_TRAINING = CycleAct("record the training attendance", ("training",))
+RECORD_MONITORING_VISIT = CycleAct("record a monitoring visit", ("monitoring",))
 
 
 def start_cycle(store: CaseStore, programme: Programme, year: int, actor: str) -> CycleView:
@@ -314,7 +334,7 @@ def record_site_risk(
         raise InvalidInput("counts of cases and findings must not be negative")
     with store.transaction() as session:
         cycle = _cycle(session, enterprise_id, year, lock=True)
-        _require(cycle, "risk_assessment")
+        RECORD_SITE_RISK.check(cycle)
         programme = repo.programme_version(session, cycle.config_sha256)
         site = programme.site(site_id)
         if any(a.site_id == site_id for a in _assessments(session, cycle)):
@@ -357,7 +377,7 @@ def record_policy_review(
         raise InvalidInput("document_reference is required")
     with store.transaction() as session:
         cycle = _cycle(session, enterprise_id, year, lock=True)
-        _require(cycle, "policies_and_procedures")
+        RECORD_POLICY_REVIEW.check(cycle)
         programme = repo.programme_version(session, cycle.config_sha256)
         session.add(
             DueDiligenceRecord(
@@ -391,8 +411,7 @@ def decide(
     """A role's decision on the current step (policies or the annual report)."""
     with store.transaction() as session:
         cycle = _cycle(session, enterprise_id, year, lock=True)
-        if cycle.step not in ("policies_and_procedures", "communication"):
-            raise IllegalTransition(cycle_reference(enterprise_id, year), cycle.step, "an approval")
+        DECIDE.check(cycle)
         programme = repo.programme_version(session, cycle.config_sha256)
         milestone = _step_milestone(session, cycle)
         subject = _subject(cycle, session)
@@ -411,7 +430,7 @@ def plan_training(
         raise InvalidInput("a training plan needs at least one session and one participant")
     with store.transaction() as session:
         cycle = _cycle(session, enterprise_id, year, lock=True)
-        _require(cycle, "training")
+        PLAN_TRAINING.check(cycle)
         if _records(session, cycle, "training_plan"):
             raise InvalidInput("the training plan is already recorded")
         high_risk = [a.site_id for a in _assessments(session, cycle) if a.level == RiskLevel.HIGH]
@@ -436,7 +455,7 @@ def record_training(store: CaseStore, enterprise_id: str, year: int, attended: i
     """Attendance against the plan; the coverage goes in the annual report."""
     with store.transaction() as session:
         cycle = _cycle(session, enterprise_id, year, lock=True)
-        _require(cycle, "training")
+        RECORD_TRAINING.check(cycle)
         plan = _records(session, cycle, "training_plan")
         if not plan:
             raise InvalidInput("record the training plan before the attendance")
@@ -465,7 +484,7 @@ def record_monitoring_visit(
         raise InvalidInput("children_found must be at least 1 when a child was found")
     with store.transaction() as session:
         cycle = _cycle(session, enterprise_id, year, lock=True)
-        _require(cycle, "monitoring")
+        RECORD_MONITORING_VISIT.check(cycle)
         programme = repo.programme_version(session, cycle.config_sha256)
         planned = monitoring_sites(_assessments(session, cycle))
         if visit.site_id not in planned:

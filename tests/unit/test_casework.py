@@ -367,3 +367,38 @@ def test_a_notification_that_fails_part_way_opens_no_child(store, agro_exporter,
     assert (
         len(cw.open_notification(store, agro_exporter, _notification(agro_exporter, 8), ACTOR, "run-3")) == 8
     )
+
+
+def test_an_act_in_the_wrong_state_is_refused_in_words(store, agro_exporter, today):
+    ref = notify(store, agro_exporter)
+    with pytest.raises(
+        IllegalTransition,
+        match=f"^case {ref}: cannot propose a plan while the case is in on-site assessment$",
+    ):
+        cw.propose_plan(store, ref, plan(), ACTOR)
+    with pytest.raises(
+        IllegalTransition, match="cannot record a follow-up visit while the case is in on-site assessment"
+    ):
+        visit(store, ref, today)
+    assess(store, ref)
+    with pytest.raises(
+        IllegalTransition, match="cannot record an on-site assessment while the case is in remediation plan"
+    ):
+        assess(store, ref)
+    with pytest.raises(
+        IllegalTransition, match="cannot re-open the case while the case is in remediation plan"
+    ):
+        cw.reopen_case(store, ref, ACTOR, "found at work")
+    to_monitoring(store, ref, today)
+    with pytest.raises(IllegalTransition, match="cannot withdraw the case while the case is in monitoring"):
+        cw.withdraw_case(store, ref, ACTOR, "duplicate")
+    with pytest.raises(IllegalTransition, match="cannot decide on a plan while the case is in monitoring"):
+        cw.decide_plan(store, ref, "supervisor", True, ACTOR)
+    assert cw.case_view(store, ref).state == "monitoring"
+
+
+def test_a_withdrawn_case_refuses_acts_in_words(store, agro_exporter):
+    ref = notify(store, agro_exporter)
+    cw.withdraw_case(store, ref, ACTOR, "duplicate")
+    with pytest.raises(IllegalTransition, match="cannot record a reintegration while the case is withdrawn"):
+        cw.record_reintegration(store, ref, cw.ReintegrationReport(effective_on=dt.date.today()), ACTOR)

@@ -113,7 +113,11 @@ def test_a_full_cycle_opens_a_linked_case_and_reports_figures_from_the_store(
     view = dd.start_cycle(store, garment_brand, year, "li.wen@ngo.example")
     assert view.step == "risk_assessment" and view.sites == ["dhaka-knit-01", "hcmc-sew-02"]
     assert dd.start_cycle(store, garment_brand, year, "li.wen@ngo.example").cycle_id == view.cycle_id
-    with pytest.raises(IllegalTransition):
+    with pytest.raises(
+        IllegalTransition,
+        match=f"^case DD-northwind-apparel-{year}: cannot record a policy review "
+        "while the cycle is in risk assessment$",
+    ):
         dd.record_policy_review(
             store, "northwind-apparel", year, dd.PolicyReview(True, True, True, "POL-1"), "x"
         )
@@ -197,3 +201,16 @@ def test_a_full_cycle_opens_a_linked_case_and_reports_figures_from_the_store(
     assert "Cases by stage: on_site_assessment 2." in markdown
     page = (tmp_path / f"due-diligence-northwind-apparel-{year}.html").read_text()
     assert page.count("<svg") == 2 and "Risk score by site" in page and "Cases by stage" in page
+
+
+def test_a_cycle_act_in_the_wrong_step_is_refused_in_words(store, garment_brand, today):
+    dd.start_cycle(store, garment_brand, today.year, "li.wen@ngo.example")
+    with pytest.raises(
+        IllegalTransition, match="cannot plan the training while the cycle is in risk assessment"
+    ):
+        dd.plan_training(store, "northwind-apparel", today.year, 2, 40, "x")
+    with pytest.raises(
+        IllegalTransition,
+        match="cannot decide on the policies or the annual report while the cycle is in risk assessment",
+    ):
+        dd.decide(store, "northwind-apparel", today.year, "program_manager", True, "x")

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, inspect, select
 
-from remediation_core.case_states import ALLOWED_TRANSITIONS, CaseState
+from remediation_core.case_states import ACTS, ALLOWED_TRANSITIONS, CaseState
 from remediation_core.errors import IllegalTransition, InvalidInput, NotFound
 from remediation_core.store import repository as repo
 from remediation_core.store.schema import AuditEvent, Case, ChildPersonalData, Milestone, OutboxMessage
@@ -373,3 +373,27 @@ def test_migrations_match_the_tables(store):
     from remediation_core.store.database import alembic_config
 
     command.check(alembic_config(store.url))  # raises if the models have changes no migration makes
+
+
+def test_the_table_derived_from_the_acts_is_the_table_written_before_by_hand():
+    """The table as it was written by hand before the acts declared their states: unchanged."""
+    S = CaseState
+    before = {
+        S.NOTIFIED: frozenset({S.ON_SITE_ASSESSMENT, S.WITHDRAWN}),
+        S.ON_SITE_ASSESSMENT: frozenset({S.REMEDIATION_PLAN, S.WITHDRAWN}),
+        S.REMEDIATION_PLAN: frozenset({S.SCHOOL_REINTEGRATION, S.YOUNG_WORKER_PROTECTION, S.WITHDRAWN}),
+        S.SCHOOL_REINTEGRATION: frozenset({S.MONITORING}),
+        S.YOUNG_WORKER_PROTECTION: frozenset({S.MONITORING}),
+        S.MONITORING: frozenset({S.CLOSED, S.REOPENED}),
+        S.CLOSED: frozenset({S.REOPENED}),
+        S.REOPENED: frozenset({S.ON_SITE_ASSESSMENT, S.REMEDIATION_PLAN}),
+        S.WITHDRAWN: frozenset(),
+    }
+    assert dict(ALLOWED_TRANSITIONS) == before
+
+
+def test_every_act_starts_and_ends_where_the_table_allows():
+    for act in ACTS:
+        assert act.sources and act.targets, act.name
+        for source in act.sources:
+            assert act.targets <= ALLOWED_TRANSITIONS[source], act.name

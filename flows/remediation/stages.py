@@ -1,0 +1,224 @@
+"""The questions the case lifecycle asks, each declared once.
+
+A question names the case state it is asked in, the milestone step it is due
+under, who is asked, the form they fill in, the core act that applies the
+answer and the words of the prompt. The lifecycle's map from state to stage,
+the prompts and the steps a deadline can be extended for are derived from these
+declarations.
+
+An answer reaches the core by its field names: a form's fields (but
+``answered_by``, the actor) become the act's report dataclass, or, for an act
+without a report, the act's keyword arguments.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, get_type_hints
+
+from prefect.input import RunInput
+
+from flows.prompts import apply, ask, case_subject
+from flows.remediation.answers import (
+    ApprovalAnswer,
+    FollowUpVisitAnswer,
+    OnSiteAssessmentAnswer,
+    PlanProposalAnswer,
+    SchoolReintegrationAnswer,
+    YoungWorkerProtectionAnswer,
+)
+from flows.remediation.artifacts import ROLE_NAMES
+from remediation_core import casework as cw
+from remediation_core.case_states import CaseState
+from remediation_core.store import CaseStore
+
+CASE_MANAGER = "the case manager ({case_manager})"
+
+
+@dataclass(frozen=True)
+class Question:
+    """One question of the lifecycle; ``key``, ``asked_of`` and ``words`` are filled from the case."""
+
+    state: CaseState
+    #: The milestone the answer is due under (and the step a deadline extension names).
+    step: str
+    #: The prompt key after the case reference and round; a new key asks a new question.
+    key: str
+    #: Who is asked, in words.
+    asked_of: str
+    form: type[RunInput]
+    #: The core act that applies the answer: ``act(store, reference, report, actor)``, or with
+    #: ``report`` None, ``act(store, reference, actor=..., **the answer's fields)``.
+    act: Callable[..., cw.CaseView]
+    report: type[Any] | None
+    words: str
+    #: Whether the case, in ``state``, waits for this question (a state may ask one of several).
+    when: Callable[[cw.CaseView], bool] = lambda view: True
+    #: Other milestone steps the answer may be due under.
+    also_due_under: tuple[str, ...] = ()
+
+    def apply(self, store: CaseStore, reference: str, answer: RunInput) -> cw.CaseView:
+        given = answer.model_dump(exclude={"answered_by"})
+        actor = answer.answered_by  # type: ignore[attr-defined]  # every form has it
+        if self.report is None:
+            return self.act(store, reference, actor=actor, **given)
+        return self.act(store, reference, to_report(self.report, given), actor)
+
+
+def to_report(report: type[Any], given: dict[str, Any]) -> Any:
+    """The core dataclass ``report`` from a form's fields of the same names; money becomes Decimal."""
+    hints = get_type_hints(report)
+    values = {}
+    for field in dataclasses.fields(report):
+        if field.name not in given:
+            continue
+        value = given[field.name]
+        if hints[field.name] is Decimal and value is not None:
+            value = Decimal(str(value))
+        values[field.name] = value
+    return report(**values)
+
+
+def _role_names(roles: list[str]) -> str:
+    return ", ".join(ROLE_NAMES.get(r, r) for r in roles)
+
+
+def _filled(view: cw.CaseView) -> dict[str, object]:
+    """What a question's key and words may name about the case."""
+    return {
+        "case_manager": view.case_manager or "unassigned",
+        "next_plan": view.plans_proposed + 1,
+        "plan_id": view.plan_id,
+        "decision": view.decisions_made + 1,
+        "pending": _role_names(view.pending_approvals),
+        "closure_pending": _role_names(view.closure_pending),
+        "visit": view.visits_done + 1,
+        "visits_done": view.visits_done,
+    }
+
+
+QUESTIONS: tuple[Question, ...] = (
+    Question(
+        state=CaseState.ON_SITE_ASSESSMENT,
+        step="on_site_assessment",
+        key="assessment",
+        asked_of=CASE_MANAGER,
+        form=OnSiteAssessmentAnswer,
+        act=cw.record_assessment,
+        report=cw.AssessmentReport,
+        words="On-site assessment: verify the age, remove the child from work, record consent and outcome",
+    ),
+    Question(
+        state=CaseState.REMEDIATION_PLAN,
+        step="remediation_plan",
+        key="plan-{next_plan}",
+        asked_of=CASE_MANAGER,
+        form=PlanProposalAnswer,
+        act=cw.propose_plan,
+        report=cw.PlanProposal,
+        words="Remediation plan: schooling or training, stipend, fees and who pays",
+        when=lambda view: view.plan_status != "proposed",
+    ),
+    Question(
+        state=CaseState.REMEDIATION_PLAN,
+        step="remediation_plan",
+        key="plan-{plan_id}-decision-{decision}",
+        asked_of="{pending}",
+        form=ApprovalAnswer,
+        act=cw.decide_plan,
+        report=None,
+        words="Approve remediation plan {plan_id}? (awaiting: {pending})",
+        when=lambda view: view.plan_status == "proposed",
+    ),
+    Question(
+        state=CaseState.SCHOOL_REINTEGRATION,
+        step="school_reintegration",
+        key="reintegration",
+        asked_of="the case manager, with the enterprise focal point's evidence",
+        form=SchoolReintegrationAnswer,
+        act=cw.record_reintegration,
+        report=cw.ReintegrationReport,
+        words="School reintegration: enrolment confirmed and first stipend paid",
+    ),
+    Question(
+        state=CaseState.YOUNG_WORKER_PROTECTION,
+        step="young_worker_protection",
+        key="reintegration",
+        asked_of="the case manager, with the enterprise focal point's confirmation",
+        form=YoungWorkerProtectionAnswer,
+        act=cw.record_reintegration,
+        report=cw.ReintegrationReport,
+        words="Young-worker protection: hazardous tasks removed, hours cut, night shifts stopped",
+        # A programme without a young-worker step schedules it under the reintegration rules.
+        also_due_under=("school_reintegration",),
+    ),
+    Question(
+        state=CaseState.MONITORING,
+        step="follow_up_visit",
+        key="visit-{visit}",
+        asked_of=CASE_MANAGER,
+        form=FollowUpVisitAnswer,
+        act=cw.record_follow_up,
+        report=cw.VisitReport,
+        words="Follow-up visit {visit}: school attendance, stipend, not back at work",
+        when=lambda view: not view.closure_pending,
+    ),
+    Question(
+        state=CaseState.MONITORING,
+        step="closure",
+        key="closure-after-visit-{visits_done}",
+        asked_of="{closure_pending}",
+        form=ApprovalAnswer,
+        act=cw.decide_closure,
+        report=None,
+        words="Close the case? Monitoring is complete (awaiting: {closure_pending})",
+        when=lambda view: bool(view.closure_pending),
+    ),
+)
+
+#: The states the lifecycle asks questions in, each with its questions.
+STAGES: dict[str, tuple[Question, ...]] = {
+    state: tuple(q for q in QUESTIONS if q.state == state)
+    for state in dict.fromkeys(q.state for q in QUESTIONS)
+}
+
+#: The steps a person answers for, in lifecycle order: the steps whose deadline can be extended.
+EXTENDABLE_STEPS: tuple[str, ...] = tuple(dict.fromkeys(q.step for q in QUESTIONS))
+
+
+def question_for(view: cw.CaseView) -> Question | None:
+    """The question the case waits on, or None if its state asks none."""
+    return next((q for q in STAGES.get(view.state, ()) if q.when(view)), None)
+
+
+def prompt_key(view: cw.CaseView, question: Question) -> str:
+    """The key the question is asked under for the case: the case, its round and the question."""
+    return f"{view.reference}-r{view.round}-{question.key.format(**_filled(view))}"
+
+
+async def ask_and_apply(store: CaseStore, view: cw.CaseView, question: Question) -> None:
+    """Ask ``question`` about the case and apply the answer through the core (a refusal is audited)."""
+    filled = _filled(view)
+    prompt = prompt_key(view, question)
+    milestone = next(
+        (m for step in (question.step, *question.also_due_under) if (m := view.milestone(step))), None
+    )
+    answer = await ask(
+        store,
+        case_subject(view),
+        prompt,
+        question.form,
+        question=question.words.format(**filled),
+        asked_of=question.asked_of.format(**filled),
+        due=milestone.due_local if milestone else None,
+    )
+    apply(
+        store,
+        view.reference,
+        prompt,
+        answer.answered_by,  # type: ignore[attr-defined]
+        lambda: question.apply(store, view.reference, answer),
+    )
