@@ -225,6 +225,22 @@ def _open_milestone(session: Session, case: Case, step: str) -> Milestone | None
     ).first()
 
 
+def _required_milestone(session: Session, case: Case, step: str) -> Milestone:
+    """The case's open milestone of ``step``; its absence means the store disagrees with the state."""
+    milestone = _open_milestone(session, case, step)
+    if milestone is None:
+        raise NotFound(f"case {case.reference} has no open '{step}' milestone")
+    return milestone
+
+
+def _required_reintegration(session: Session, case: Case) -> Reintegration:
+    """The round's reintegration record, which monitoring and closure are reckoned from."""
+    reintegration = _reintegration(session, case)
+    if reintegration is None:
+        raise NotFound(f"case {case.reference} has no school reintegration recorded in round {case.round}")
+    return reintegration
+
+
 def _reintegration(session: Session, case: Case) -> Reintegration | None:
     return session.scalars(
         select(Reintegration)
@@ -729,7 +745,7 @@ def decide_plan(
         plan = _current_plan(session, case)
         if plan is None or plan.status != "proposed":
             raise InvalidInput(f"case {reference} has no remediation plan awaiting a decision")
-        milestone = _open_milestone(session, case, "remediation_plan")
+        milestone = _required_milestone(session, case, "remediation_plan")
         subject = f"plan {plan.id}"
         repo.decide_approval(
             session, milestone, str(role), approved=approved, actor=actor, comment=comment, subject=subject
@@ -905,7 +921,7 @@ def record_follow_up(store: CaseStore, reference: str, report: VisitReport, acto
         milestone = _open_milestone(session, case, "follow_up_visit")
         if milestone is None:
             raise InvalidInput(f"case {reference} has no follow-up visit due (closure is awaiting approval)")
-        reintegration = _reintegration(session, case)
+        reintegration = _required_reintegration(session, case)
         repo.record_follow_up_visit(
             session,
             case,
@@ -973,7 +989,7 @@ def decide_closure(
             repo.complete_milestone(
                 session, closure, actor=actor, reason=f"closure refused: {comment}", status="cancelled"
             )
-            reintegration = _reintegration(session, case)
+            reintegration = _required_reintegration(session, case)
             visits = _visits_done(session, case, reintegration.effective_on)
             schedule_visit(session, programme, case, reintegration.effective_on, visits + 1, actor)
         elif all_approved(session, closure, "closure"):
@@ -1062,6 +1078,7 @@ def grant_extension(
         if working_days is not None:
             calendar = SiteCalendar(programme.site(case.site_id))
             new_due_at = calendar.due(previous, Duration(working_days, DurationUnit.WORKING_DAYS)).due_at
+        assert new_due_at is not None  # one of the two was given, checked above
         if new_due_at.tzinfo is None:
             new_due_at = new_due_at.replace(tzinfo=SiteCalendar(programme.site(case.site_id)).zone)
         repo.extend_deadline(session, programme, milestone, new_due_at, actor=actor, reason=reason)
