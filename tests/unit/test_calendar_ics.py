@@ -89,20 +89,7 @@ def test_task_entries_end_at_the_milestones_due_instant_and_name_the_case_only(s
     cw.identify_child(
         store, reference, actor=ACTOR, birth_date=today - dt.timedelta(days=13 * 365 + 100), **CHILD
     )
-    cw.record_assessment(
-        store,
-        reference,
-        cw.AssessmentReport(
-            age_years=13,
-            age_verification=cw.AgeVerification.SCHOOL_RECORDS,
-            outcome=cw.AssessmentOutcome.CHILD_LABOURER,
-            removed_from_work=True,
-            safe_place=True,
-            child_consent=True,
-            guardian_consent=True,
-        ),
-        actor=ACTOR,
-    )
+    _assess(store, reference, 13, cw.AgeVerification.SCHOOL_RECORDS)
     mails = _calendar_mails(store)
     assert {milestone.kind for _, milestone in mails} == {"on_site_assessment", "remediation_plan"}
     for message, milestone in mails:
@@ -138,12 +125,23 @@ def test_the_uid_is_one_per_milestone_and_an_extension_updates_the_same_entry(st
     assert event.decoded("DTEND") == new_due.astimezone(dt.UTC).replace(microsecond=0)
 
     # Another milestone of the case gets an entry of its own.
+    _assess(store, reference, 14, cw.AgeVerification.BIRTH_CERTIFICATE)
+    plan_uids = {
+        str(parse(message.calendar_ics)[1]["UID"])
+        for message, m in _calendar_mails(store)
+        if m.kind == "remediation_plan"
+    }
+    assert plan_uids == {f"{reference}/r1/remediation_plan@remediation-flows"}
+
+
+def _assess(store, reference: str, age: int, verification: cw.AgeVerification) -> None:
+    """A child labourer's on-site assessment, removed from work with consent: the plan's task follows."""
     cw.record_assessment(
         store,
         reference,
         cw.AssessmentReport(
-            age_years=14,
-            age_verification=cw.AgeVerification.BIRTH_CERTIFICATE,
+            age_years=age,
+            age_verification=verification,
             outcome=cw.AssessmentOutcome.CHILD_LABOURER,
             removed_from_work=True,
             safe_place=True,
@@ -152,9 +150,3 @@ def test_the_uid_is_one_per_milestone_and_an_extension_updates_the_same_entry(st
         ),
         actor=ACTOR,
     )
-    plan_uids = {
-        str(parse(message.calendar_ics)[1]["UID"])
-        for message, m in _calendar_mails(store)
-        if m.kind == "remediation_plan"
-    }
-    assert plan_uids == {f"{reference}/r1/remediation_plan@remediation-flows"}
