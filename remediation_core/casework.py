@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from remediation_core.approvals import all_approved, approvals_on
+from remediation_core.case_sources import CaseSource
 from remediation_core.case_states import (
     DECIDE_CLOSURE,
     DECIDE_PLAN,
@@ -58,12 +59,8 @@ from remediation_core.store.schema import (
     utcnow,
 )
 
-
-class Source(StrEnum):
-    AUDIT = "audit"
-    GRIEVANCE_CHANNEL = "grievance_channel"
-    BRAND = "brand"
-    SUPPLIER_SELF_REPORT = "supplier_self_report"
+#: The case sources under the name the notification form and the callers have always used.
+Source = CaseSource
 
 
 class SuspectedCause(StrEnum):

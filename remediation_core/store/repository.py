@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from remediation_core.case_sources import CaseSource
 from remediation_core.case_states import CaseState, check_transition
 from remediation_core.clocks import Reckoning, SiteCalendar
 from remediation_core.config.loader import load_programme_document
@@ -40,7 +41,7 @@ from remediation_core.store.schema import (
     utcnow,
 )
 
-CASE_SOURCES = ("audit", "grievance_channel", "brand", "supplier_self_report")
+CASE_SOURCES = tuple(source.value for source in CaseSource)
 MESSAGE_ID_DOMAIN = "remediation-flows.local"
 
 

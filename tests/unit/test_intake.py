@@ -199,3 +199,14 @@ def test_a_date_after_today_is_refused_whatever_today_is(store, tmp_path, today)
     ]
     # The same sheet a day later is in the past: imported whole.
     assert len(import_cases(store, path, "pm@ngo.example", today=tomorrow)) == 3
+
+
+def test_the_intake_schema_lists_exactly_the_case_sources():
+    import json
+
+    from remediation_core.case_sources import CaseSource
+    from remediation_core.resources import schemas_dir
+
+    schema = json.loads((schemas_dir() / "case_intake.schema.json").read_text(encoding="utf-8"))
+    listed = schema["properties"]["source"]["enum"]
+    assert sorted(listed) == sorted(source.value for source in CaseSource)
