@@ -34,6 +34,18 @@ _TRACEBACK = "Traceback (most recent call last):"
 _ERROR_LEVELS = {"ERROR", "CRITICAL"}
 
 
+def log_level(line: str) -> str | None:
+    """The level of a Prefect or uvicorn log record's first line, or None for any other line."""
+    clean = _ANSI.sub("", line.rstrip("\n"))
+    match = _DATED.match(clean) or _TIMED.match(clean) or _UVICORN.match(clean)
+    return match["level"] if match else None
+
+
+def is_error_line(line: str) -> bool:
+    """Whether ``line`` opens an ERROR or CRITICAL record or a traceback: what an operator must read."""
+    return log_level(line) in _ERROR_LEVELS or _ANSI.sub("", line).lstrip().startswith(_TRACEBACK)
+
+
 @dataclass(frozen=True)
 class LogScan:
     """Errors the Prefect server logged within ``window`` before the scan."""

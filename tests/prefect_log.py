@@ -1,15 +1,15 @@
-"""Reading a Prefect server's log for what went wrong: the guard every server started by the tests passes."""
+"""Reading a Prefect server's log for what went wrong: the guard every server started by the tests passes.
+
+What counts as an error line is `remediate status`'s own rule (remediation_core.status.is_error_line):
+Prefect's ERROR/CRITICAL records, uvicorn's, and any traceback. A broken scheduler (Prefect 3.8.8 on
+SQLAlchemy 2.1) wrote exactly such lines every minute while every test passed.
+"""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
-# Prefect's own ERROR/CRITICAL lines, uvicorn's, and any traceback. A broken scheduler (Prefect 3.8.8
-# on SQLAlchemy 2.1) wrote exactly such lines every minute while every test passed.
-SERVER_ERROR = re.compile(
-    r"\|\s*(ERROR|CRITICAL)\s*\||^(ERROR|CRITICAL):|Traceback \(most recent call last\)"
-)
+from remediation_core.status import is_error_line
 
 
 def server_log_errors(log: Path, offset: int = 0) -> list[str]:
@@ -19,4 +19,4 @@ def server_log_errors(log: Path, offset: int = 0) -> list[str]:
     with log.open("rb") as stream:
         stream.seek(offset)
         text = stream.read().decode("utf-8", errors="replace")
-    return [line for line in text.splitlines() if SERVER_ERROR.search(line)]
+    return [line for line in text.splitlines() if is_error_line(line)]
