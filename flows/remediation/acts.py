@@ -43,7 +43,7 @@ async def _act(reference: str, what: str, act) -> cw.CaseView:
         logger.error("%s: %s refused, nothing changed: %s", reference, what, error)
         raise
     logger.info("%s: %s done; the case is %s", reference, what, view.state)
-    await publish_case(store, view)
+    await publish_case(view)
     return view
 
 

@@ -68,7 +68,7 @@ def artifact_key(reference: str) -> str:
     return "case-" + reference.lower()
 
 
-async def publish_case(store: CaseStore, view: cw.CaseView) -> None:
+async def publish_case(view: cw.CaseView) -> None:
     """Refresh the case's artifact."""
     await acreate_markdown_artifact(
         key=artifact_key(view.reference),

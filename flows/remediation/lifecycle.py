@@ -30,7 +30,7 @@ async def case_lifecycle(case_reference: Annotated[str, CASE_REFERENCE]) -> str:
     store = await case_store()
     while True:
         view = cw.case_view(store, case_reference)
-        await publish_case(store, view)
+        await publish_case(view)
         if view.is_finished:
             logger.info("%s is %s", view.reference, view.state)
             return view.state
