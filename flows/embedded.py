@@ -210,9 +210,9 @@ class LocalStack:
         self._processes.append(
             self._spawn(
                 [
-                    str(Path(sys.executable).parent / "prefect"),
-                    "server",
-                    "start",
+                    sys.executable,
+                    "-m",
+                    "flows.prefect_server",
                     "--host",
                     "127.0.0.1",
                     "--port",
