@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 
 from prefect.exceptions import ObjectNotFound
+from remediation.blocks import CaseStoreConnection, EnterpriseProgramme, MailTransport
 
-from blocks import CaseStoreConnection, EnterpriseProgramme, MailTransport
-from remediation_core.config import ConfigInvalid, Programme
-from remediation_core.errors import NotFound
-from remediation_core.mail.transport import SmtpSettings
-from remediation_core.store import CaseStore
-from remediation_core.store.database import DATABASE_URL_VARIABLE
+from remediation.core.config import ConfigInvalid, Programme
+from remediation.core.errors import NotFound
+from remediation.core.mail.transport import SmtpSettings
+from remediation.core.store import CaseStore
+from remediation.core.store.database import DATABASE_URL_VARIABLE
 
 DEFAULT_BLOCK = "default"
 _STORES: dict[str, CaseStore] = {}

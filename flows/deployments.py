@@ -1,11 +1,11 @@
 """Every deployment of remediation-flows, defined once.
 
-Two things are made from :data:`DEPLOYMENTS`: the runner deployments that ``python -m flows.serve``
+Two things are made from :data:`DEPLOYMENTS`: the runner deployments that ``remediation.stack.serve``
 (and so ``remediate up``) serves on one machine, and ``prefect.yaml``, which ``prefect deploy --all``
 reads to put the same deployments on a work pool of workers. ``prefect.yaml`` is generated, never
 edited by hand:
 
-    python -m flows.deployments > prefect.yaml
+    python -m remediation.flows.deployments > prefect.yaml
 
 ``tests/unit/test_deployments.py`` fails when the committed file differs from what this prints.
 
@@ -25,17 +25,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
-
-from flows.escalation import SWEEP_ESCALATED_EVENT
+from remediation.flows.escalation import SWEEP_ESCALATED_EVENT
 
 if TYPE_CHECKING:
     from prefect import Flow
     from prefect.deployments.runner import RunnerDeployment
     from prefect.schedules import Schedule
 
-ROOT = Path(__file__).resolve().parents[1]
 
-#: Under ``remediate up`` and ``flows.serve`` every schedule is off when the sweep's is: the
+#: Under ``remediate up`` and ``remediation.stack.serve`` every schedule is off when the sweep's is: the
 #: integration tests set ``REMEDIATION_SWEEP_SECONDS=0`` and run everything on demand.
 SWEEP_SECONDS_VARIABLE = "REMEDIATION_SWEEP_SECONDS"
 
@@ -48,7 +46,7 @@ class Every:
     variable: str
 
     def served_seconds(self) -> int:
-        """The interval ``flows.serve`` uses: the environment's, else the default."""
+        """The interval ``remediation.stack.serve`` uses: the environment's, else the default."""
         return int(os.environ.get(self.variable, str(self.seconds)))
 
 
@@ -74,7 +72,7 @@ class Deployment:
     concurrency_limit: int | None = None
     schedule: Every | YearlyCycles | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
-    #: Trigger specifications as prefect.yaml writes them; ``flows.serve`` validates them the same way.
+    #: Trigger specifications as prefect.yaml writes them; the runners validate them the same way.
     triggers: tuple[dict[str, Any], ...] = ()
     #: Why it is set up so, for whoever reads prefect.yaml; written there as a comment.
     note: str | None = None
@@ -85,7 +83,8 @@ class Deployment:
     @property
     def module(self) -> str:
         """The entrypoint's module, importable from the project's root (or the installed package)."""
-        return self.entrypoint.split(":")[0].removesuffix(".py").replace("/", ".")
+        # flows/ is the package remediation.flows (setup.py maps it so).
+        return "remediation." + self.entrypoint.split(":")[0].removesuffix(".py").replace("/", ".")
 
     def flow(self) -> Flow:
         """The flow object the entrypoint names."""
@@ -143,8 +142,9 @@ DEPLOYMENTS: tuple[Deployment, ...] = (
         ("due-diligence",),
         schedule=YearlyCycles(),
         note="One schedule per enterprise, in the month its programme starts the cycle (cycle_start_month).\n"
-        "Generated from examples/*.yaml: for other enterprises, run `python -m flows.deployments\n"
-        "PROGRAMME.yaml...` with their programme files (`flows.serve` reads the enterprise blocks).",
+        "Generated from examples/*.yaml: for other enterprises, run\n"
+        "`python -m remediation.flows.deployments PROGRAMME.yaml...` with their programme files\n"
+        "(`remediate up`'s runners read the enterprise blocks instead).",
     ),
     Deployment(
         "escalation-sweep",
@@ -195,8 +195,8 @@ HEADER = """\
 # mail-transport blocks. Sweeps and dispatchers may run on several workers at once: the store's
 # row locks and unique keys make sure that nothing is escalated or sent twice.
 #
-# GENERATED from flows/deployments.py, where every deployment is defined once (flows/serve.py serves
-# the same list): edit that, then run `python -m flows.deployments > prefect.yaml`.
+# GENERATED from flows/deployments.py, where every deployment is defined once (`remediate up`'s
+# runners serve the same list): edit that, then run `python -m remediation.flows.deployments > prefect.yaml`.
 """
 
 #: The anchors the deployments refer to: every deployment runs on this pool, most with these tags.
@@ -216,7 +216,8 @@ def _yaml_note(deployment: Deployment) -> list[str]:
     lines = deployment.note.splitlines() if deployment.note else []
     if isinstance(deployment.schedule, Every):
         lines.append(
-            f"Served by `remediate up` or flows.serve, {deployment.schedule.variable} sets the interval "
+            f"Served by `remediate up` (remediation.stack.serve), {deployment.schedule.variable} sets the "
+            "interval "
             "(0: off)."
         )
     return lines
@@ -242,8 +243,8 @@ def prefect_yaml(programme_files: Iterable[Path] | None = None) -> str:
 
     The cycle schedules are those of ``programme_files`` (default: examples/*.yaml).
     """
-    from remediation_core.config import load_programme_file
-    from remediation_core.resources import example_programmes
+    from remediation.core.config import load_programme_file
+    from remediation.core.resources import example_programmes
 
     files = example_programmes() if programme_files is None else list(programme_files)
     programmes = [
@@ -296,13 +297,13 @@ def prefect_yaml(programme_files: Iterable[Path] | None = None) -> str:
     return HEADER + "\n".join(lines) + "\n"
 
 
-# --- flows.serve ---------------------------------------------------------------------------------------
+# --- remediation.stack.serve ------------------------------------------------------------------------
 
 
 def served_schedules(
     deployment: Deployment, cycles: Callable[[], Sequence[tuple[str, int]]] = list
 ) -> list[Schedule]:
-    """The deployment's schedules under ``flows.serve``.
+    """The deployment's schedules under ``remediation.stack.serve``.
 
     ``cycles`` gives the enterprises' (id, cycle start month); it is asked only when the yearly
     cycles are on, since it reads the Prefect server.
@@ -326,7 +327,7 @@ def served_schedules(
 def runner_deployment(
     deployment: Deployment, cycles: Callable[[], Sequence[tuple[str, int]]] = list
 ) -> RunnerDeployment:
-    """The deployment as ``flows.serve`` serves it: the same flow, tags, limit, parameters and triggers."""
+    """The deployment as the runners serve it: the same flow, tags, limit, parameters and triggers."""
     from prefect.events import DeploymentTriggerTypes
     from pydantic import TypeAdapter
 

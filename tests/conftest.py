@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from remediation_core.config import Programme, load_programme_file
-from remediation_core.store import CaseStore, upgrade_schema
-from remediation_core.store.schema import Base
+from remediation.core.config import Programme, load_programme_file
+from remediation.core.store import CaseStore, upgrade_schema
+from remediation.core.store.schema import Base
 
 
 def _free_port() -> int:

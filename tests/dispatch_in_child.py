@@ -9,9 +9,9 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from remediation_core.mail.outbox import dispatch
-from remediation_core.mail.transport import Security, SmtpSettings
-from remediation_core.store import CaseStore
+from remediation.core.mail.outbox import dispatch
+from remediation.core.mail.transport import Security, SmtpSettings
+from remediation.core.store import CaseStore
 
 
 def main() -> None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from flows.due_diligence.answers import SiteRiskAnswer
-from flows.prompts import apply, ask
-from remediation_core.due_diligence import cycle as dd
-from remediation_core.due_diligence.risk import SiteQuestionnaire
-from remediation_core.store import CaseStore
+from remediation.flows.due_diligence.answers import SiteRiskAnswer
+from remediation.flows.prompts import apply, ask
+
+from remediation.core.due_diligence import cycle as dd
+from remediation.core.due_diligence.risk import SiteQuestionnaire
+from remediation.core.store import CaseStore
 
 
 async def assess_risk(store: CaseStore, view: dd.CycleView) -> None:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from flows.due_diligence.answers import TrainingAttendanceAnswer, TrainingPlanAnswer
-from flows.prompts import apply, ask
-from remediation_core.due_diligence import cycle as dd
-from remediation_core.store import CaseStore
+from remediation.flows.due_diligence.answers import TrainingAttendanceAnswer, TrainingPlanAnswer
+from remediation.flows.prompts import apply, ask
+
+from remediation.core.due_diligence import cycle as dd
+from remediation.core.store import CaseStore
 
 
 async def train(store: CaseStore, view: dd.CycleView) -> None:

@@ -8,14 +8,14 @@ from typing import Annotated
 
 from prefect import flow, get_run_logger
 from pydantic import Field
+from remediation.flows.common import case_store
+from remediation.flows.remediation.artifacts import publish_case
+from remediation.flows.remediation.lifecycle import CASE_REFERENCE
+from remediation.flows.remediation.runs import cancel_waiting_lifecycles, start_lifecycle
+from remediation.flows.remediation.stages import EXTENDABLE_STEPS
 
-from flows.common import case_store
-from flows.remediation.artifacts import publish_case
-from flows.remediation.lifecycle import CASE_REFERENCE
-from flows.remediation.runs import cancel_waiting_lifecycles, start_lifecycle
-from flows.remediation.stages import EXTENDABLE_STEPS
-from remediation_core import casework as cw
-from remediation_core.errors import RemediationError
+from remediation.core import casework as cw
+from remediation.core.errors import RemediationError
 
 Reference = Annotated[str, CASE_REFERENCE]
 By = Annotated[

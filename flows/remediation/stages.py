@@ -20,9 +20,8 @@ from decimal import Decimal
 from typing import Any, get_type_hints
 
 from prefect.input import RunInput
-
-from flows.prompts import apply, ask, case_subject
-from flows.remediation.answers import (
+from remediation.flows.prompts import apply, ask, case_subject
+from remediation.flows.remediation.answers import (
     ApprovalAnswer,
     FollowUpVisitAnswer,
     OnSiteAssessmentAnswer,
@@ -30,10 +29,11 @@ from flows.remediation.answers import (
     SchoolReintegrationAnswer,
     YoungWorkerProtectionAnswer,
 )
-from flows.remediation.artifacts import ROLE_NAMES
-from remediation_core import casework as cw
-from remediation_core.case_states import CaseState
-from remediation_core.store import CaseStore
+from remediation.flows.remediation.artifacts import ROLE_NAMES
+
+from remediation.core import casework as cw
+from remediation.core.case_states import CaseState
+from remediation.core.store import CaseStore
 
 CASE_MANAGER = "the case manager ({case_manager})"
 

@@ -1,7 +1,7 @@
 """The embedded stack's Prefect server on SQLite takes a burst of flow runs without a locked database.
 
 Prefect 3.8.8 on SQLite answers "database is locked" (logged at ERROR, answered 503) when a deferred
-transaction, such as creating a flow run, meets a concurrent write. `flows.prefect_server` begins
+transaction, such as creating a flow run, meets a concurrent write. `remediation.stack.prefect_server` begins
 those transactions IMMEDIATE. This test starts that server on SQLite, as `remediate up` does, and
 creates flow runs from many clients at once while others move runs through their states: with
 Prefect's stock `prefect server start` the same burst logged tens of "database is locked" errors here.
@@ -81,7 +81,15 @@ def test_a_burst_of_flow_runs_locks_nothing(tmp_path: Path) -> None:
     }
     with log.open("w") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "flows.prefect_server", "--host", "127.0.0.1", "--port", str(port)],
+            [
+                sys.executable,
+                "-m",
+                "remediation.stack.prefect_server",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
             stdout=out,
             stderr=subprocess.STDOUT,
             env=env,

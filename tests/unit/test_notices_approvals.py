@@ -6,11 +6,11 @@ import datetime as dt
 
 from sqlalchemy import select
 
-from remediation_core.approvals import all_approved, approvals_on
-from remediation_core.config.model import Role
-from remediation_core.notices import enqueue_task_mail
-from remediation_core.store import repository as repo
-from remediation_core.store.schema import OutboxMessage
+from remediation.core.approvals import all_approved, approvals_on
+from remediation.core.config.model import Role
+from remediation.core.notices import enqueue_task_mail
+from remediation.core.store import repository as repo
+from remediation.core.store.schema import OutboxMessage
 from tests.unit.test_store import NOTIFIED_AT, opened_case
 
 

@@ -8,17 +8,24 @@ import inspect
 from decimal import Decimal
 
 import pytest
-
-from flows.remediation.acts import ExtendableStep
-from flows.remediation.answers import (
+from remediation.flows.remediation.acts import ExtendableStep
+from remediation.flows.remediation.answers import (
     ApprovalAnswer,
     PlanProposalAnswer,
     SchoolReintegrationAnswer,
     YoungWorkerProtectionAnswer,
 )
-from flows.remediation.stages import EXTENDABLE_STEPS, QUESTIONS, STAGES, prompt_key, question_for, to_report
-from remediation_core import casework as cw
-from remediation_core.case_states import CaseState
+from remediation.flows.remediation.stages import (
+    EXTENDABLE_STEPS,
+    QUESTIONS,
+    STAGES,
+    prompt_key,
+    question_for,
+    to_report,
+)
+
+from remediation.core import casework as cw
+from remediation.core.case_states import CaseState
 
 
 def view(state: CaseState, **changes) -> cw.CaseView:
