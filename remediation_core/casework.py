@@ -42,6 +42,7 @@ from remediation_core.config.minimum_age import HAZARDOUS_WORK_AGE
 from remediation_core.config.model import Duration, DurationUnit, Programme, Role
 from remediation_core.errors import InvalidInput, NotFound
 from remediation_core.escalation import resolve_recipients
+from remediation_core.holds import active_holds, hold_label
 from remediation_core.mail.i18n import step_title, words
 from remediation_core.mail.render import extension_mail, format_instant
 from remediation_core.notices import enqueue_task_mail
@@ -165,6 +166,8 @@ class MilestoneView:
     due_at: dt.datetime
     due_local: str
     escalation_level: int
+    #: "" when the clock runs; else since when and why it waits (a reason from holds.HoldReason).
+    on_hold: str = ""
 
 
 @dataclass(frozen=True)
@@ -262,6 +265,7 @@ def _view(session: Session, case: Case) -> CaseView:
         .where(Milestone.case_id == case.id, Milestone.status == "open")
         .order_by(Milestone.due_at)
     ).all()
+    holds = active_holds(session, [m.id for m in milestones])
     plan = _current_plan(session, case)
     plan_milestone = _open_milestone(session, case, "remediation_plan")
     plan_approvals = approvals_on(session, plan_milestone, f"plan {plan.id}") if plan else []
@@ -290,6 +294,7 @@ def _view(session: Session, case: Case) -> CaseView:
                 due_at=m.due_at,
                 due_local=format_instant(m.due_at, site.time_zone),
                 escalation_level=m.escalation_level,
+                on_hold=hold_label(holds.get(m.id), site.time_zone),
             )
             for m in milestones
         ],

@@ -4,7 +4,8 @@ A milestone stores ``next_escalation_at``, the instant its next ladder level
 fires, so the sweep reads only the milestones that have something to do. Each
 level is recorded once per milestone and due date (a unique key), with its
 email in the outbox and an audit row, in the transaction that advances the
-milestone; two sweeps at once take disjoint rows (``SKIP LOCKED``).
+milestone; two sweeps at once take disjoint rows (``SKIP LOCKED``). A milestone
+on hold (see :mod:`remediation_core.holds`) fires nothing until it is released.
 """
 
 from __future__ import annotations
@@ -192,7 +193,12 @@ def _sweep_batch(
             Case.case_manager,
         )
         .outerjoin(Case, Case.id == Milestone.case_id)
-        .where(Milestone.status == "open", Milestone.next_escalation_at <= as_of)
+        # A held milestone has no next level; the test on held_since guards against one set by mistake.
+        .where(
+            Milestone.status == "open",
+            Milestone.next_escalation_at <= as_of,
+            Milestone.held_since.is_(None),
+        )
         .order_by(Milestone.next_escalation_at, Milestone.id)
         .limit(batch_size)
     )
