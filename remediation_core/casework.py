@@ -535,7 +535,8 @@ def open_case_in(
         children_count=notification.children_count,
         suspected_age=notification.suspected_age,
         suspected_cause=str(notification.suspected_cause) if notification.suspected_cause else None,
-        case_manager=case_manager or next(iter(programme.emails_for([Role.CASE_MANAGER])), None),
+        case_manager=case_manager
+        or next(iter(programme.emails_for([Role.CASE_MANAGER], notification.site_id)), None),
         due_diligence_cycle_id=due_diligence_cycle_id,
         notification_key=notification_key,
         notification_child=notification_child,
@@ -1038,7 +1039,13 @@ def reassign_case(store: CaseStore, reference: str, case_manager: str, actor: st
     with store.transaction() as session:
         case = repo.get_case(session, reference, for_update=True)
         programme = _programme(session, case)
-        known = programme.emails_for([Role.CASE_MANAGER])
+        # The site's case managers and the enterprise's: a case may move to either.
+        known = list(
+            dict.fromkeys(
+                programme.emails_for([Role.CASE_MANAGER], case.site_id)
+                + programme.emails_for([Role.CASE_MANAGER])
+            )
+        )
         if case_manager not in known:
             raise InvalidInput(
                 f"'{case_manager}' is not a case manager of {case.enterprise_id} (known: {', '.join(known)})"
@@ -1095,7 +1102,10 @@ def grant_extension(
             calendar_uid=f"{milestone.key}@remediation-flows",
         )
         recipients = resolve_recipients(
-            programme, [Role.ENTERPRISE_FOCAL_POINT, Role(milestone.owner_role)], case.case_manager
+            programme,
+            [Role.ENTERPRISE_FOCAL_POINT, Role(milestone.owner_role)],
+            case.case_manager,
+            case.site_id,
         )
         repo.enqueue_mail(
             session,

@@ -293,7 +293,7 @@ def _tell_the_enterprise(
         calendar_uid=f"{milestone.key}@remediation-flows",
     )
     recipients = resolve_recipients(
-        programme, [Role.ENTERPRISE_FOCAL_POINT, Role(milestone.owner_role)], case.case_manager
+        programme, [Role.ENTERPRISE_FOCAL_POINT, Role(milestone.owner_role)], case.case_manager, case.site_id
     )
     repo.enqueue_mail(
         session,
