@@ -118,6 +118,13 @@ class Notification:
     suspected_cause: SuspectedCause | None = None
 
 
+class ChildSex(StrEnum):
+    """Recorded for the field's breakdowns; on its own it identifies nobody."""
+
+    FEMALE = "female"
+    MALE = "male"
+
+
 @dataclass(frozen=True)
 class AssessmentReport:
     age_years: int
@@ -127,6 +134,7 @@ class AssessmentReport:
     safe_place: bool
     child_consent: bool
     guardian_consent: bool
+    sex: ChildSex | None = None
 
 
 @dataclass(frozen=True)
@@ -614,6 +622,7 @@ def record_assessment(store: CaseStore, reference: str, report: AssessmentReport
                 safe_place=report.safe_place,
                 child_consent=report.child_consent,
                 guardian_consent=report.guardian_consent,
+                sex=str(report.sex) if report.sex else None,
                 assessed_by=actor,
                 assessed_at=utcnow(),
             )

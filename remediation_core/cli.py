@@ -538,6 +538,30 @@ def cmd_due_diligence_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def parse_day(text: str, what: str) -> dt.date:
+    """A YYYY-MM-DD date; anything else is one line naming the option."""
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise _fail(f"{what}: '{text}' is not a date in the form YYYY-MM-DD") from None
+
+
+def cmd_kpis(args: argparse.Namespace) -> int:
+    """Print the field's outcome measures for one enterprise (and site) and period, from the store."""
+    from remediation_core.kpis import compute_kpis, kpi_lines
+
+    start, end = parse_day(args.start, "--from"), parse_day(args.end, "--to")
+    if end < start:
+        raise _fail(f"--to {end} is before --from {start}")
+    store = _open_store(args)
+    try:
+        kpis = compute_kpis(store, args.enterprise, start, end, site_id=args.site)
+    finally:
+        store.dispose()
+    print("\n".join(kpi_lines(kpis)))
+    return 0
+
+
 HOLD_REASONS = (
     "school_term_not_started",
     "guardian_away",
@@ -684,6 +708,16 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", required=True, metavar="DIR")
     _add_store_options(report)
     report.set_defaults(handler=cmd_due_diligence_report)
+
+    kpis = commands.add_parser("kpis", help="outcome measures by sex and site, with their definitions")
+    kpis.add_argument("enterprise", metavar="ENTERPRISE")
+    kpis.add_argument("--site", help="one site only")
+    kpis.add_argument(
+        "--from", dest="start", required=True, metavar="YYYY-MM-DD", help="first notification day"
+    )
+    kpis.add_argument("--to", dest="end", required=True, metavar="YYYY-MM-DD", help="last notification day")
+    _add_store_options(kpis)
+    kpis.set_defaults(handler=cmd_kpis)
 
     overdue = commands.add_parser("overdue", help="open milestones past due or due within 7 days")
     overdue.add_argument("--as-of", help="look as of this date or instant (default: now)")

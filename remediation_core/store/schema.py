@@ -263,6 +263,8 @@ class Assessment(Base):
     safe_place: Mapped[bool] = mapped_column(Boolean)
     child_consent: Mapped[bool] = mapped_column(Boolean)
     guardian_consent: Mapped[bool] = mapped_column(Boolean)
+    # 'female', 'male' or NULL (not recorded): the field reports every measure by sex.
+    sex: Mapped[str | None] = mapped_column(String(8))
     assessed_by: Mapped[str] = mapped_column(String(200))
     assessed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
