@@ -126,6 +126,8 @@ DEPLOYMENTS: tuple[Deployment, ...] = (
     ),
     Deployment("re-open-a-case", "flows/remediation/acts.py:reopen_a_case", REMEDIATION),
     Deployment("grant-an-extension", "flows/remediation/acts.py:grant_an_extension", REMEDIATION),
+    Deployment("hold-a-milestone", "flows/remediation/acts.py:hold_a_milestone", REMEDIATION),
+    Deployment("release-a-milestone", "flows/remediation/acts.py:release_a_milestone", REMEDIATION),
     Deployment("reassign-a-case", "flows/remediation/acts.py:reassign_a_case", REMEDIATION),
     Deployment("withdraw-a-case", "flows/remediation/acts.py:withdraw_a_case", REMEDIATION),
     Deployment(

@@ -136,6 +136,7 @@ async def escalation_sweep(as_of: dt.datetime | None = None) -> dict[str, int | 
                 "milestone": row.milestone,
                 "working days overdue": row.working_days_overdue,
                 "escalation": row.escalation_level,
+                "on hold": row.on_hold,
             }
             for row in board
         ],

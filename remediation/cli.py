@@ -545,6 +545,67 @@ def cmd_due_diligence_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def parse_day(text: str, what: str) -> dt.date:
+    """A YYYY-MM-DD date; anything else is one line naming the option."""
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise _fail(f"{what}: '{text}' is not a date in the form YYYY-MM-DD") from None
+
+
+def cmd_kpis(args: argparse.Namespace) -> int:
+    """Print the field's outcome measures for one enterprise (and site) and period, from the store."""
+    from remediation.core.kpis import compute_kpis, kpi_lines
+
+    start, end = parse_day(args.start, "--from"), parse_day(args.end, "--to")
+    if end < start:
+        raise _fail(f"--to {end} is before --from {start}")
+    store = _open_store(args)
+    try:
+        kpis = compute_kpis(store, args.enterprise, start, end, site_id=args.site)
+    finally:
+        store.dispose()
+    print("\n".join(kpi_lines(kpis)))
+    return 0
+
+
+HOLD_REASONS = (
+    "school_term_not_started",
+    "guardian_away",
+    "labour_office_not_answered",
+    "site_closed",
+    "other",
+)
+
+
+def cmd_milestone_hold(args: argparse.Namespace) -> int:
+    """Stop a milestone's clock and its escalation, with the reason audited."""
+    from remediation.core.holds import hold_milestone
+
+    store = _open_store(args)
+    try:
+        view = hold_milestone(
+            store, args.reference, args.step, actor=args.by, reason=args.reason, note=args.note
+        )
+    finally:
+        store.dispose()
+    print(f"{view.milestone_key}: on hold since {view.held_at.isoformat()} ({view.reason.label})")
+    return 0
+
+
+def cmd_milestone_release(args: argparse.Namespace) -> int:
+    """End a milestone's hold: its deadline moves by the time held and escalation resumes."""
+    from remediation.core.holds import release_milestone
+
+    store = _open_store(args)
+    try:
+        view = release_milestone(store, args.reference, args.step, actor=args.by)
+    finally:
+        store.dispose()
+    print(f"{view.milestone_key}: released after {view.held_for}; now due {view.due_at.isoformat()}")
+    return 0
+
+
 def cmd_keygen(args: argparse.Namespace) -> int:
     """Print a new key for encrypting children's personal data at rest."""
     from remediation.core.store.protection import KEY_VARIABLE, new_key
@@ -610,6 +671,29 @@ def build_parser() -> argparse.ArgumentParser:
     _add_store_options(identify)
     identify.set_defaults(handler=cmd_case_identify)
 
+    milestone = commands.add_parser(
+        "milestone", help="a case's milestone: hold or release its clock"
+    ).add_subparsers(dest="milestone_command", required=True)
+    hold = milestone.add_parser("hold", help="stop a milestone's clock and escalation, with a reason")
+    hold.add_argument("reference", metavar="CASE_REF")
+    hold.add_argument("step", metavar="STEP", help="e.g. school_reintegration, follow_up_visit")
+    hold.add_argument("--reason", required=True, choices=HOLD_REASONS, help="why the clock waits")
+    hold.add_argument(
+        "--note",
+        help="what the clock waits for, in words (kept in the case store only; required with 'other')",
+    )
+    hold.add_argument("--by", required=True, help="your name or email, for the audit trail")
+    _add_store_options(hold)
+    hold.set_defaults(handler=cmd_milestone_hold)
+    release = milestone.add_parser(
+        "release", help="end a hold: the deadline moves by the time held and escalation resumes"
+    )
+    release.add_argument("reference", metavar="CASE_REF")
+    release.add_argument("step", metavar="STEP")
+    release.add_argument("--by", required=True, help="your name or email, for the audit trail")
+    _add_store_options(release)
+    release.set_defaults(handler=cmd_milestone_release)
+
     cases = commands.add_parser("cases", help="many cases at once").add_subparsers(
         dest="cases_command", required=True
     )
@@ -631,6 +715,16 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", required=True, metavar="DIR")
     _add_store_options(report)
     report.set_defaults(handler=cmd_due_diligence_report)
+
+    kpis = commands.add_parser("kpis", help="outcome measures by sex and site, with their definitions")
+    kpis.add_argument("enterprise", metavar="ENTERPRISE")
+    kpis.add_argument("--site", help="one site only")
+    kpis.add_argument(
+        "--from", dest="start", required=True, metavar="YYYY-MM-DD", help="first notification day"
+    )
+    kpis.add_argument("--to", dest="end", required=True, metavar="YYYY-MM-DD", help="last notification day")
+    _add_store_options(kpis)
+    kpis.set_defaults(handler=cmd_kpis)
 
     overdue = commands.add_parser("overdue", help="open milestones past due or due within 7 days")
     overdue.add_argument("--as-of", help="look as of this date or instant (default: now)")

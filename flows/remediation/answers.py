@@ -12,7 +12,7 @@ import datetime as dt
 from prefect.input import RunInput
 from pydantic import Field
 
-from remediation.core.casework import AgeVerification, AssessmentOutcome, Pathway, Payer
+from remediation.core.casework import AgeVerification, AssessmentOutcome, ChildSex, Pathway, Payer
 from remediation.core.config.model import Role
 
 ANSWERED_BY = Field(
@@ -33,6 +33,9 @@ class OnSiteAssessmentAnswer(RunInput):
     safe_place: bool = Field(title="The child is in a safe place")
     child_consent: bool = Field(title="The child consents")
     guardian_consent: bool = Field(title="The guardian consents")
+    sex: ChildSex | None = Field(
+        default=None, title="Sex (optional)", description="For the outcome figures by sex."
+    )
 
 
 class PlanProposalAnswer(RunInput):

@@ -46,11 +46,15 @@ def case_markdown(view: cw.CaseView) -> str:
         "",
     ]
     if view.open_milestones:
-        lines += ["| milestone | owner | due (site time) | escalation level |", "|---|---|---|---|"]
+        lines += [
+            "| milestone | owner | due (site time) | escalation level | on hold |",
+            "|---|---|---|---|---|",
+        ]
         for m in view.open_milestones:
             level = "none" if m.escalation_level < 0 else str(m.escalation_level + 1)
             lines.append(
-                f"| {m.title} | {ROLE_NAMES.get(m.owner_role, m.owner_role)} | {m.due_local} | {level} |"
+                f"| {m.title} | {ROLE_NAMES.get(m.owner_role, m.owner_role)} | {m.due_local} | {level} "
+                f"| {m.on_hold or '-'} |"
             )
     else:
         lines.append("No open milestones.")

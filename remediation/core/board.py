@@ -1,4 +1,8 @@
-"""The overdue board: open milestones past due or due within a week, soonest first."""
+"""The overdue board: open milestones past due or due within a week, soonest first.
+
+A milestone on hold stays on the board, marked with its hold; its lateness is what it was
+when the hold began, because its clock has stopped.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from remediation.core.holds import active_holds, hold_label
 from remediation.core.ladder import Calendars
 from remediation.core.mail.render import format_instant
 from remediation.core.store.repository import programme_versions
@@ -26,6 +31,8 @@ class BoardRow:
     milestone: str
     working_days_overdue: int
     escalation_level: str
+    #: "" when the clock runs; else since when and why it waits, e.g. "since 2026-12-03: guardian away".
+    on_hold: str = ""
 
 
 def overdue_board(
@@ -39,6 +46,7 @@ def overdue_board(
         .where(Milestone.status == "open", Milestone.due_at <= as_of + horizon)
         .order_by(Milestone.due_at, Milestone.id)
     ).all()
+    holds = active_holds(session, [milestone.id for milestone, _ in rows])
     board = []
     for milestone, reference in rows:
         programme = calendars.programmes[milestone.config_sha256]
@@ -47,6 +55,8 @@ def overdue_board(
         level = (
             ladder[milestone.escalation_level].name if 0 <= milestone.escalation_level < len(ladder) else "-"
         )
+        # A held clock stopped when the hold began: lateness is reckoned up to then.
+        clock_at = min(milestone.held_since, as_of) if milestone.held_since else as_of
         board.append(
             BoardRow(
                 due_at=milestone.due_at,
@@ -55,10 +65,11 @@ def overdue_board(
                 site_id=milestone.site_id,
                 reference=reference or milestone.key.split("/")[0],
                 milestone=milestone.kind,
-                working_days_overdue=calendar.working_days_late(milestone.due_at, as_of)
-                if milestone.due_at <= as_of
+                working_days_overdue=calendar.working_days_late(milestone.due_at, clock_at)
+                if milestone.due_at <= clock_at
                 else 0,
                 escalation_level=level,
+                on_hold=hold_label(holds.get(milestone.id), calendar.site.time_zone),
             )
         )
     return board
@@ -72,6 +83,7 @@ BOARD_COLUMNS = (
     "milestone",
     "working days overdue",
     "escalation",
+    "on hold",
 )
 
 
@@ -86,6 +98,7 @@ def board_table(rows: list[BoardRow]) -> list[tuple[str, ...]]:
             r.milestone,
             str(r.working_days_overdue),
             r.escalation_level,
+            r.on_hold or "-",
         )
         for r in rows
     ]

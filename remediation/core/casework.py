@@ -42,6 +42,7 @@ from remediation.core.config.minimum_age import HAZARDOUS_WORK_AGE
 from remediation.core.config.model import Duration, DurationUnit, Programme, Role
 from remediation.core.errors import InvalidInput, NotFound
 from remediation.core.escalation import resolve_recipients
+from remediation.core.holds import active_holds, hold_label
 from remediation.core.mail.i18n import step_title, words
 from remediation.core.mail.render import extension_mail, format_instant
 from remediation.core.notices import enqueue_task_mail
@@ -117,6 +118,13 @@ class Notification:
     suspected_cause: SuspectedCause | None = None
 
 
+class ChildSex(StrEnum):
+    """Recorded for the field's breakdowns; on its own it identifies nobody."""
+
+    FEMALE = "female"
+    MALE = "male"
+
+
 @dataclass(frozen=True)
 class AssessmentReport:
     age_years: int
@@ -126,6 +134,7 @@ class AssessmentReport:
     safe_place: bool
     child_consent: bool
     guardian_consent: bool
+    sex: ChildSex | None = None
 
 
 @dataclass(frozen=True)
@@ -165,6 +174,8 @@ class MilestoneView:
     due_at: dt.datetime
     due_local: str
     escalation_level: int
+    #: "" when the clock runs; else since when and why it waits (a reason from holds.HoldReason).
+    on_hold: str = ""
 
 
 @dataclass(frozen=True)
@@ -262,6 +273,7 @@ def _view(session: Session, case: Case) -> CaseView:
         .where(Milestone.case_id == case.id, Milestone.status == "open")
         .order_by(Milestone.due_at)
     ).all()
+    holds = active_holds(session, [m.id for m in milestones])
     plan = _current_plan(session, case)
     plan_milestone = _open_milestone(session, case, "remediation_plan")
     plan_approvals = approvals_on(session, plan_milestone, f"plan {plan.id}") if plan else []
@@ -290,6 +302,7 @@ def _view(session: Session, case: Case) -> CaseView:
                 due_at=m.due_at,
                 due_local=format_instant(m.due_at, site.time_zone),
                 escalation_level=m.escalation_level,
+                on_hold=hold_label(holds.get(m.id), site.time_zone),
             )
             for m in milestones
         ],
@@ -530,7 +543,8 @@ def open_case_in(
         children_count=notification.children_count,
         suspected_age=notification.suspected_age,
         suspected_cause=str(notification.suspected_cause) if notification.suspected_cause else None,
-        case_manager=case_manager or next(iter(programme.emails_for([Role.CASE_MANAGER])), None),
+        case_manager=case_manager
+        or next(iter(programme.emails_for([Role.CASE_MANAGER], notification.site_id)), None),
         due_diligence_cycle_id=due_diligence_cycle_id,
         notification_key=notification_key,
         notification_child=notification_child,
@@ -608,6 +622,7 @@ def record_assessment(store: CaseStore, reference: str, report: AssessmentReport
                 safe_place=report.safe_place,
                 child_consent=report.child_consent,
                 guardian_consent=report.guardian_consent,
+                sex=str(report.sex) if report.sex else None,
                 assessed_by=actor,
                 assessed_at=utcnow(),
             )
@@ -1033,7 +1048,13 @@ def reassign_case(store: CaseStore, reference: str, case_manager: str, actor: st
     with store.transaction() as session:
         case = repo.get_case(session, reference, for_update=True)
         programme = _programme(session, case)
-        known = programme.emails_for([Role.CASE_MANAGER])
+        # The site's case managers and the enterprise's: a case may move to either.
+        known = list(
+            dict.fromkeys(
+                programme.emails_for([Role.CASE_MANAGER], case.site_id)
+                + programme.emails_for([Role.CASE_MANAGER])
+            )
+        )
         if case_manager not in known:
             raise InvalidInput(
                 f"'{case_manager}' is not a case manager of {case.enterprise_id} (known: {', '.join(known)})"
@@ -1090,7 +1111,10 @@ def grant_extension(
             calendar_uid=f"{milestone.key}@remediation-flows",
         )
         recipients = resolve_recipients(
-            programme, [Role.ENTERPRISE_FOCAL_POINT, Role(milestone.owner_role)], case.case_manager
+            programme,
+            [Role.ENTERPRISE_FOCAL_POINT, Role(milestone.owner_role)],
+            case.case_manager,
+            case.site_id,
         )
         repo.enqueue_mail(
             session,

@@ -4,7 +4,8 @@ A milestone stores ``next_escalation_at``, the instant its next ladder level
 fires, so the sweep reads only the milestones that have something to do. Each
 level is recorded once per milestone and due date (a unique key), with its
 email in the outbox and an audit row, in the transaction that advances the
-milestone; two sweeps at once take disjoint rows (``SKIP LOCKED``).
+milestone; two sweeps at once take disjoint rows (``SKIP LOCKED``). A milestone
+on hold (see :mod:`remediation.core.holds`) fires nothing until it is released.
 """
 
 from __future__ import annotations
@@ -78,17 +79,29 @@ UNPLACEABLE_ACTION = "escalation_unplaceable"
 
 
 def resolve_recipients(
-    programme: Programme, roles: Sequence[Role], assigned_case_manager: str | None
+    programme: Programme,
+    roles: Sequence[Role],
+    assigned_case_manager: str | None,
+    site_id: str | None = None,
 ) -> list[str]:
-    """The addresses for ``roles``; a case's assigned case manager stands in for the whole role."""
+    """The addresses for ``roles`` at ``site_id`` (the site's people, else the enterprise's);
+    a case's assigned case manager stands in for the whole role."""
     addresses: dict[str, None] = {}
     for role in roles:
         if role is Role.CASE_MANAGER and assigned_case_manager and "@" in assigned_case_manager:
             addresses.setdefault(assigned_case_manager, None)
         else:
-            for email in programme.emails_for([role]):
+            for email in programme.emails_for([role], site_id):
                 addresses.setdefault(email, None)
     return list(addresses)
+
+
+def by_language(programme: Programme, recipients: Sequence[str], site_id: str) -> dict[str, list[str]]:
+    """The recipients grouped by the language each reads, in order of first appearance."""
+    groups: dict[str, list[str]] = {}
+    for email in recipients:
+        groups.setdefault(programme.language_of(email, site_id), []).append(email)
+    return groups
 
 
 def sweep(
@@ -192,7 +205,12 @@ def _sweep_batch(
             Case.case_manager,
         )
         .outerjoin(Case, Case.id == Milestone.case_id)
-        .where(Milestone.status == "open", Milestone.next_escalation_at <= as_of)
+        # A held milestone has no next level; the test on held_since guards against one set by mistake.
+        .where(
+            Milestone.status == "open",
+            Milestone.next_escalation_at <= as_of,
+            Milestone.held_since.is_(None),
+        )
         .order_by(Milestone.next_escalation_at, Milestone.id)
         .limit(batch_size)
     )
@@ -259,36 +277,43 @@ def _sweep_batch(
             }
         )
         subject_ref = reference or milestone.key.split("/")[0]
-        recipients = resolve_recipients(programme, top.level.notify, case_manager)
-        mail = escalation_mail(
-            programme,
-            reference=subject_ref,
-            site_id=milestone.site_id,
-            step=milestone.kind,
-            due_at=milestone.due_at,
-            owner_role=milestone.owner_role,
-            working_days_late=late,
-            stage=top.stage,
-        )
-        outbox_rows.append(
-            {
-                "message_id": f"<escalation-{milestone.id}-{int(milestone.due_at.timestamp())}-{top.index}"
-                "@remediation-flows.local>",
-                "kind": "escalation",
-                "enterprise_id": milestone.enterprise_id,
-                "case_id": milestone.case_id,
-                "milestone_id": milestone.id,
-                "recipients": recipients,
-                "subject": mail.subject,
-                "body_text": mail.text,
-                "body_html": mail.html,
-                "calendar_ics": None,
-                "status": "pending",
-                "attempts": 0,
-                "next_attempt_at": now,
-                "created_at": now,
-            }
-        )
+        recipients = resolve_recipients(programme, top.level.notify, case_manager, milestone.site_id)
+        # One email per language read; the first keeps the Message-ID a single-language level always had.
+        for group, (language, readers) in enumerate(
+            by_language(programme, recipients, milestone.site_id).items()
+        ):
+            mail = escalation_mail(
+                programme,
+                reference=subject_ref,
+                site_id=milestone.site_id,
+                step=milestone.kind,
+                due_at=milestone.due_at,
+                owner_role=milestone.owner_role,
+                working_days_late=late,
+                stage=top.stage,
+                language=language,
+            )
+            suffix = f"-{language}" if group else ""
+            due_stamp = int(milestone.due_at.timestamp())
+            outbox_rows.append(
+                {
+                    "message_id": f"<escalation-{milestone.id}-{due_stamp}-{top.index}{suffix}"
+                    "@remediation-flows.local>",
+                    "kind": "escalation",
+                    "enterprise_id": milestone.enterprise_id,
+                    "case_id": milestone.case_id,
+                    "milestone_id": milestone.id,
+                    "recipients": readers,
+                    "subject": mail.subject,
+                    "body_text": mail.text,
+                    "body_html": mail.html,
+                    "calendar_ics": None,
+                    "status": "pending",
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "created_at": now,
+                }
+            )
         audit_rows.append(
             {
                 "at": now,

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from sqlalchemy.orm import Session
 
 from remediation.core.config.model import Programme, Role
-from remediation.core.escalation import resolve_recipients
+from remediation.core.escalation import by_language, resolve_recipients
 from remediation.core.mail.render import RenderedMail, task_mail
 from remediation.core.store import repository as repo
 from remediation.core.store.schema import Milestone
@@ -36,26 +36,31 @@ def enqueue_task_mail(
     The calendar entry's UID is the milestone's key, so a later notice of the same milestone
     updates the entry in the recipient's calendar instead of adding a second one.
     """
-    recipients = resolve_recipients(programme, roles, case_manager)
+    recipients = resolve_recipients(programme, roles, case_manager, milestone.site_id)
     if not recipients:
         return None
-    mail = task_mail(
-        programme,
-        reference=reference,
-        site_id=milestone.site_id,
-        step=milestone.kind,
-        instructions=instructions,
-        due_at=milestone.due_at,
-        contact_role=contact_role,
-        calendar_uid=f"{milestone.key}@remediation-flows",
-    )
-    repo.enqueue_mail(
-        session,
-        kind="task",
-        recipients=recipients,
-        **mail.outbox_fields(),
-        enterprise_id=milestone.enterprise_id,
-        case_id=case_id,
-        milestone_id=milestone.id,
-    )
-    return mail
+    # One email per language its readers read; the first is returned (its subject names the task).
+    first: RenderedMail | None = None
+    for language, readers in by_language(programme, recipients, milestone.site_id).items():
+        mail = task_mail(
+            programme,
+            reference=reference,
+            site_id=milestone.site_id,
+            step=milestone.kind,
+            instructions=instructions,
+            due_at=milestone.due_at,
+            contact_role=contact_role,
+            calendar_uid=f"{milestone.key}@remediation-flows",
+            language=language,
+        )
+        repo.enqueue_mail(
+            session,
+            kind="task",
+            recipients=readers,
+            **mail.outbox_fields(),
+            enterprise_id=milestone.enterprise_id,
+            case_id=case_id,
+            milestone_id=milestone.id,
+        )
+        first = first or mail
+    return first

@@ -238,6 +238,13 @@ def _steps(raw_steps: dict[str, Any], ladders: dict[str, Any]) -> dict[str, Step
     return steps
 
 
+def _people_by_role(raw: dict[str, Any]) -> dict[Role, tuple[Person, ...]]:
+    return {
+        Role(role): tuple(Person(p["name"], p["email"], p.get("language")) for p in people)
+        for role, people in raw.items()
+    }
+
+
 def _build(doc: dict[str, Any]) -> Programme:
     sites = {}
     for raw in doc["sites"]:
@@ -258,6 +265,8 @@ def _build(doc: dict[str, Any]) -> Programme:
                 )
                 for c in raw.get("closure_days", [])
             ),
+            contacts=_people_by_role(raw.get("contacts", {})),
+            language=raw.get("language"),
         )
     # The cross-field pass has made sure every site's country has an age.
     minimum_age = {
@@ -275,10 +284,7 @@ def _build(doc: dict[str, Any]) -> Programme:
         language=enterprise["language"],
         sector=enterprise.get("sector"),
         financial_year_end=enterprise.get("financial_year_end"),
-        contacts={
-            Role(role): tuple(Person(p["name"], p["email"]) for p in people)
-            for role, people in doc["contacts"].items()
-        },
+        contacts=_people_by_role(doc["contacts"]),
         sites=sites,
         minimum_working_age=minimum_age,
         remediation_steps=_steps(doc["remediation"]["steps"], ladders),

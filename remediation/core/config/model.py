@@ -45,6 +45,8 @@ class Duration:
 class Person:
     name: str
     email: str
+    #: The language this person reads; None: the site's, else the enterprise's.
+    language: str | None = None
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,10 @@ class Site:
     kind: str | None = None
     working_week: frozenset[int] | None = None
     closures: tuple[Closure, ...] = ()
+    #: People by role for this site alone; a role not named here falls back to the enterprise's.
+    contacts: dict[Role, tuple[Person, ...]] = field(default_factory=dict, hash=False)
+    #: The language of this site's people unless a person names their own; None: the enterprise's.
+    language: str | None = None
 
 
 @dataclass(frozen=True)
@@ -147,13 +153,29 @@ class Programme:
             raise NotFound(f"enterprise {self.enterprise_id} has no step '{step}' (known: {known})")
         return rule
 
-    def emails_for(self, roles: tuple[Role, ...] | list[Role]) -> list[str]:
-        """Every address of the given roles, each once, in role order."""
+    def people_for(self, role: Role, site_id: str | None = None) -> tuple[Person, ...]:
+        """The site's people in ``role`` where the programme names any there, else the enterprise's."""
+        if site_id is not None:
+            at_site = self.site(site_id).contacts.get(role)
+            if at_site:
+                return at_site
+        return self.contacts.get(role, ())
+
+    def emails_for(self, roles: tuple[Role, ...] | list[Role], site_id: str | None = None) -> list[str]:
+        """Every address of the given roles (at ``site_id`` when given), each once, in role order."""
         seen: dict[str, None] = {}
         for role in roles:
-            for person in self.contacts.get(role, ()):
+            for person in self.people_for(role, site_id):
                 seen.setdefault(person.email, None)
         return list(seen)
+
+    def language_of(self, email: str, site_id: str | None = None) -> str:
+        """The language to write to ``email`` in: the person's own, else the site's, else the enterprise's."""
+        site = self.site(site_id) if site_id is not None else None
+        people = [p for group in (site.contacts.values() if site else ()) for p in group]
+        people += [p for group in self.contacts.values() for p in group]
+        own = next((p.language for p in people if p.email == email and p.language), None)
+        return own or (site.language if site and site.language else None) or self.language
 
     def minimum_age_for(self, country: str) -> int:
         return self.minimum_working_age[country]

@@ -180,15 +180,22 @@ def render_markdown(data: ReportData) -> str:
         )
     if not data.risks:
         lines.append("| no site assessed yet | | | | |")
-    sources = sorted(
-        {
-            (p.country, p.source, p.year)
-            for p in PREVALENCE.values()
-            if p.country in {r.country for r in data.risks}
-        }
-    )
-    if sources:
-        lines += ["", "National prevalence: " + "; ".join(f"{c}: {s} ({y})" for c, s, y in sources) + "."]
+    assessed_countries = sorted({r.country for r in data.risks})
+    national = [PREVALENCE[c] for c in assessed_countries if c in PREVALENCE]
+    if national:
+        lines += [
+            "",
+            "National prevalence (the surveys measure different things; compare rows with care):",
+            "",
+            "| country | figure | children | measure | source | year | notes |",
+            "|---|---:|---|---|---|---|---|",
+        ]
+        for p in national:
+            figure = "-" if p.percent is None else f"{p.percent:g} %"
+            lines.append(
+                f"| {p.country} | {figure} | {p.ages or '-'} | {p.measure.value} | {p.source} "
+                f"| {p.year or '-'} | {p.notes or '-'} |"
+            )
     lines += ["", "## Actions taken", ""]
     if data.policies:
         lines.append(

@@ -2,8 +2,9 @@
 
 The rules, each adding points (the reasons list says which applied):
 
-- country prevalence (children 5-17 in child labour): under 5 % +1; 5 to 10 % +2;
-  10 % or more +3; no national figure +2
+- country prevalence (the national figure, whatever it measures: the reason names its
+  measure and ages, see prevalence.py): under 5 % +1; 5 to 10 % +2; 10 % or more +3;
+  no national figure +2
 - kind of site: farm or workshop +2 (informal, family and piece-rate work); other +1
 - age verification at hiring: none +3; self-declared age +2; documents checked +1;
   documents verified with an authority +0
@@ -75,15 +76,15 @@ def score_site(country: str, site_kind: str | None, answers: SiteQuestionnaire) 
     """The site's score, level and the reasons that drove it (see the module's rules)."""
     reasons: list[tuple[int, str]] = []
     prevalence = PREVALENCE.get(country)
-    if prevalence is None or prevalence.percent_5_to_17 is None:
+    if prevalence is None or prevalence.percent is None:
         reasons.append((2, f"no national child-labour figure for {country}"))
     else:
-        percent = prevalence.percent_5_to_17
+        percent = prevalence.percent
         points = 1 if percent < 5 else 2 if percent < 10 else 3
         reasons.append(
             (
                 points,
-                f"{percent:g} % of children 5-17 in child labour in {country} "
+                f"{percent:g} % of children {prevalence.ages} in {prevalence.measure.value} in {country} "
                 f"({prevalence.source}, {prevalence.year})",
             )
         )

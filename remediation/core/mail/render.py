@@ -82,8 +82,8 @@ def render_notice(
     )
 
 
-def _contact_line(programme: Programme, role: Role) -> str:
-    people = programme.contacts.get(role, ())
+def _contact_line(programme: Programme, role: Role, site_id: str) -> str:
+    people = programme.people_for(role, site_id)
     return ", ".join(f"{p.name} <{p.email}>" for p in people)
 
 
@@ -103,15 +103,18 @@ class _StepNotice:
         return self.due_text.split(" (")[0]
 
 
-def _step_notice(programme: Programme, site_id: str, step: str, due_at: dt.datetime) -> _StepNotice:
+def _step_notice(
+    programme: Programme, site_id: str, step: str, due_at: dt.datetime, language: str | None = None
+) -> _StepNotice:
     site = programme.site(site_id)
     due_text = format_instant(due_at, site.time_zone)
+    language = language or site.language or programme.language
     return _StepNotice(
-        words(programme.language),
-        programme.language,
+        words(language),
+        language,
         f"{site.name} ({site.id})",
         site.time_zone,
-        step_title(programme.language, step),
+        step_title(language, step),
         due_text,
     )
 
@@ -126,9 +129,10 @@ def task_mail(
     due_at: dt.datetime,
     contact_role: Role = Role.CASE_MANAGER,
     calendar_uid: str,
+    language: str | None = None,
 ) -> RenderedMail:
     """An enterprise's task: what to do, by when (site time), the case, whom to contact; with .ics."""
-    notice = _step_notice(programme, site_id, step, due_at)
+    notice = _step_notice(programme, site_id, step, due_at, language)
     w, title = notice.w, notice.title
     subject = w["task_subject"].format(case=reference, title=title, due=notice.due_short)
     facts = [
@@ -136,7 +140,7 @@ def task_mail(
         (w["site"], notice.site_line),
         (w["what"], instructions),
         (w["due"], notice.due_text),
-        (w["contact"], _contact_line(programme, contact_role)),
+        (w["contact"], _contact_line(programme, contact_role, site_id)),
     ]
     text, html = render_notice(notice.language, subject, w["task_lead"], facts, w["task_action"])
     ics = calendar_entry(
@@ -155,9 +159,10 @@ def escalation_mail(
     owner_role: str,
     working_days_late: int,
     stage: str,
+    language: str | None = None,
 ) -> RenderedMail:
     """A ladder level's email; ``stage`` is 'reminder' (before due), 'due' (at due) or 'overdue'."""
-    notice = _step_notice(programme, site_id, step, due_at)
+    notice = _step_notice(programme, site_id, step, due_at, language)
     w, title = notice.w, notice.title
     subject = w[f"{stage}_subject"].format(
         case=reference, title=title, due=notice.due_short, late=working_days_late
@@ -185,9 +190,10 @@ def extension_mail(
     new_due_at: dt.datetime,
     reason: str,
     calendar_uid: str,
+    language: str | None = None,
 ) -> RenderedMail:
     """Tells the enterprise that a deadline moved, with the updated calendar entry."""
-    notice = _step_notice(programme, site_id, step, new_due_at)
+    notice = _step_notice(programme, site_id, step, new_due_at, language)
     w, title = notice.w, notice.title
     subject = w["extension_subject"].format(case=reference, title=title, due=notice.due_short)
     facts = [

@@ -422,6 +422,12 @@ def extend_deadline(
         raise InvalidInput(
             f"milestone '{milestone.key}' is {milestone.status}; only open ones can be extended"
         )
+    if milestone.held_since is not None:
+        # Releasing a hold moves the deadline by the time held; an extension on top would be lost.
+        raise InvalidInput(
+            f"milestone '{milestone.key}' is on hold since {milestone.held_since.isoformat()}; "
+            "release it before extending its deadline"
+        )
     if not reason.strip():
         raise InvalidInput("an extension needs a reason")
     if new_due_at <= milestone.due_at:

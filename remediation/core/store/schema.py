@@ -180,6 +180,8 @@ class Milestone(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     completed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     completed_by: Mapped[str | None] = mapped_column(String(200))
+    # Set while the milestone is on hold (see remediation.core.holds): its clock and ladder wait.
+    held_since: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
 class MilestoneEscalation(Base):
@@ -211,6 +213,28 @@ class DeadlineExtension(Base):
     granted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class MilestoneHold(Base):
+    """A pause of a milestone's clock: why, by whom, and by how much its deadline moved when it ended.
+
+    ``reason`` is one of :class:`remediation.core.holds.HoldReason` and may be shown anywhere;
+    ``note`` is staff's free text and stays in the store.
+    """
+
+    __tablename__ = "milestone_holds"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    milestone_id: Mapped[int] = mapped_column(ForeignKey("milestones.id"), index=True)
+    reason: Mapped[str] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(Text)
+    held_by: Mapped[str] = mapped_column(String(200))
+    held_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    due_at_when_held: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    released_by: Mapped[str | None] = mapped_column(String(200))
+    released_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    due_at_when_released: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # What the hold cost the clock, in the step's unit, e.g. "3 working days".
+    held_for: Mapped[str | None] = mapped_column(String(64))
+
+
 class Approval(Base):
     __tablename__ = "approvals"
     __table_args__ = (UniqueConstraint("milestone_id", "subject", "role"),)
@@ -239,6 +263,8 @@ class Assessment(Base):
     safe_place: Mapped[bool] = mapped_column(Boolean)
     child_consent: Mapped[bool] = mapped_column(Boolean)
     guardian_consent: Mapped[bool] = mapped_column(Boolean)
+    # 'female', 'male' or NULL (not recorded): the field reports every measure by sex.
+    sex: Mapped[str | None] = mapped_column(String(8))
     assessed_by: Mapped[str] = mapped_column(String(200))
     assessed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
