@@ -123,7 +123,7 @@ async def escalation_sweep(as_of: dt.datetime | None = None) -> dict[str, int | 
         emit_event(**escalation_event(escalation))
     if result.escalations:
         emit_event(**sweep_summary_event(result.escalations, _flow_run_id()))
-    with store.transaction() as session:
+    with store.reading() as session:
         board = overdue_board(session, when)
     await acreate_table_artifact(
         key="overdue-board",

@@ -205,7 +205,7 @@ def cmd_overdue(args: argparse.Namespace) -> int:
 
     as_of = parse_as_of(args.as_of)
     store = _open_store(args)
-    with store.transaction() as session:
+    with store.reading() as session:
         rows = overdue_board(session, as_of)
     store.dispose()
     horizon = (as_of + dt.timedelta(days=7)).date()
@@ -223,7 +223,7 @@ def cmd_outbox(args: argparse.Namespace) -> int:
     from remediation.core.store.schema import OutboxMessage
 
     store = _open_store(args)
-    with store.transaction() as session:
+    with store.reading() as session:
         # tuples() only retypes the rows (it returns the same result), so dict() sees (status, count) pairs.
         counts = select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
         totals: dict[str, int] = dict(session.execute(counts).tuples().all())

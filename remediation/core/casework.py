@@ -321,20 +321,20 @@ def _view(session: Session, case: Case) -> CaseView:
 
 def case_view(store: CaseStore, reference: str) -> CaseView:
     """Where the case stands and what it waits for."""
-    with store.transaction() as session:
+    with store.reading() as session:
         return _view(session, repo.get_case(session, reference))
 
 
 def open_case_views(store: CaseStore) -> list[CaseView]:
     """Every case still in progress, oldest first."""
-    with store.transaction() as session:
+    with store.reading() as session:
         cases = session.scalars(select(Case).where(Case.state.in_(list(OPEN_STATES))).order_by(Case.id)).all()
         return [_view(session, case) for case in cases]
 
 
 def open_case_rounds(store: CaseStore, opened_before: dt.datetime) -> list[tuple[str, int]]:
     """(reference, round) of every case still in progress that was opened before ``opened_before``."""
-    with store.transaction() as session:
+    with store.reading() as session:
         return [
             (reference, round_number)
             for reference, round_number in session.execute(
@@ -350,7 +350,7 @@ def refusals(store: CaseStore, prompt_key: str) -> tuple[int, str | None]:
 
     Prompt keys name their case or cycle, so they are unique across the store.
     """
-    with store.transaction() as session:
+    with store.reading() as session:
         reasons = session.scalars(
             select(AuditEvent.reason)
             .where(AuditEvent.action == "input_refused", AuditEvent.entity_id == prompt_key)

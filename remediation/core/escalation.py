@@ -137,7 +137,7 @@ def sweep(
 def preview(store: CaseStore, as_of: dt.datetime, *, batch_size: int = 1000) -> SweepResult:
     """What a sweep at ``as_of`` would fire, to whom and why; writes nothing and locks nothing."""
     result = SweepResult(as_of=as_of.astimezone(dt.UTC), preview=True)
-    with store.transaction() as session:
+    with store.reading() as session:
         calendars = Calendars(programme_versions(session))
         cursor: list[tuple[dt.datetime, int]] = []  # keyset paging: the last row seen
         while True:

@@ -167,7 +167,7 @@ def compute_kpis(
     """Every measure for the enterprise's cases notified from ``start`` up to ``end`` (both included, UTC)."""
     since = dt.datetime.combine(start, dt.time(), tzinfo=dt.UTC)
     until = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
-    with store.transaction() as session:
+    with store.reading() as session:
         query = select(Case).where(
             Case.enterprise_id == enterprise_id, Case.notified_at >= since, Case.notified_at < until
         )

@@ -170,7 +170,7 @@ class Backlog:
 
 def outbox_backlog(store: CaseStore) -> Backlog:
     """Pending and failed emails in the case store, and since when the oldest pending one waits."""
-    with store.transaction() as session:
+    with store.reading() as session:
         pending, oldest = session.execute(
             select(func.count(), func.min(OutboxMessage.created_at)).where(OutboxMessage.status == "pending")
         ).one()

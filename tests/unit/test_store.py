@@ -397,3 +397,27 @@ def test_every_act_starts_and_ends_where_the_table_allows():
         assert act.sources and act.targets, act.name
         for source in act.sources:
             assert act.targets <= ALLOWED_TRANSITIONS[source], act.name
+
+
+def test_a_read_takes_no_write_lock_on_sqlite(tmp_path):
+    """A long read (a view over every open case) must not hold SQLite's one write lock."""
+    import sqlite3
+
+    from remediation.core.store import CaseStore, upgrade_schema
+
+    path = tmp_path / "store.db"
+    upgrade_schema(f"sqlite:///{path}")
+    store = CaseStore(f"sqlite:///{path}")
+    # Another process's writer, waiting 0.2 s for the lock instead of 30 s.
+    writer = sqlite3.connect(path, timeout=0.2, isolation_level=None)
+    count_audit = select(func.count()).select_from(AuditEvent)
+    with store.reading() as session:
+        session.execute(count_audit).scalar_one()
+        writer.execute("BEGIN IMMEDIATE")  # the write lock is free during the read
+        writer.execute("ROLLBACK")
+    with store.transaction() as session:
+        session.execute(count_audit).scalar_one()
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            writer.execute("BEGIN IMMEDIATE")  # a writing transaction holds it from its start
+    writer.close()
+    store.dispose()

@@ -192,7 +192,7 @@ def _view(session: Session, cycle: DueDiligenceCycle) -> CycleView:
 
 
 def cycle_view(store: CaseStore, enterprise_id: str, year: int) -> CycleView:
-    with store.transaction() as session:
+    with store.reading() as session:
         return _view(session, _cycle(session, enterprise_id, year))
 
 

@@ -321,7 +321,7 @@ def render_html(data: ReportData, markdown: str) -> str:
 
 def write_report(store: CaseStore, enterprise_id: str, year: int, out_dir: Path) -> list[Path]:
     """Write the Markdown and HTML files; returns their paths."""
-    with store.transaction() as session:
+    with store.reading() as session:
         data = build_report(session, enterprise_id, year)
     markdown = render_markdown(data)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -135,6 +135,10 @@ def check_store(url: str) -> None:
         )
 
 
+#: The execution option of a connection that only reads (see CaseStore.reading).
+READ_ONLY = "remediation_read_only"
+
+
 def make_engine(url: str | None = None, **options: Any) -> Engine:
     """An engine for the case store; SQLite gets foreign keys, WAL and a busy timeout."""
     url = database_url(url)
@@ -155,7 +159,9 @@ def make_engine(url: str | None = None, **options: Any) -> Engine:
         def _begin_immediate(connection: Any) -> None:
             # Take the write lock up front: two sweepers or dispatchers on one SQLite file then
             # run one after the other instead of both reading the same rows and one failing.
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            # A read (CaseStore.reading) reads its WAL snapshot and never waits for the lock.
+            read_only = connection.get_execution_options().get(READ_ONLY, False)
+            connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_pre_ping=True, **options)

@@ -24,7 +24,7 @@ from remediation.core.config.loader import load_programme_document
 from remediation.core.config.model import Programme, Role
 from remediation.core.errors import InvalidInput, NotFound
 from remediation.core.ladder import next_escalation_at
-from remediation.core.store.database import make_engine
+from remediation.core.store.database import READ_ONLY, make_engine
 from remediation.core.store.schema import (
     Approval,
     AuditEvent,
@@ -59,6 +59,21 @@ class CaseStore:
         """One unit of work: commits on success, rolls back on any error."""
         with self._sessions.begin() as session:
             yield session
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A consistent read that writes nothing: on SQLite it takes no write lock.
+
+        A view over hundreds of open cases takes seconds on a busy machine; inside a writing
+        transaction it held SQLite's one write lock all that time, and the case flows waiting
+        for it gave up ("database is locked").
+        """
+        with self._sessions() as session:
+            session.connection(execution_options={READ_ONLY: True})
+            try:
+                yield session
+            finally:
+                session.rollback()
 
     def dispose(self) -> None:
         self.engine.dispose()
