@@ -32,7 +32,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from remediation.core.mail.sink import read_sink  # noqa: E402
+from remediation_flows.core.mail.sink import read_sink  # noqa: E402
 from tests.prefect_log import server_log_errors  # noqa: E402
 
 
@@ -99,7 +99,7 @@ def main() -> None:
             "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "10",
         }
     )
-    from remediation.stack.embedded import LocalStack
+    from remediation_flows.stack.embedded import LocalStack
 
     with LocalStack(home, api_port=free_port(), smtp_port=free_port(), progress=progress) as stack:
         api = Api(stack.api_url)

@@ -35,14 +35,14 @@ from sqlalchemy import create_engine, select, text
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from remediation.core.config import load_programme_file  # noqa: E402
-from remediation.core.escalation import sweep  # noqa: E402
-from remediation.core.ladder import Calendars, next_escalation_at  # noqa: E402
-from remediation.core.mail.outbox import dispatch  # noqa: E402
-from remediation.core.mail.transport import Security, SmtpSettings, compose  # noqa: E402
-from remediation.core.store import CaseStore, upgrade_schema  # noqa: E402
-from remediation.core.store import repository as repo  # noqa: E402
-from remediation.core.store.schema import Milestone, OutboxMessage  # noqa: E402
+from remediation_flows.core.config import load_programme_file  # noqa: E402
+from remediation_flows.core.escalation import sweep  # noqa: E402
+from remediation_flows.core.ladder import Calendars, next_escalation_at  # noqa: E402
+from remediation_flows.core.mail.outbox import dispatch  # noqa: E402
+from remediation_flows.core.mail.transport import Security, SmtpSettings, compose  # noqa: E402
+from remediation_flows.core.store import CaseStore, upgrade_schema  # noqa: E402
+from remediation_flows.core.store import repository as repo  # noqa: E402
+from remediation_flows.core.store.schema import Milestone, OutboxMessage  # noqa: E402
 
 POSTGRES_SERVER = os.environ.get(
     "REMEDIATION_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 
-from remediation.core.store import CaseStore
+from remediation_flows.core.store import CaseStore
 
 
 class CaseStoreConnection(Block):

@@ -7,7 +7,7 @@ from typing import Any
 from prefect.blocks.core import Block
 from pydantic import Field, field_validator
 
-from remediation.core.config import ConfigInvalid, Programme, load_programme_document
+from remediation_flows.core.config import ConfigInvalid, Programme, load_programme_document
 
 
 class EnterpriseProgramme(Block):

@@ -7,7 +7,7 @@ from typing import Literal
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 
-from remediation.core.mail.transport import Security, SmtpSettings
+from remediation_flows.core.mail.transport import Security, SmtpSettings
 
 
 class MailTransport(Block):

@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 
 from prefect.exceptions import ObjectNotFound
-from remediation.blocks import CaseStoreConnection, EnterpriseProgramme, MailTransport
+from remediation_flows.blocks import CaseStoreConnection, EnterpriseProgramme, MailTransport
 
-from remediation.core.config import ConfigInvalid, Programme
-from remediation.core.errors import NotFound
-from remediation.core.mail.transport import SmtpSettings
-from remediation.core.store import CaseStore
-from remediation.core.store.database import DATABASE_URL_VARIABLE
+from remediation_flows.core.config import ConfigInvalid, Programme
+from remediation_flows.core.errors import NotFound
+from remediation_flows.core.mail.transport import SmtpSettings
+from remediation_flows.core.store import CaseStore
+from remediation_flows.core.store.database import DATABASE_URL_VARIABLE
 
 DEFAULT_BLOCK = "default"
 _STORES: dict[str, CaseStore] = {}

@@ -1,11 +1,11 @@
 """Every deployment of remediation-flows, defined once.
 
-Two things are made from :data:`DEPLOYMENTS`: the runner deployments that ``remediation.stack.serve``
+Two things are made from :data:`DEPLOYMENTS`: the runner deployments that ``remediation_flows.stack.serve``
 (and so ``remediate up``) serves on one machine, and ``prefect.yaml``, which ``prefect deploy --all``
 reads to put the same deployments on a work pool of workers. ``prefect.yaml`` is generated, never
 edited by hand:
 
-    python -m remediation.flows.deployments > prefect.yaml
+    python -m remediation_flows.flows.deployments > prefect.yaml
 
 ``tests/unit/test_deployments.py`` fails when the committed file differs from what this prints.
 
@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
-from remediation.flows.escalation import SWEEP_ESCALATED_EVENT
+from remediation_flows.flows.escalation import SWEEP_ESCALATED_EVENT
 
 if TYPE_CHECKING:
     from prefect import Flow
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from prefect.schedules import Schedule
 
 
-#: Under ``remediate up`` and ``remediation.stack.serve`` every schedule is off when the sweep's is: the
+#: Under ``remediate up`` and ``remediation_flows.stack.serve`` every schedule is off when the sweep's is: the
 #: integration tests set ``REMEDIATION_SWEEP_SECONDS=0`` and run everything on demand.
 SWEEP_SECONDS_VARIABLE = "REMEDIATION_SWEEP_SECONDS"
 
@@ -46,7 +46,7 @@ class Every:
     variable: str
 
     def served_seconds(self) -> int:
-        """The interval ``remediation.stack.serve`` uses: the environment's, else the default."""
+        """The interval ``remediation_flows.stack.serve`` uses: the environment's, else the default."""
         return int(os.environ.get(self.variable, str(self.seconds)))
 
 
@@ -83,8 +83,8 @@ class Deployment:
     @property
     def module(self) -> str:
         """The entrypoint's module, importable from the project's root (or the installed package)."""
-        # flows/ is the package remediation.flows (setup.py maps it so).
-        return "remediation." + self.entrypoint.split(":")[0].removesuffix(".py").replace("/", ".")
+        # flows/ is the package remediation_flows.flows (setup.py maps it so).
+        return "remediation_flows." + self.entrypoint.split(":")[0].removesuffix(".py").replace("/", ".")
 
     def flow(self) -> Flow:
         """The flow object the entrypoint names."""
@@ -145,7 +145,7 @@ DEPLOYMENTS: tuple[Deployment, ...] = (
         schedule=YearlyCycles(),
         note="One schedule per enterprise, in the month its programme starts the cycle (cycle_start_month).\n"
         "Generated from examples/*.yaml: for other enterprises, run\n"
-        "`python -m remediation.flows.deployments PROGRAMME.yaml...` with their programme files\n"
+        "`python -m remediation_flows.flows.deployments PROGRAMME.yaml...` with their programme files\n"
         "(`remediate up`'s runners read the enterprise blocks instead).",
     ),
     Deployment(
@@ -198,7 +198,8 @@ HEADER = """\
 # row locks and unique keys make sure that nothing is escalated or sent twice.
 #
 # GENERATED from flows/deployments.py, where every deployment is defined once (`remediate up`'s
-# runners serve the same list): edit that, then run `python -m remediation.flows.deployments > prefect.yaml`.
+# runners serve the same list): edit that, then run
+# `python -m remediation_flows.flows.deployments > prefect.yaml`.
 """
 
 #: The anchors the deployments refer to: every deployment runs on this pool, most with these tags.
@@ -217,11 +218,7 @@ def _yaml_note(deployment: Deployment) -> list[str]:
     """The comment lines above a deployment in prefect.yaml."""
     lines = deployment.note.splitlines() if deployment.note else []
     if isinstance(deployment.schedule, Every):
-        lines.append(
-            f"Served by `remediate up` (remediation.stack.serve), {deployment.schedule.variable} sets the "
-            "interval "
-            "(0: off)."
-        )
+        lines.append(f"Served by `remediate up`, {deployment.schedule.variable} sets the interval (0: off).")
     return lines
 
 
@@ -245,8 +242,8 @@ def prefect_yaml(programme_files: Iterable[Path] | None = None) -> str:
 
     The cycle schedules are those of ``programme_files`` (default: examples/*.yaml).
     """
-    from remediation.core.config import load_programme_file
-    from remediation.core.resources import example_programmes
+    from remediation_flows.core.config import load_programme_file
+    from remediation_flows.core.resources import example_programmes
 
     files = example_programmes() if programme_files is None else list(programme_files)
     programmes = [
@@ -299,13 +296,13 @@ def prefect_yaml(programme_files: Iterable[Path] | None = None) -> str:
     return HEADER + "\n".join(lines) + "\n"
 
 
-# --- remediation.stack.serve ------------------------------------------------------------------------
+# --- remediation_flows.stack.serve ------------------------------------------------------------------------
 
 
 def served_schedules(
     deployment: Deployment, cycles: Callable[[], Sequence[tuple[str, int]]] = list
 ) -> list[Schedule]:
-    """The deployment's schedules under ``remediation.stack.serve``.
+    """The deployment's schedules under ``remediation_flows.stack.serve``.
 
     ``cycles`` gives the enterprises' (id, cycle start month); it is asked only when the yearly
     cycles are on, since it reads the Prefect server.

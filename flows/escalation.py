@@ -7,11 +7,11 @@ import datetime as dt
 from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_table_artifact
 from prefect.events import emit_event
-from remediation.flows.common import case_store
-from remediation.flows.remediation.artifacts import publish_open_cases
+from remediation_flows.flows.common import case_store
+from remediation_flows.flows.remediation.artifacts import publish_open_cases
 
-from remediation.core.board import overdue_board
-from remediation.core.escalation import Escalation, sweep
+from remediation_flows.core.board import overdue_board
+from remediation_flows.core.escalation import Escalation, sweep
 
 OVERDUE_EVENT = "remediation.milestone.overdue"
 #: Once per sweep that escalated anything; the outbox dispatcher's automation listens for it.

@@ -15,9 +15,9 @@ from prefect import get_run_logger
 from prefect.flow_runs import suspend_flow_run
 from prefect.input import RunInput
 
-from remediation.core import casework as cw
-from remediation.core.errors import RemediationError
-from remediation.core.store import CaseStore
+from remediation_flows.core import casework as cw
+from remediation_flows.core.errors import RemediationError
+from remediation_flows.core.store import CaseStore
 
 Answer = TypeVar("Answer", bound=RunInput)
 

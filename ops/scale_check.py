@@ -19,11 +19,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def seed(url: str, count: int) -> dict:
-    from remediation.core import casework as cw
-    from remediation.core.config import load_programme_file
+    from remediation_flows.core import casework as cw
+    from remediation_flows.core.config import load_programme_file
 
     programme = load_programme_file(ROOT / "examples" / "garment_brand.yaml")
-    from remediation.core.store import CaseStore
+    from remediation_flows.core.store import CaseStore
 
     store = CaseStore(url)
     notified = dt.datetime.now(dt.UTC) - dt.timedelta(days=30)
@@ -40,9 +40,9 @@ def seed(url: str, count: int) -> dict:
 
 
 def blocks(url: str, smtp_port: int) -> dict:
-    from remediation.blocks import CaseStoreConnection, EnterpriseProgramme, MailTransport
+    from remediation_flows.blocks import CaseStoreConnection, EnterpriseProgramme, MailTransport
 
-    from remediation.core.config import load_programme_file
+    from remediation_flows.core.config import load_programme_file
 
     CaseStoreConnection(url=url).save("default", overwrite=True)
     MailTransport(host="127.0.0.1", port=smtp_port, security="none", sender="remediation@ngo.example").save(

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from remediation.core.config import Programme, load_programme_file
-from remediation.core.store import CaseStore, upgrade_schema
-from remediation.core.store.schema import Base
+from remediation_flows.core.config import Programme, load_programme_file
+from remediation_flows.core.store import CaseStore, upgrade_schema
+from remediation_flows.core.store.schema import Base
 
 
 def _free_port() -> int:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from remediation.core.mail.outbox import dispatch
-from remediation.core.mail.transport import Security, SmtpSettings
-from remediation.core.store import CaseStore
+from remediation_flows.core.mail.outbox import dispatch
+from remediation_flows.core.mail.transport import Security, SmtpSettings
+from remediation_flows.core.store import CaseStore
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """Reading a Prefect server's log for what went wrong: the guard every server started by the tests passes.
 
-What counts as an error line is `remediate status`'s own rule (remediation.core.status.is_error_line):
+What counts as an error line is `remediate status`'s own rule (remediation_flows.core.status.is_error_line):
 Prefect's ERROR/CRITICAL records, uvicorn's, and any traceback. A broken scheduler (Prefect 3.8.8 on
 SQLAlchemy 2.1) wrote exactly such lines every minute while every test passed.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from remediation.core.status import is_error_line
+from remediation_flows.core.status import is_error_line
 
 
 def server_log_errors(log: Path, offset: int = 0) -> list[str]:

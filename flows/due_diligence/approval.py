@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from remediation.flows.prompts import apply, ask
-from remediation.flows.remediation.answers import ApprovalAnswer
-from remediation.flows.remediation.artifacts import ROLE_NAMES
+from remediation_flows.flows.prompts import apply, ask
+from remediation_flows.flows.remediation.answers import ApprovalAnswer
+from remediation_flows.flows.remediation.artifacts import ROLE_NAMES
 
-from remediation.core.due_diligence import cycle as dd
-from remediation.core.store import CaseStore
+from remediation_flows.core.due_diligence import cycle as dd
+from remediation_flows.core.store import CaseStore
 
 
 async def approve(store: CaseStore, view: dd.CycleView, what: str) -> None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from remediation.flows.due_diligence.answers import MonitoringVisitAnswer
-from remediation.flows.prompts import apply, ask
-from remediation.flows.remediation.runs import start_lifecycle
+from remediation_flows.flows.due_diligence.answers import MonitoringVisitAnswer
+from remediation_flows.flows.prompts import apply, ask
+from remediation_flows.flows.remediation.runs import start_lifecycle
 
-from remediation.core.due_diligence import cycle as dd
-from remediation.core.store import CaseStore
+from remediation_flows.core.due_diligence import cycle as dd
+from remediation_flows.core.store import CaseStore
 
 
 async def monitor(store: CaseStore, view: dd.CycleView) -> None:

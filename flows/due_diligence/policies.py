@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from remediation.flows.due_diligence.answers import PolicyReviewAnswer
-from remediation.flows.due_diligence.approval import approve
-from remediation.flows.prompts import apply, ask
+from remediation_flows.flows.due_diligence.answers import PolicyReviewAnswer
+from remediation_flows.flows.due_diligence.approval import approve
+from remediation_flows.flows.prompts import apply, ask
 
-from remediation.core.due_diligence import cycle as dd
-from remediation.core.store import CaseStore
+from remediation_flows.core.due_diligence import cycle as dd
+from remediation_flows.core.store import CaseStore
 
 
 async def review_policies(store: CaseStore, view: dd.CycleView) -> None:

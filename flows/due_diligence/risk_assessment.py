@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from remediation.flows.due_diligence.answers import SiteRiskAnswer
-from remediation.flows.prompts import apply, ask
+from remediation_flows.flows.due_diligence.answers import SiteRiskAnswer
+from remediation_flows.flows.prompts import apply, ask
 
-from remediation.core.due_diligence import cycle as dd
-from remediation.core.due_diligence.risk import SiteQuestionnaire
-from remediation.core.store import CaseStore
+from remediation_flows.core.due_diligence import cycle as dd
+from remediation_flows.core.due_diligence.risk import SiteQuestionnaire
+from remediation_flows.core.store import CaseStore
 
 
 async def assess_risk(store: CaseStore, view: dd.CycleView) -> None:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from remediation.flows.due_diligence.answers import TrainingAttendanceAnswer, TrainingPlanAnswer
-from remediation.flows.prompts import apply, ask
+from remediation_flows.flows.due_diligence.answers import TrainingAttendanceAnswer, TrainingPlanAnswer
+from remediation_flows.flows.prompts import apply, ask
 
-from remediation.core.due_diligence import cycle as dd
-from remediation.core.store import CaseStore
+from remediation_flows.core.due_diligence import cycle as dd
+from remediation_flows.core.store import CaseStore
 
 
 async def train(store: CaseStore, view: dd.CycleView) -> None:

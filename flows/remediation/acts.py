@@ -8,16 +8,16 @@ from typing import Annotated
 
 from prefect import flow, get_run_logger
 from pydantic import Field
-from remediation.flows.common import case_store
-from remediation.flows.remediation.artifacts import publish_case
-from remediation.flows.remediation.lifecycle import CASE_REFERENCE
-from remediation.flows.remediation.runs import cancel_waiting_lifecycles, start_lifecycle
-from remediation.flows.remediation.stages import EXTENDABLE_STEPS
+from remediation_flows.flows.common import case_store
+from remediation_flows.flows.remediation.artifacts import publish_case
+from remediation_flows.flows.remediation.lifecycle import CASE_REFERENCE
+from remediation_flows.flows.remediation.runs import cancel_waiting_lifecycles, start_lifecycle
+from remediation_flows.flows.remediation.stages import EXTENDABLE_STEPS
 
-from remediation.core import casework as cw
-from remediation.core.errors import RemediationError
-from remediation.core.holds import HoldReason, hold_milestone, release_milestone
-from remediation.core.store import CaseStore
+from remediation_flows.core import casework as cw
+from remediation_flows.core.errors import RemediationError
+from remediation_flows.core.holds import HoldReason, hold_milestone, release_milestone
+from remediation_flows.core.store import CaseStore
 
 Reference = Annotated[str, CASE_REFERENCE]
 By = Annotated[

@@ -12,8 +12,8 @@ import datetime as dt
 from prefect.input import RunInput
 from pydantic import Field
 
-from remediation.core.casework import AgeVerification, AssessmentOutcome, ChildSex, Pathway, Payer
-from remediation.core.config.model import Role
+from remediation_flows.core.casework import AgeVerification, AssessmentOutcome, ChildSex, Pathway, Payer
+from remediation_flows.core.config.model import Role
 
 ANSWERED_BY = Field(
     title="Your name or email",

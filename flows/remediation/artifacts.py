@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 
-from remediation.core import casework as cw
-from remediation.core.store import CaseStore
+from remediation_flows.core import casework as cw
+from remediation_flows.core.store import CaseStore
 
 ROLE_NAMES = {
     "enterprise_focal_point": "enterprise focal point",

@@ -20,8 +20,8 @@ from decimal import Decimal
 from typing import Any, get_type_hints
 
 from prefect.input import RunInput
-from remediation.flows.prompts import apply, ask, case_subject
-from remediation.flows.remediation.answers import (
+from remediation_flows.flows.prompts import apply, ask, case_subject
+from remediation_flows.flows.remediation.answers import (
     ApprovalAnswer,
     FollowUpVisitAnswer,
     OnSiteAssessmentAnswer,
@@ -29,11 +29,11 @@ from remediation.flows.remediation.answers import (
     SchoolReintegrationAnswer,
     YoungWorkerProtectionAnswer,
 )
-from remediation.flows.remediation.artifacts import ROLE_NAMES
+from remediation_flows.flows.remediation.artifacts import ROLE_NAMES
 
-from remediation.core import casework as cw
-from remediation.core.case_states import CaseState
-from remediation.core.store import CaseStore
+from remediation_flows.core import casework as cw
+from remediation_flows.core.case_states import CaseState
+from remediation_flows.core.store import CaseStore
 
 CASE_MANAGER = "the case manager ({case_manager})"
 

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from remediation.core.store import CaseStore, upgrade_schema
-from remediation.core.store.schema import Case
+from remediation_flows.core.store import CaseStore, upgrade_schema
+from remediation_flows.core.store.schema import Case
 from tests.conftest import (
     EXAMPLES,
     PREFECT_HOME,
@@ -123,9 +123,9 @@ class Deployed:
 
 
 def save_blocks(database_url: str, smtp_port: int) -> None:
-    from remediation.blocks import CaseStoreConnection, EnterpriseProgramme, MailTransport
+    from remediation_flows.blocks import CaseStoreConnection, EnterpriseProgramme, MailTransport
 
-    from remediation.core.config.loader import parse_yaml
+    from remediation_flows.core.config.loader import parse_yaml
 
     CaseStoreConnection(url=database_url).save("default", overwrite=True)
     MailTransport(host="127.0.0.1", port=smtp_port, security="none", sender="remediation@ngo.example").save(
@@ -138,7 +138,7 @@ def save_blocks(database_url: str, smtp_port: int) -> None:
 
 @pytest.fixture(scope="session")
 def deployed(prefect_server: str, integration_database: str, mail_sink) -> Iterator[Deployed]:
-    """Blocks saved and every deployment served by `python -m remediation.stack.serve`, as up does."""
+    """Blocks saved and every deployment served by `python -m remediation_flows.stack.serve`, as up does."""
     handler, smtp_port = mail_sink
     upgrade_schema(integration_database)
     save_blocks(integration_database, smtp_port)
@@ -152,7 +152,7 @@ def deployed(prefect_server: str, integration_database: str, mail_sink) -> Itera
     env.pop("REMEDIATION_DATABASE_URL", None)  # the flows find the store through its block
     with log.open("w") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "remediation.stack.serve"],
+            [sys.executable, "-m", "remediation_flows.stack.serve"],
             stdout=out,
             stderr=subprocess.STDOUT,
             env=env,
@@ -174,7 +174,7 @@ async def _wait_for_deployments(count: int, process: subprocess.Popen, log: Path
     async with get_client() as client:
         while time.time() < deadline:
             if process.poll() is not None:
-                raise RuntimeError(f"remediation.stack.serve exited:\n{log.read_text()[-3000:]}")
+                raise RuntimeError(f"remediation_flows.stack.serve exited:\n{log.read_text()[-3000:]}")
             if (
                 len(await client.read_deployments()) >= count
                 and "Your deployments are being served" in log.read_text()

@@ -68,14 +68,14 @@ def browser_page(tmp_path):
 
 
 def test_open_a_case_and_resume_the_assessment_from_the_ui(deployed, browser_page):
-    from remediation.core.store import repository as repo
-    from remediation.stack.answering import next_prompt
+    from remediation_flows.core.store import repository as repo
+    from remediation_flows.stack.answering import next_prompt
 
     page = browser_page
     with deployed.store.transaction() as session:
         from sqlalchemy import func, select
 
-        from remediation.core.store.schema import Case
+        from remediation_flows.core.store.schema import Case
 
         cases_before = session.scalar(select(func.count()).select_from(Case))
 

@@ -24,11 +24,11 @@ from pathlib import Path
 
 import pytest
 
-from remediation.core.config import load_programme_file
-from remediation.core.mail.sink import read_sink
-from remediation.core.store import CaseStore, upgrade_schema
-from remediation.core.store import repository as repo
-from remediation.stack.embedded import StackPaths
+from remediation_flows.core.config import load_programme_file
+from remediation_flows.core.mail.sink import read_sink
+from remediation_flows.core.store import CaseStore, upgrade_schema
+from remediation_flows.core.store import repository as repo
+from remediation_flows.stack.embedded import StackPaths
 from tests.conftest import EXAMPLES
 
 pytestmark = pytest.mark.prefect
@@ -164,7 +164,7 @@ def remediate(
     """`remediate ARGS` in a process of its own, as a person runs it, with this worktree's code."""
     environment = os.environ | {"PYTHONPATH": str(ROOT), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
     return subprocess.run(
-        [sys.executable, "-m", "remediation.cli", *args],
+        [sys.executable, "-m", "remediation_flows.cli", *args],
         cwd=cwd,
         env=environment | (env or {}),
         capture_output=True,

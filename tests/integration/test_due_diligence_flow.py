@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from remediation.core.due_diligence.report import build_report
-from remediation.core.store import repository as repo
-from remediation.stack.answering import RunAnswerer, next_prompt
+from remediation_flows.core.due_diligence.report import build_report
+from remediation_flows.core.store import repository as repo
+from remediation_flows.stack.answering import RunAnswerer, next_prompt
 from tests.conftest import PREFECT_HOME
 
 pytestmark = pytest.mark.prefect

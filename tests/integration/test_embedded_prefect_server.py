@@ -1,8 +1,8 @@
 """The embedded stack's Prefect server on SQLite takes a burst of flow runs without a locked database.
 
 Prefect 3.8.8 on SQLite answers "database is locked" (logged at ERROR, answered 503) when a deferred
-transaction, such as creating a flow run, meets a concurrent write. `remediation.stack.prefect_server` begins
-those transactions IMMEDIATE. This test starts that server on SQLite, as `remediate up` does, and
+transaction, such as creating a flow run, meets a concurrent write. `remediation_flows.stack.prefect_server`
+begins those transactions IMMEDIATE. This test starts that server on SQLite, as `remediate up` does, and
 creates flow runs from many clients at once while others move runs through their states: with
 Prefect's stock `prefect server start` the same burst logged tens of "database is locked" errors here.
 """
@@ -84,7 +84,7 @@ def test_a_burst_of_flow_runs_locks_nothing(tmp_path: Path) -> None:
             [
                 sys.executable,
                 "-m",
-                "remediation.stack.prefect_server",
+                "remediation_flows.stack.prefect_server",
                 "--host",
                 "127.0.0.1",
                 "--port",

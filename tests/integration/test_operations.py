@@ -9,10 +9,10 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from remediation.cli import main as remediate
-from remediation.core.store import repository as repo
-from remediation.core.store.schema import Case, Milestone, MilestoneEscalation
-from remediation.stack.answering import CaseAnswerer as Driver
+from remediation_flows.cli import main as remediate
+from remediation_flows.core.store import repository as repo
+from remediation_flows.core.store.schema import Case, Milestone, MilestoneEscalation
+from remediation_flows.stack.answering import CaseAnswerer as Driver
 from tests.conftest import EXAMPLES
 from tests.integration.conftest import run_deployment_and_wait, run_logs
 from tests.integration.test_remediation_flows import open_case, state_of
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.prefect
 
 
 def test_config_load_saves_a_valid_programme_and_refuses_an_invalid_one(deployed, tmp_path, capsys):
-    from remediation.blocks import EnterpriseProgramme
+    from remediation_flows.blocks import EnterpriseProgramme
 
     assert remediate(["config", "load", str(EXAMPLES / "garment_brand.yaml")]) == 0
     assert "saved as block enterprise-programme/northwind-apparel" in capsys.readouterr().out
@@ -33,10 +33,10 @@ def test_config_load_saves_a_valid_programme_and_refuses_an_invalid_one(deployed
 
 
 async def test_a_block_edited_into_an_invalid_state_is_refused_when_loaded(deployed):
-    from remediation.blocks import EnterpriseProgramme
+    from remediation_flows.blocks import EnterpriseProgramme
 
-    from remediation.core.config import ConfigInvalid
-    from remediation.core.config.loader import parse_yaml
+    from remediation_flows.core.config import ConfigInvalid
+    from remediation_flows.core.config.loader import parse_yaml
     from tests.integration.conftest import run_logs
 
     document = parse_yaml((EXAMPLES / "garment_brand.yaml").read_text(), "x")
@@ -107,7 +107,7 @@ async def test_sweep_escalates_once_emits_events_and_the_automation_sends_the_ma
     # The urgent ladder of the 72-hour assessment: due, program manager, director.
     assert fired == ["due", "program-manager", "director"]
 
-    # The automation in remediation.stack.serve (the same as prefect.yaml's) dispatches the outbox at once.
+    # The automation of the runners (the same as prefect.yaml's) dispatches the outbox at once.
     deadline = time.time() + 90
     while time.time() < deadline:
         overdue = [
@@ -203,9 +203,9 @@ async def test_recovery_starts_a_lifecycle_for_a_case_that_has_none_and_no_secon
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
 
-    from remediation.core import casework as cw
-    from remediation.core.config import load_programme_file
-    from remediation.stack.answering import next_prompt
+    from remediation_flows.core import casework as cw
+    from remediation_flows.core.config import load_programme_file
+    from remediation_flows.stack.answering import next_prompt
 
     # As if imported, or opened by a run that died before starting the lifecycle.
     programme = load_programme_file(EXAMPLES / "garment_brand.yaml")

@@ -7,10 +7,10 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 
-from remediation.cli import main as remediate
-from remediation.core.store import repository as repo
-from remediation.core.store.schema import Case, ChildPersonalData, FollowUpVisit, RemediationPlan
-from remediation.stack.answering import CaseAnswerer as Driver
+from remediation_flows.cli import main as remediate
+from remediation_flows.core.store import repository as repo
+from remediation_flows.core.store.schema import Case, ChildPersonalData, FollowUpVisit, RemediationPlan
+from remediation_flows.stack.answering import CaseAnswerer as Driver
 from tests.integration.conftest import run_deployment_and_wait, run_logs
 
 pytestmark = pytest.mark.prefect

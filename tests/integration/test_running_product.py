@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from remediation.core.mail.sink import read_sink
+from remediation_flows.core.mail.sink import read_sink
 from tests.conftest import free_port
 from tests.prefect_log import server_log_errors
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from remediation.core.store import CaseStore, upgrade_schema
-from remediation.core.store.schema import MilestoneEscalation, OutboxMessage
+from remediation_flows.core.store import CaseStore, upgrade_schema
+from remediation_flows.core.store.schema import MilestoneEscalation, OutboxMessage
 from tests.conftest import free_port, fresh_postgres_database
 
 pytestmark = pytest.mark.prefect

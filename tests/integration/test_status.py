@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete
 
-from remediation.cli import main as remediate
-from remediation.core.store.schema import OutboxMessage
+from remediation_flows.cli import main as remediate
+from remediation_flows.core.store.schema import OutboxMessage
 from tests.conftest import PREFECT_HOME
 from tests.integration.conftest import run_deployment_and_wait
 

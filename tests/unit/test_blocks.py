@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 from pydantic import ValidationError
-from remediation.blocks import CaseStoreConnection, EnterpriseProgramme, MailTransport
+from remediation_flows.blocks import CaseStoreConnection, EnterpriseProgramme, MailTransport
 
-from remediation.core.config.loader import parse_yaml
+from remediation_flows.core.config.loader import parse_yaml
 from tests.conftest import EXAMPLES
 
 

@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 import icalendar
 from sqlalchemy import select
 
-from remediation.core import casework as cw
-from remediation.core.mail.calendar import calendar_entry
-from remediation.core.store.schema import Milestone, OutboxMessage
+from remediation_flows.core import casework as cw
+from remediation_flows.core.mail.calendar import calendar_entry
+from remediation_flows.core.store.schema import Milestone, OutboxMessage
 
 ACTOR = "lucia.fernandez@centro-mx.example"
 CHILD = {"full_name": "Guadalupe Ramírez Soto", "school": "Escuela Primaria Benito Juárez"}

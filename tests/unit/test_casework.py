@@ -8,11 +8,11 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from remediation.core import casework as cw
-from remediation.core.config import Role
-from remediation.core.errors import IllegalTransition, InvalidInput
-from remediation.core.store import repository as repo
-from remediation.core.store.schema import AuditEvent, EnterpriseTask, OutboxMessage
+from remediation_flows.core import casework as cw
+from remediation_flows.core.config import Role
+from remediation_flows.core.errors import IllegalTransition, InvalidInput
+from remediation_flows.core.store import repository as repo
+from remediation_flows.core.store.schema import AuditEvent, EnterpriseTask, OutboxMessage
 from tests.conftest import years_before
 
 ACTOR = "lucia.fernandez@centro-mx.example"
@@ -331,7 +331,7 @@ def _notification(programme, children: int) -> cw.Notification:
 
 
 def _case_count(store) -> int:
-    from remediation.core.store.schema import Case
+    from remediation_flows.core.store.schema import Case
 
     with store.transaction() as session:
         return session.scalar(select(func.count()).select_from(Case))

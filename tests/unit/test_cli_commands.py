@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from remediation.cli import main
-from remediation.core.store.protection import KEY_VARIABLE, PersonalDataKeyError, protect, reveal
-from remediation.core.store.schema import OutboxMessage
+from remediation_flows.cli import main
+from remediation_flows.core.store.protection import KEY_VARIABLE, PersonalDataKeyError, protect, reveal
+from remediation_flows.core.store.schema import OutboxMessage
 from tests.conftest import free_port
 
 

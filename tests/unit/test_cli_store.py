@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from remediation.cli import main
-from remediation.core.store import CaseStore, upgrade_schema
-from remediation.core.store.schema import OutboxMessage
+from remediation_flows.cli import main
+from remediation_flows.core.store import CaseStore, upgrade_schema
+from remediation_flows.core.store.schema import OutboxMessage
 from tests.conftest import EXAMPLES, fresh_postgres_database
 
 # Every command that reads the store, without its store options.

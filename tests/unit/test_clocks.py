@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from remediation.cli import main
-from remediation.core.clocks import SiteCalendar
-from remediation.core.config.model import Closure, Duration, DurationUnit, Site
+from remediation_flows.cli import main
+from remediation_flows.core.clocks import SiteCalendar
+from remediation_flows.core.config.model import Closure, Duration, DurationUnit, Site
 from tests.conftest import EXAMPLES
 
 WORKING = DurationUnit.WORKING_DAYS

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
-from remediation.cli import main
-from remediation.core.config import ConfigInvalid, Role, load_programme_document
-from remediation.core.config.loader import parse_yaml
+from remediation_flows.cli import main
+from remediation_flows.core.config import ConfigInvalid, Role, load_programme_document
+from remediation_flows.core.config.loader import parse_yaml
 from tests.conftest import EXAMPLES
 
 GARMENT_YAML = (EXAMPLES / "garment_brand.yaml").read_text(encoding="utf-8")

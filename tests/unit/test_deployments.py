@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from remediation.flows.deployments import DEPLOYMENTS, prefect_yaml, runner_deployment, served_schedules
+from remediation_flows.flows.deployments import DEPLOYMENTS, prefect_yaml, runner_deployment, served_schedules
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -21,10 +21,10 @@ def test_committed_prefect_yaml_is_what_the_definitions_generate(generated):
     committed = (ROOT / "prefect.yaml").read_text(encoding="utf-8")
     # Parsed first, for a readable message when a deployment differs; then the text, comments and all.
     assert yaml.safe_load(committed) == yaml.safe_load(generated), (
-        "prefect.yaml is out of date: run `python -m remediation.flows.deployments > prefect.yaml`"
+        "prefect.yaml is out of date: run `python -m remediation_flows.flows.deployments > prefect.yaml`"
     )
     assert committed == generated, (
-        "prefect.yaml is out of date: run `python -m remediation.flows.deployments > prefect.yaml`"
+        "prefect.yaml is out of date: run `python -m remediation_flows.flows.deployments > prefect.yaml`"
     )
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from remediation.cli import main
-from remediation.core.due_diligence import cycle as dd
-from remediation.core.due_diligence.risk import AgeVerificationPractice as Age
-from remediation.core.due_diligence.risk import RiskLevel, SiteQuestionnaire, score_site
-from remediation.core.errors import IllegalTransition, InvalidInput
-from remediation.core.store.schema import Case, Milestone
+from remediation_flows.cli import main
+from remediation_flows.core.due_diligence import cycle as dd
+from remediation_flows.core.due_diligence.risk import AgeVerificationPractice as Age
+from remediation_flows.core.due_diligence.risk import RiskLevel, SiteQuestionnaire, score_site
+from remediation_flows.core.errors import IllegalTransition, InvalidInput
+from remediation_flows.core.store.schema import Case, Milestone
 
 
 def answers(**changes) -> SiteQuestionnaire:

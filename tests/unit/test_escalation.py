@@ -9,11 +9,11 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from remediation.core import escalation
-from remediation.core.clocks import SiteCalendar
-from remediation.core.escalation import sweep
-from remediation.core.store import repository as repo
-from remediation.core.store.schema import AuditEvent, Milestone, MilestoneEscalation, OutboxMessage
+from remediation_flows.core import escalation
+from remediation_flows.core.clocks import SiteCalendar
+from remediation_flows.core.escalation import sweep
+from remediation_flows.core.store import repository as repo
+from remediation_flows.core.store.schema import AuditEvent, Milestone, MilestoneEscalation, OutboxMessage
 
 NOTIFIED_AT = dt.datetime(2026, 12, 1, 4, 0, tzinfo=dt.UTC)
 
@@ -195,7 +195,7 @@ def test_overdue_board_sorted_with_working_days_late_and_level(store, garment_br
         repo.complete_milestone(session, repo.get_milestone(session, keys[1]), actor="cm")
     as_of = dt.datetime(2026, 12, 10, 6, 0, tzinfo=dt.UTC)  # Thu 10 Dec, noon in Dhaka
     sweep(store, now=as_of)
-    from remediation.core.board import overdue_board
+    from remediation_flows.core.board import overdue_board
 
     with store.transaction() as session:
         rows = overdue_board(session, as_of)
@@ -207,7 +207,7 @@ def test_overdue_board_sorted_with_working_days_late_and_level(store, garment_br
     assert rows[1].due_at == due
     assert far_key not in {r.reference for r in rows} and assessment_key.startswith(rows[0].reference)
 
-    from remediation.cli import main
+    from remediation_flows.cli import main
 
     assert (
         main(["overdue", "--as-of", as_of.isoformat(), "--url", store.engine.url.render_as_string(False)])

@@ -8,14 +8,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from remediation.cli import HOLD_REASONS, main
-from remediation.core import casework as cw
-from remediation.core.board import overdue_board
-from remediation.core.errors import InvalidInput, NotFound
-from remediation.core.escalation import sweep
-from remediation.core.holds import HoldReason, hold_history, hold_milestone, release_milestone
-from remediation.core.store import repository as repo
-from remediation.core.store.schema import AuditEvent, Milestone, MilestoneEscalation, OutboxMessage
+from remediation_flows.cli import HOLD_REASONS, main
+from remediation_flows.core import casework as cw
+from remediation_flows.core.board import overdue_board
+from remediation_flows.core.errors import InvalidInput, NotFound
+from remediation_flows.core.escalation import sweep
+from remediation_flows.core.holds import HoldReason, hold_history, hold_milestone, release_milestone
+from remediation_flows.core.store import repository as repo
+from remediation_flows.core.store.schema import AuditEvent, Milestone, MilestoneEscalation, OutboxMessage
 from tests.unit.test_escalation import setup_cases
 
 DHAKA = ZoneInfo("Asia/Dhaka")

@@ -8,11 +8,11 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
-from remediation.cli import main
-from remediation.core.config import load_programme_file
-from remediation.core.intake import IntakeInvalid, import_cases
-from remediation.core.store import repository as repo
-from remediation.core.store.schema import (
+from remediation_flows.cli import main
+from remediation_flows.core.config import load_programme_file
+from remediation_flows.core.intake import IntakeInvalid, import_cases
+from remediation_flows.core.store import repository as repo
+from remediation_flows.core.store.schema import (
     Assessment,
     AuditEvent,
     Case,
@@ -204,8 +204,8 @@ def test_a_date_after_today_is_refused_whatever_today_is(store, tmp_path, today)
 def test_the_intake_schema_lists_exactly_the_case_sources():
     import json
 
-    from remediation.core.case_sources import CaseSource
-    from remediation.core.resources import schemas_dir
+    from remediation_flows.core.case_sources import CaseSource
+    from remediation_flows.core.resources import schemas_dir
 
     schema = json.loads((schemas_dir() / "case_intake.schema.json").read_text(encoding="utf-8"))
     listed = schema["properties"]["source"]["enum"]

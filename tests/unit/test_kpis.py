@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from remediation.cli import main
-from remediation.core import casework as cw
-from remediation.core.kpis import MEASURES, compute_kpis
-from remediation.core.store import repository as repo
-from remediation.core.store.schema import Assessment, FollowUpVisit, Reintegration, RemediationPlan
+from remediation_flows.cli import main
+from remediation_flows.core import casework as cw
+from remediation_flows.core.kpis import MEASURES, compute_kpis
+from remediation_flows.core.store import repository as repo
+from remediation_flows.core.store.schema import Assessment, FollowUpVisit, Reintegration, RemediationPlan
 
 T = dt.datetime(2026, 3, 2, 6, 0, tzinfo=dt.UTC)
 

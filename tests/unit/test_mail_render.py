@@ -11,10 +11,10 @@ from collections.abc import Callable
 import pytest
 from markupsafe import escape
 
-from remediation.core.config import Programme, Role, load_programme_document
-from remediation.core.mail import render
-from remediation.core.mail.i18n import STEP_TITLES, STRINGS, words
-from remediation.core.mail.render import RenderedMail
+from remediation_flows.core.config import Programme, Role, load_programme_document
+from remediation_flows.core.mail import render
+from remediation_flows.core.mail.i18n import STEP_TITLES, STRINGS, words
+from remediation_flows.core.mail.render import RenderedMail
 
 LANGUAGES = ("en", "es", "zh")
 REFERENCE = "CL-2026-000123"

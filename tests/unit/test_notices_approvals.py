@@ -6,11 +6,11 @@ import datetime as dt
 
 from sqlalchemy import select
 
-from remediation.core.approvals import all_approved, approvals_on
-from remediation.core.config.model import Role
-from remediation.core.notices import enqueue_task_mail
-from remediation.core.store import repository as repo
-from remediation.core.store.schema import OutboxMessage
+from remediation_flows.core.approvals import all_approved, approvals_on
+from remediation_flows.core.config.model import Role
+from remediation_flows.core.notices import enqueue_task_mail
+from remediation_flows.core.store import repository as repo
+from remediation_flows.core.store.schema import OutboxMessage
 from tests.unit.test_store import NOTIFIED_AT, opened_case
 
 

@@ -13,10 +13,16 @@ from collections import Counter
 
 from sqlalchemy import select
 
-from remediation.core.mail.outbox import DEFAULT_LEASE, backoff, claim_batch, dispatch, release_expired_claims
-from remediation.core.mail.transport import Security, SmtpSettings
-from remediation.core.store import repository as repo
-from remediation.core.store.schema import AuditEvent, OutboxMessage
+from remediation_flows.core.mail.outbox import (
+    DEFAULT_LEASE,
+    backoff,
+    claim_batch,
+    dispatch,
+    release_expired_claims,
+)
+from remediation_flows.core.mail.transport import Security, SmtpSettings
+from remediation_flows.core.store import repository as repo
+from remediation_flows.core.store.schema import AuditEvent, OutboxMessage
 from tests.conftest import ROOT, free_port, recording_smtp_server
 
 SENDER = "remediation@ngo.example"
@@ -120,7 +126,7 @@ async def test_a_dead_dispatchers_claim_expires_and_the_message_goes_with_the_sa
     handler, port = smtp_server
     [message_id] = enqueue(store, garment_brand, 1)
     start = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
-    from remediation.core.mail.outbox import claim_batch
+    from remediation_flows.core.mail.outbox import claim_batch
 
     claimed, _ = claim_batch(store, start, 10, dt.timedelta(minutes=10))  # then the process dies
     assert len(claimed) == 1

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from remediation.core.config.minimum_age import NATIONAL_MINIMUM_AGES
-from remediation.core.due_diligence.prevalence import PREVALENCE, Measure
-from remediation.core.due_diligence.report import ReportData, SiteRiskRow, render_markdown
-from remediation.core.due_diligence.risk import AgeVerificationPractice, SiteQuestionnaire, score_site
+from remediation_flows.core.config.minimum_age import NATIONAL_MINIMUM_AGES
+from remediation_flows.core.due_diligence.prevalence import PREVALENCE, Measure
+from remediation_flows.core.due_diligence.report import ReportData, SiteRiskRow, render_markdown
+from remediation_flows.core.due_diligence.risk import AgeVerificationPractice, SiteQuestionnaire, score_site
 
 # (country, figure, words the cited source must contain, year, ages, measure), as checked
 # against the national publications in issue 13.

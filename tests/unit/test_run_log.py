@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 import pytest
-from remediation.flows import run_log
+from remediation_flows.flows import run_log
 
 
 class Recorder(logging.Handler):

@@ -9,12 +9,12 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from remediation.core import casework as cw
-from remediation.core.config import ConfigInvalid, Role
-from remediation.core.config.loader import load_programme_document
-from remediation.core.notices import enqueue_task_mail
-from remediation.core.store import repository as repo
-from remediation.core.store.schema import OutboxMessage
+from remediation_flows.core import casework as cw
+from remediation_flows.core.config import ConfigInvalid, Role
+from remediation_flows.core.config.loader import load_programme_document
+from remediation_flows.core.notices import enqueue_task_mail
+from remediation_flows.core.store import repository as repo
+from remediation_flows.core.store.schema import OutboxMessage
 
 ACTOR = "li.wen@ngo.example"
 

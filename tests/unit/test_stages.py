@@ -8,14 +8,14 @@ import inspect
 from decimal import Decimal
 
 import pytest
-from remediation.flows.remediation.acts import ExtendableStep
-from remediation.flows.remediation.answers import (
+from remediation_flows.flows.remediation.acts import ExtendableStep
+from remediation_flows.flows.remediation.answers import (
     ApprovalAnswer,
     PlanProposalAnswer,
     SchoolReintegrationAnswer,
     YoungWorkerProtectionAnswer,
 )
-from remediation.flows.remediation.stages import (
+from remediation_flows.flows.remediation.stages import (
     EXTENDABLE_STEPS,
     QUESTIONS,
     STAGES,
@@ -24,8 +24,8 @@ from remediation.flows.remediation.stages import (
     to_report,
 )
 
-from remediation.core import casework as cw
-from remediation.core.case_states import CaseState
+from remediation_flows.core import casework as cw
+from remediation_flows.core.case_states import CaseState
 
 
 def view(state: CaseState, **changes) -> cw.CaseView:

@@ -8,8 +8,8 @@ import os
 
 import pytest
 
-from remediation.cli import main
-from remediation.core.status import (
+from remediation_flows.cli import main
+from remediation_flows.core.status import (
     Backlog,
     DeploymentStatus,
     LogScan,
@@ -20,8 +20,8 @@ from remediation.core.status import (
     read_log_tail,
     scan_server_log,
 )
-from remediation.core.store import upgrade_schema
-from remediation.core.store.schema import OutboxMessage
+from remediation_flows.core.store import upgrade_schema
+from remediation_flows.core.store.schema import OutboxMessage
 
 NOW = dt.datetime(2026, 11, 25, 0, 20, tzinfo=dt.UTC)
 MINUTE = dt.timedelta(minutes=1)

@@ -7,10 +7,10 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, inspect, select
 
-from remediation.core.case_states import ACTS, ALLOWED_TRANSITIONS, CaseState
-from remediation.core.errors import IllegalTransition, InvalidInput, NotFound
-from remediation.core.store import repository as repo
-from remediation.core.store.schema import AuditEvent, Case, ChildPersonalData, Milestone, OutboxMessage
+from remediation_flows.core.case_states import ACTS, ALLOWED_TRANSITIONS, CaseState
+from remediation_flows.core.errors import IllegalTransition, InvalidInput, NotFound
+from remediation_flows.core.store import repository as repo
+from remediation_flows.core.store.schema import AuditEvent, Case, ChildPersonalData, Milestone, OutboxMessage
 
 NOTIFIED_AT = dt.datetime(2026, 12, 14, 4, 0, tzinfo=dt.UTC)
 
@@ -315,7 +315,7 @@ def test_hot_query_indexes_exist(store):
 def test_personal_data_is_encrypted_at_rest_when_a_key_is_set(store, garment_brand, monkeypatch):
     from sqlalchemy import text
 
-    from remediation.core.store.protection import KEY_VARIABLE, PersonalDataKeyError, new_key
+    from remediation_flows.core.store.protection import KEY_VARIABLE, PersonalDataKeyError, new_key
 
     plain_reference = opened_case(store, garment_brand)
     with store.transaction() as session:
@@ -370,7 +370,7 @@ def test_personal_data_is_encrypted_at_rest_when_a_key_is_set(store, garment_bra
 def test_migrations_match_the_tables(store):
     from alembic import command
 
-    from remediation.core.store.database import alembic_config
+    from remediation_flows.core.store.database import alembic_config
 
     command.check(alembic_config(store.url))  # raises if the models have changes no migration makes
 
@@ -403,7 +403,7 @@ def test_a_read_takes_no_write_lock_on_sqlite(tmp_path):
     """A long read (a view over every open case) must not hold SQLite's one write lock."""
     import sqlite3
 
-    from remediation.core.store import CaseStore, upgrade_schema
+    from remediation_flows.core.store import CaseStore, upgrade_schema
 
     path = tmp_path / "store.db"
     upgrade_schema(f"sqlite:///{path}")

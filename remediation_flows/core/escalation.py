@@ -1,0 +1,409 @@
+"""Escalation: when each ladder level of a milestone fires, and the sweep that fires them.
+
+A milestone stores ``next_escalation_at``, the instant its next ladder level
+fires, so the sweep reads only the milestones that have something to do. Each
+level is recorded once per milestone and due date (a unique key), with its
+email in the outbox and an audit row, in the transaction that advances the
+milestone; two sweeps at once take disjoint rows (``SKIP LOCKED``). A milestone
+on hold (see :mod:`remediation_flows.core.holds`) fires nothing until it is released.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import insert, literal, select, tuple_, update
+from sqlalchemy.orm import Session
+
+from remediation_flows.core.clocks import SiteCalendar
+from remediation_flows.core.config.model import Programme, Role
+from remediation_flows.core.errors import RemediationError
+from remediation_flows.core.ladder import Calendars, LevelTime, ladder_schedule, next_escalation_at
+from remediation_flows.core.mail.render import escalation_mail, unplaceable_ladder_mail
+from remediation_flows.core.store.repository import (
+    CaseStore,
+    enqueue_mail,
+    programme_version,
+    programme_versions,
+    record_audit,
+    registered_programmes,
+)
+from remediation_flows.core.store.schema import (
+    AuditEvent,
+    Case,
+    Milestone,
+    MilestoneEscalation,
+    OutboxMessage,
+    UTCDateTime,
+    utcnow,
+)
+
+SWEEP_ACTOR = "escalation sweep"
+
+
+@dataclass(frozen=True)
+class Escalation:
+    """One level fired for one milestone: what the sweep tells Prefect and the people."""
+
+    milestone_id: int
+    milestone_key: str
+    step: str
+    enterprise_id: str
+    site_id: str
+    case_reference: str | None
+    level_index: int
+    level_name: str
+    stage: str
+    due_at: dt.datetime
+    working_days_late: int
+    notified_roles: tuple[str, ...]
+    recipients: tuple[str, ...] = ()
+
+
+@dataclass
+class SweepResult:
+    as_of: dt.datetime
+    escalations: list[Escalation] = field(default_factory=list)
+    examined: int = 0
+    skipped: list[str] = field(default_factory=list)
+    #: True when ``as_of`` lay ahead of the present: the result says what would fire; nothing was written.
+    preview: bool = False
+
+
+#: A sweep "as of" up to this much ahead of the clock still counts as the present (clock skew, run delay).
+PRESENT_TOLERANCE = dt.timedelta(minutes=1)
+UNPLACEABLE_ACTION = "escalation_unplaceable"
+
+
+def resolve_recipients(
+    programme: Programme,
+    roles: Sequence[Role],
+    assigned_case_manager: str | None,
+    site_id: str | None = None,
+) -> list[str]:
+    """The addresses for ``roles`` at ``site_id`` (the site's people, else the enterprise's);
+    a case's assigned case manager stands in for the whole role."""
+    addresses: dict[str, None] = {}
+    for role in roles:
+        if role is Role.CASE_MANAGER and assigned_case_manager and "@" in assigned_case_manager:
+            addresses.setdefault(assigned_case_manager, None)
+        else:
+            for email in programme.emails_for([role], site_id):
+                addresses.setdefault(email, None)
+    return list(addresses)
+
+
+def by_language(programme: Programme, recipients: Sequence[str], site_id: str) -> dict[str, list[str]]:
+    """The recipients grouped by the language each reads, in order of first appearance."""
+    groups: dict[str, list[str]] = {}
+    for email in recipients:
+        groups.setdefault(programme.language_of(email, site_id), []).append(email)
+    return groups
+
+
+def sweep(
+    store: CaseStore,
+    as_of: dt.datetime | None = None,
+    *,
+    now: dt.datetime | None = None,
+    batch_size: int = 1000,
+) -> SweepResult:
+    """Fire every ladder level that has come by ``as_of``, batch by batch.
+
+    ``now`` is the present instant (the clock; tests inject it) and ``as_of`` defaults to it.
+    Only a sweep at the present writes: with ``as_of`` later than ``now`` the sweep is a
+    preview that lists what would fire and writes nothing, because firing a ladder early tells
+    people a case is late when it is not and leaves its real reminders unsent.
+    """
+    now = (now or utcnow()).astimezone(dt.UTC)
+    as_of = (as_of or now).astimezone(dt.UTC)
+    if as_of > now + PRESENT_TOLERANCE:
+        return preview(store, as_of, batch_size=batch_size)
+    result = SweepResult(as_of=as_of)
+    with store.transaction() as session:
+        calendars = Calendars(programme_versions(session))
+    # Milestones that cannot be placed stay due for the next sweep; this one passes over them.
+    passed_over: set[int] = set()
+    while True:
+        with store.transaction() as session:
+            fetched = _sweep_batch(session, calendars, as_of, batch_size, result, passed_over, write=True)
+        if fetched < batch_size:
+            return result
+
+
+def preview(store: CaseStore, as_of: dt.datetime, *, batch_size: int = 1000) -> SweepResult:
+    """What a sweep at ``as_of`` would fire, to whom and why; writes nothing and locks nothing."""
+    result = SweepResult(as_of=as_of.astimezone(dt.UTC), preview=True)
+    with store.reading() as session:
+        calendars = Calendars(programme_versions(session))
+        cursor: list[tuple[dt.datetime, int]] = []  # keyset paging: the last row seen
+        while True:
+            fetched = _sweep_batch(
+                session, calendars, result.as_of, batch_size, result, set(), write=False, cursor=cursor
+            )
+            if fetched < batch_size:
+                session.rollback()  # a preview leaves no trace, not even a held lock
+                return result
+
+
+@dataclass(frozen=True)
+class _Placed:
+    programme: Programme
+    calendar: SiteCalendar
+    schedule: list[LevelTime]
+
+
+def _place(session: Session, calendars: Calendars, milestone: Any) -> _Placed | str:
+    """The milestone's programme, site calendar and ladder, or the reason they cannot be found."""
+    sha = milestone.config_sha256
+    if sha not in calendars.programmes:
+        # Registered after this sweep began (a new programme version): load what the store has now.
+        try:
+            calendars.programmes[sha] = programme_version(session, sha)
+        except RemediationError as error:
+            return str(error)
+    try:
+        calendar = calendars.of(sha, milestone.site_id)
+        programme = calendars.programmes[sha]
+        return _Placed(
+            programme, calendar, ladder_schedule(programme, calendar, milestone.kind, milestone.due_at)
+        )
+    except (RemediationError, KeyError) as error:
+        return f"{type(error).__name__}: {error}"
+
+
+def _sweep_batch(
+    session: Session,
+    calendars: Calendars,
+    as_of: dt.datetime,
+    batch_size: int,
+    result: SweepResult,
+    passed_over: set[int],
+    *,
+    write: bool,
+    cursor: list[tuple[dt.datetime, int]] | None = None,
+) -> int:
+    """Examine one batch of due milestones; with ``write``, fire their levels. Returns rows fetched."""
+    # Plain columns, not ORM entities, and one bulk UPDATE: the sweep's cost is per row.
+    query = (
+        select(
+            Milestone.id,
+            Milestone.key,
+            Milestone.enterprise_id,
+            Milestone.config_sha256,
+            Milestone.site_id,
+            Milestone.case_id,
+            Milestone.kind,
+            Milestone.owner_role,
+            Milestone.due_at,
+            Milestone.escalation_level,
+            Milestone.next_escalation_at,
+            Case.reference,
+            Case.case_manager,
+        )
+        .outerjoin(Case, Case.id == Milestone.case_id)
+        # A held milestone has no next level; the test on held_since guards against one set by mistake.
+        .where(
+            Milestone.status == "open",
+            Milestone.next_escalation_at <= as_of,
+            Milestone.held_since.is_(None),
+        )
+        .order_by(Milestone.next_escalation_at, Milestone.id)
+        .limit(batch_size)
+    )
+    if passed_over:
+        query = query.where(Milestone.id.not_in(passed_over))
+    if write:
+        query = query.with_for_update(skip_locked=True, of=Milestone)
+    elif cursor:
+        last_at, last_id = cursor[-1]
+        after = tuple_(literal(last_at, UTCDateTime), literal(last_id))
+        query = query.where(tuple_(Milestone.next_escalation_at, Milestone.id) > after)
+    rows = session.execute(query).all()
+    if cursor is not None and rows:
+        cursor.append((rows[-1].next_escalation_at, rows[-1].id))
+    now = utcnow()
+    escalation_rows: list[dict[str, Any]] = []
+    audit_rows: list[dict[str, Any]] = []
+    outbox_rows: list[dict[str, Any]] = []
+    milestone_updates: list[dict[str, Any]] = []
+    for milestone in rows:
+        reference, case_manager = milestone.reference, milestone.case_manager
+        result.examined += 1
+        placed = _place(session, calendars, milestone)
+        if isinstance(placed, str):
+            # Never switch a ladder off: the milestone stays due, and people hear of it once.
+            result.skipped.append(f"{milestone.key}: {placed}")
+            passed_over.add(milestone.id)
+            if write:
+                _report_unplaceable(session, milestone, placed, now)
+            continue
+        programme, calendar, schedule = placed.programme, placed.calendar, placed.schedule
+        come = [lv for lv in schedule if lv.index > milestone.escalation_level and lv.fires_at <= as_of]
+        if not come:
+            # The ladder changed since the milestone was scheduled: re-aim and move on.
+            milestone_updates.append(
+                {
+                    "id": milestone.id,
+                    "next_escalation_at": next_escalation_at(
+                        programme, calendar, milestone.kind, milestone.due_at, milestone.escalation_level
+                    ),
+                }
+            )
+            continue
+        top = come[-1]
+        late = calendar.working_days_late(milestone.due_at, as_of)
+        for level in come:
+            escalation_rows.append(
+                {
+                    "milestone_id": milestone.id,
+                    "level_index": level.index,
+                    "level_name": level.level.name,
+                    "due_at": milestone.due_at,
+                    "fired_at": now,
+                    "notified": level is top,
+                }
+            )
+        milestone_updates.append(
+            {
+                "id": milestone.id,
+                "escalation_level": top.index,
+                "next_escalation_at": next(
+                    (lv.fires_at.astimezone(dt.UTC) for lv in schedule if lv.index > top.index), None
+                ),
+            }
+        )
+        subject_ref = reference or milestone.key.split("/")[0]
+        recipients = resolve_recipients(programme, top.level.notify, case_manager, milestone.site_id)
+        # One email per language read; the first keeps the Message-ID a single-language level always had.
+        for group, (language, readers) in enumerate(
+            by_language(programme, recipients, milestone.site_id).items()
+        ):
+            mail = escalation_mail(
+                programme,
+                reference=subject_ref,
+                site_id=milestone.site_id,
+                step=milestone.kind,
+                due_at=milestone.due_at,
+                owner_role=milestone.owner_role,
+                working_days_late=late,
+                stage=top.stage,
+                language=language,
+            )
+            suffix = f"-{language}" if group else ""
+            due_stamp = int(milestone.due_at.timestamp())
+            outbox_rows.append(
+                {
+                    "message_id": f"<escalation-{milestone.id}-{due_stamp}-{top.index}{suffix}"
+                    "@remediation-flows.local>",
+                    "kind": "escalation",
+                    "enterprise_id": milestone.enterprise_id,
+                    "case_id": milestone.case_id,
+                    "milestone_id": milestone.id,
+                    "recipients": readers,
+                    "subject": mail.subject,
+                    "body_text": mail.text,
+                    "body_html": mail.html,
+                    "calendar_ics": None,
+                    "status": "pending",
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "created_at": now,
+                }
+            )
+        audit_rows.append(
+            {
+                "at": now,
+                "actor": SWEEP_ACTOR,
+                "action": "milestone_escalated",
+                "entity": "milestone",
+                "entity_id": str(milestone.id),
+                "case_id": milestone.case_id,
+                "reason": f"ladder level '{top.level.name}' came at {top.fires_at.isoformat()}",
+                "details": {
+                    "key": milestone.key,
+                    "levels": [lv.level.name for lv in come],
+                    "notified": [str(r) for r in top.level.notify],
+                    "working_days_late": late,
+                },
+            }
+        )
+        result.escalations.append(
+            Escalation(
+                milestone_id=milestone.id,
+                milestone_key=milestone.key,
+                step=milestone.kind,
+                enterprise_id=milestone.enterprise_id,
+                site_id=milestone.site_id,
+                case_reference=reference,
+                level_index=top.index,
+                level_name=top.level.name,
+                stage=top.stage,
+                due_at=milestone.due_at,
+                working_days_late=late,
+                notified_roles=tuple(str(r) for r in top.level.notify),
+                recipients=tuple(recipients),
+            )
+        )
+    if not write:
+        return len(rows)
+    reaimed = [u for u in milestone_updates if "escalation_level" not in u]
+    advanced = [u for u in milestone_updates if "escalation_level" in u]
+    for updates in (reaimed, advanced):
+        if updates:
+            session.execute(update(Milestone), updates)
+    if escalation_rows:
+        # The unique (milestone, due date, level) key is the last guard against a double send.
+        session.execute(insert(MilestoneEscalation), escalation_rows)
+        session.execute(insert(OutboxMessage), outbox_rows)
+        session.execute(insert(AuditEvent), audit_rows)
+    return len(rows)
+
+
+def _report_unplaceable(session: Session, milestone: Any, problem: str, now: dt.datetime) -> None:
+    """Audit a milestone whose ladder cannot be placed and tell the program manager, once per milestone."""
+    already = session.scalar(
+        select(AuditEvent.id)
+        .where(
+            AuditEvent.action == UNPLACEABLE_ACTION,
+            AuditEvent.entity == "milestone",
+            AuditEvent.entity_id == str(milestone.id),
+        )
+        .limit(1)
+    )
+    if already is not None:
+        return
+    record_audit(
+        session,
+        actor=SWEEP_ACTOR,
+        action=UNPLACEABLE_ACTION,
+        entity="milestone",
+        entity_id=milestone.id,
+        case_id=milestone.case_id,
+        reason=problem[:500],
+        details={"key": milestone.key, "programme_version": milestone.config_sha256[:12]},
+        at=now,
+    )
+    # The enterprise's current programme knows whom to tell, even when the pinned version is broken.
+    try:
+        current = registered_programmes(session).get(milestone.enterprise_id)
+    except RemediationError:
+        current = None
+    if current is None:
+        return
+    recipients = current.emails_for([Role.PROGRAM_MANAGER])
+    if not recipients:
+        return
+    mail = unplaceable_ladder_mail(current.language, milestone_key=milestone.key, problem=problem[:500])
+    enqueue_mail(
+        session,
+        kind="escalation_unplaceable",
+        recipients=recipients,
+        **mail.outbox_fields(),
+        enterprise_id=milestone.enterprise_id,
+        case_id=milestone.case_id,
+        milestone_id=milestone.id,
+    )

@@ -1,0 +1,393 @@
+"""The outbox dispatcher: sends what the outbox holds, once per recipient, with retries and backoff.
+
+A dispatcher claims a batch (status ``sending``, a token of its own and a lease),
+sends it over one SMTP connection message by message and commits each message's
+outcome, recipient by recipient, as soon as the server has answered. While it
+lives it renews the lease of what it still holds; once it dies the lease (a
+minute by default) runs out and the next dispatcher takes the rest over. So a
+dispatcher killed mid-batch leaves at most the message in flight unrecorded, and
+that one goes again with the same Message-ID, which mail systems de-duplicate.
+
+Two dispatchers at once claim disjoint rows (``SKIP LOCKED`` on PostgreSQL, a
+write lock on SQLite), and an outcome is recorded only while the claim is still
+the dispatcher's own.
+
+A recipient the server refuses with a 4xx reply (greylisting, mailbox busy) is
+tried again after a backoff; one refused with a 5xx reply has failed, and the
+program manager is told. A retry goes only to the recipients still pending.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from sqlalchemy import ColumnElement, Connection, CursorResult, and_, bindparam, select, update
+from sqlalchemy.orm import Session
+
+from remediation_flows.core.config.model import Programme, Role
+from remediation_flows.core.mail.render import delivery_failed_mail
+from remediation_flows.core.mail.transport import (
+    Outcome,
+    Refusal,
+    SendFailed,
+    SmtpConnection,
+    SmtpSettings,
+    compose,
+)
+from remediation_flows.core.store.repository import (
+    CaseStore,
+    enqueue_mail,
+    record_audit,
+    registered_programmes,
+)
+from remediation_flows.core.store.schema import Case, OutboxMessage, utcnow
+
+DISPATCH_ACTOR = "outbox dispatcher"
+#: How long a claim lasts without renewal: how soon a dead dispatcher's rows go to another.
+DEFAULT_LEASE = dt.timedelta(seconds=60)
+#: A live dispatcher renews its claim this often per lease (every 15 s by default), so that a
+#: late renewal or two never lets the claim run out under it.
+RENEWALS_PER_LEASE = 4
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DispatchResult:
+    """What one :func:`dispatch` did, counted by message (a partly delivered message is ``failed``)."""
+
+    claimed: int = 0
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Claim:
+    """A dispatcher's hold on one batch: its own token, until when, and the rows it still holds."""
+
+    token: str
+    until: dt.datetime
+    ids: set[int]
+
+    def ours(self) -> ColumnElement[bool]:
+        """The condition under which a row is still held by this claim."""
+        return and_(OutboxMessage.status == "sending", OutboxMessage.claimed_by == self.token)
+
+
+def backoff(attempts: int, base: dt.timedelta = dt.timedelta(minutes=1)) -> dt.timedelta:
+    """Delay before the next try after ``attempts`` tries: 1, 2, 4... minutes, at most an hour."""
+    factor: int = 2 ** max(attempts - 1, 0)  # int ** int is typed Any: a negative power would be a float
+    return min(base * factor, dt.timedelta(hours=1))
+
+
+def release_expired_claims(store: CaseStore, now: dt.datetime) -> int:
+    """Give rows claimed by a dispatcher that died back to the pending queue."""
+    with store.transaction() as session:
+        # An UPDATE's result is a CursorResult, which counts its rows; Session.execute is typed Result.
+        result = cast(
+            "CursorResult[Any]",
+            session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.status == "sending", OutboxMessage.claimed_until < now)
+                .values(status="pending", claimed_until=None, claimed_by=None, next_attempt_at=now)
+            ),
+        )
+        return result.rowcount or 0
+
+
+def claim_batch(
+    store: CaseStore, now: dt.datetime, batch_size: int, lease: dt.timedelta = DEFAULT_LEASE
+) -> tuple[list[OutboxMessage], Claim]:
+    """Claim up to ``batch_size`` due rows for this dispatcher until ``now + lease``."""
+    # Host and process in the token tell an operator whose claim a row is under.
+    claim = Claim(f"{socket.gethostname()[:24]}/{os.getpid()}/{uuid.uuid4().hex[:16]}", now + lease, set())
+    with store.transaction() as session:
+        rows = list(
+            session.scalars(
+                select(OutboxMessage)
+                .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now)
+                .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+                .limit(batch_size)
+                .with_for_update(skip_locked=True)
+            )
+        )
+        for row in rows:
+            row.status = "sending"
+            row.claimed_until = claim.until
+            row.claimed_by = claim.token
+            row.attempts += 1
+    claim.ids = {row.id for row in rows}
+    return rows, claim
+
+
+def renew_claim(store: CaseStore, claim: Claim, until: dt.datetime) -> None:
+    """Extend ``claim`` to ``until`` on the rows it still holds, and forget any taken over meanwhile."""
+    if not claim.ids:
+        return
+    with store.transaction() as session:
+        kept = session.scalars(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(claim.ids), claim.ours())
+            .values(claimed_until=until)
+            .returning(OutboxMessage.id)
+            .execution_options(synchronize_session=False)
+        ).all()
+    claim.ids &= set(kept)
+    claim.until = until
+
+
+async def dispatch(
+    store: CaseStore,
+    settings: SmtpSettings,
+    *,
+    now: dt.datetime | None = None,
+    batch_size: int = 200,
+    max_attempts: int = 5,
+    lease: dt.timedelta = DEFAULT_LEASE,
+    max_batches: int | None = None,
+) -> DispatchResult:
+    """Send every pending message that is due, batch after batch, until none is left.
+
+    ``now`` (default: the clock) is when the first batch is claimed; the lease and later
+    batches follow the time that passes from there, so a test can start in the future.
+    """
+    start = now or utcnow()
+    started = time.monotonic()
+
+    def clock() -> dt.datetime:
+        return start + dt.timedelta(seconds=time.monotonic() - started)
+
+    result = DispatchResult()
+    programmes: dict[str, Programme] | None = None
+    batches = 0
+    while max_batches is None or batches < max_batches:
+        # Later batches are claimed at the time they are, or their lease would be over already.
+        batch_now = start if batches == 0 else clock()
+        release_expired_claims(store, batch_now)
+        rows, claim = claim_batch(store, batch_now, batch_size, lease)
+        if not rows:
+            break
+        batches += 1
+        result.claimed += len(rows)
+        with store.engine.connect() as writer:
+            if writer.dialect.name == "postgresql":
+                # One statement is its own transaction: no BEGIN and COMMIT round trips per message.
+                writer.execution_options(isolation_level="AUTOCOMMIT")
+            batch = _Batch(store, writer, claim, batch_now, max_attempts, result, programmes)
+            keeper = asyncio.create_task(_keep_claim(store, claim, lease, clock))
+            try:
+                await _send(settings, rows, batch, lease, clock)
+            finally:
+                keeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await keeper
+        programmes = batch.programmes
+        if len(rows) < batch_size:
+            break
+    return result
+
+
+async def _keep_claim(
+    store: CaseStore, claim: Claim, lease: dt.timedelta, clock: Callable[[], dt.datetime]
+) -> None:
+    # A task of its own, so that the claim is renewed even while one send waits on a slow server.
+    while True:
+        await asyncio.sleep(lease.total_seconds() / RENEWALS_PER_LEASE)
+        try:
+            renew_claim(store, claim, clock() + lease)
+        except Exception:  # the sender stops on its own once the claim runs short
+            log.warning("could not renew the outbox claim %s", claim.token, exc_info=True)
+
+
+async def _send(
+    settings: SmtpSettings,
+    rows: list[OutboxMessage],
+    batch: _Batch,
+    lease: dt.timedelta,
+    clock: Callable[[], dt.datetime],
+) -> None:
+    connection = SmtpConnection(settings)
+    try:
+        await connection.open()
+    except SendFailed as error:
+        unreachable = Refusal(str(error), permanent=False)
+        for row in rows:
+            batch.record(row, dict.fromkeys(pending_recipients(row), unreachable))
+        return
+    try:
+        for row in rows:
+            if row.id not in batch.claim.ids:
+                batch.result.errors.append(f"{row.message_id}: not sent, another dispatcher took it over")
+                continue
+            if batch.claim.until - clock() < lease / 6:
+                # Renewals have failed (or come far too late): stop before another dispatcher may
+                # take these rows over. Renewed on time, at least 3/4 of the lease is always left.
+                # What is left stays claimed until the lease runs out, then goes to the next one.
+                batch.result.errors.append(f"claim {batch.claim.token} could not be renewed; stopped")
+                break
+            recipients = pending_recipients(row)
+            outcome = await connection.send(compose(row, settings.sender), recipients) if recipients else {}
+            batch.record(row, outcome)
+    finally:
+        await connection.close()
+
+
+def pending_recipients(row: OutboxMessage) -> list[str]:
+    """The recipients of ``row`` the server has not yet accepted nor permanently refused."""
+    deliveries = row.deliveries or {}
+    return [
+        recipient
+        for recipient in dict.fromkeys(row.recipients)
+        if deliveries.get(recipient, {}).get("status", "pending") == "pending"
+    ]
+
+
+# Built once: on the hot path, building the statement anew per message costs more than running it.
+_RECORD_OUTCOME = (
+    update(OutboxMessage)
+    .where(
+        OutboxMessage.id == bindparam("row_id"),
+        OutboxMessage.status == "sending",
+        OutboxMessage.claimed_by == bindparam("token"),
+    )
+    .values(
+        status=bindparam("new_status"),
+        deliveries=bindparam("new_deliveries", type_=OutboxMessage.deliveries.type),
+        last_error=bindparam("new_last_error"),
+        next_attempt_at=bindparam("new_next_attempt_at", type_=OutboxMessage.next_attempt_at.type),
+        sent_at=bindparam("new_sent_at", type_=OutboxMessage.sent_at.type),
+        claimed_until=None,
+        claimed_by=None,
+    )
+)
+
+
+@dataclass
+class _Batch:
+    """Records the outcomes of one claimed batch, one short transaction per message.
+
+    A message every recipient of which is done or still to retry costs one UPDATE on a
+    connection held for the batch; one that fails someone for good also writes the audit row
+    and the program manager's notice, in one transaction with it.
+    """
+
+    store: CaseStore
+    writer: Connection
+    claim: Claim
+    now: dt.datetime
+    max_attempts: int
+    result: DispatchResult
+    programmes: dict[str, Programme] | None = None
+
+    def record(self, row: OutboxMessage, outcome: Outcome) -> None:
+        """Commit what the server said for each recipient of ``row``, and the row's status."""
+        accepted_at = utcnow()
+        deliveries = {recipient: dict(entry) for recipient, entry in (row.deliveries or {}).items()}
+        newly_failed: dict[str, str] = {}
+        for recipient, refusal in outcome.items():
+            entry = deliveries.setdefault(recipient, {"status": "pending", "attempts": 0})
+            entry["attempts"] += 1
+            if refusal is None:
+                entry.update(status="sent", at=accepted_at.isoformat())
+                entry.pop("error", None)
+                continue
+            entry["error"] = refusal.error[:500]
+            if refusal.permanent or row.attempts >= self.max_attempts:
+                entry["status"] = "failed"
+                newly_failed[recipient] = refusal.error
+        states = {deliveries.get(recipient, {}).get("status", "pending") for recipient in row.recipients}
+        # Pending while anyone may still get it; failed when someone never will; else sent.
+        status = "pending" if "pending" in states else "failed" if "failed" in states else "sent"
+        last_error = _summary(row.recipients, deliveries)
+        retry_at = self.now + backoff(row.attempts) if status == "pending" else row.next_attempt_at
+        values = {
+            "new_status": status,
+            "new_deliveries": deliveries,
+            "new_last_error": last_error,
+            "new_next_attempt_at": retry_at,
+            "new_sent_at": accepted_at if None in outcome.values() else row.sent_at,
+            "row_id": row.id,
+            "token": self.claim.token,
+        }
+        if not newly_failed:
+            with self.writer.begin():
+                applied = self.writer.execute(_RECORD_OUTCOME, values).rowcount
+        else:
+            with self.store.transaction() as session:
+                applied = session.connection().execute(_RECORD_OUTCOME, values).rowcount
+                if applied:
+                    if self.programmes is None:
+                        self.programmes = registered_programmes(session)
+                    error = _summary(newly_failed, deliveries) or ""
+                    _escalate_failure(session, self.programmes, row, error, list(newly_failed))
+        self.claim.ids.discard(row.id)
+        if not applied:
+            # Our lease ran out and another dispatcher holds the row now: its outcome counts.
+            self.result.errors.append(f"{row.message_id}: outcome not recorded, the claim was taken over")
+            return
+        row.deliveries = deliveries
+        if any(refusal is not None for refusal in outcome.values()):
+            self.result.errors.append(f"{row.message_id}: {last_error}")
+        if status == "sent":
+            self.result.sent += 1
+        elif status == "failed":
+            self.result.failed += 1
+        else:
+            self.result.retrying += 1
+
+
+def _summary(recipients: Any, deliveries: dict[str, dict[str, Any]]) -> str | None:
+    """Who has not got the message and why, grouped by error: what an operator reads first."""
+    by_error: dict[str, list[str]] = {}
+    for recipient in dict.fromkeys(recipients):
+        entry = deliveries.get(recipient, {})
+        if entry.get("status") != "sent" and entry.get("error"):
+            by_error.setdefault(entry["error"], []).append(recipient)
+    if not by_error:
+        return None
+    return "; ".join(f"{', '.join(names)}: {error}" for error, names in by_error.items())[:2000]
+
+
+def _escalate_failure(
+    session: Session, programmes: dict[str, Programme], row: OutboxMessage, error: str, failed: list[str]
+) -> None:
+    """Audit that ``failed`` will not get ``row`` and tell the program manager, naming them."""
+    record_audit(
+        session,
+        actor=DISPATCH_ACTOR,
+        action="email_failed",
+        entity="outbox",
+        entity_id=row.id,
+        case_id=row.case_id,
+        reason=error[:500],
+        details={"message_id": row.message_id, "kind": row.kind, "attempts": row.attempts, "failed": failed},
+    )
+    programme = programmes.get(row.enterprise_id or "")
+    # A failure notice that itself fails is recorded, not escalated again: no loop.
+    if programme is None or row.kind == "delivery_failed":
+        return
+    reference = session.scalar(select(Case.reference).where(Case.id == row.case_id)) if row.case_id else None
+    mail = delivery_failed_mail(
+        programme.language, subject=row.subject, recipients=failed, error=error, reference=reference
+    )
+    enqueue_mail(
+        session,
+        kind="delivery_failed",
+        recipients=programme.emails_for([Role.PROGRAM_MANAGER]),
+        **mail.outbox_fields(),
+        enterprise_id=row.enterprise_id,
+        case_id=row.case_id,
+        milestone_id=row.milestone_id,
+    )

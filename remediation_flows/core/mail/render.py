@@ -1,0 +1,233 @@
+"""Render emails from Jinja2 templates in the enterprise's language.
+
+Every email names the case by its reference only; callers never pass a child's
+identity, and :mod:`tests` check that none reaches an email.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from functools import cache
+from typing import TypedDict
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from remediation_flows.core.config.model import Programme, Role
+from remediation_flows.core.mail.calendar import calendar_entry
+from remediation_flows.core.mail.i18n import step_title, words
+
+
+class OutboxFields(TypedDict):
+    """The message fields of ``repository.enqueue_mail``, typed for ``**``."""
+
+    subject: str
+    body_text: str
+    body_html: str
+    calendar_ics: str | None
+
+
+@dataclass(frozen=True)
+class RenderedMail:
+    """Subject, plain text, HTML and an optional .ics entry, ready for the outbox."""
+
+    subject: str
+    text: str
+    html: str
+    calendar_ics: str | None = None
+
+    def outbox_fields(self) -> OutboxFields:
+        """The keyword arguments of :func:`remediation_flows.core.store.repository.enqueue_mail` it fills."""
+        return {
+            "subject": self.subject,
+            "body_text": self.text,
+            "body_html": self.html,
+            "calendar_ics": self.calendar_ics,
+        }
+
+
+@cache
+def _environment() -> Environment:
+    return Environment(
+        loader=PackageLoader("remediation_flows.core.mail", "templates"),
+        autoescape=select_autoescape(["html", "html.j2"], default_for_string=False),
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+        auto_reload=False,  # templates ship with the package; no stat() per render
+    )
+
+
+def format_instant(instant: dt.datetime, zone: str) -> str:
+    """An instant as a person at the site reads it: local date and time, zone and offset."""
+    local = instant.astimezone(ZoneInfo(zone))
+    offset = local.strftime("%z")
+    return f"{local:%Y-%m-%d %H:%M} ({zone}, UTC{offset[:3]}:{offset[3:]})"
+
+
+def render_notice(
+    language: str, subject: str, lead: str, facts: list[tuple[str, str]], action: str
+) -> tuple[str, str]:
+    """The plain-text and HTML bodies of one notice."""
+    context: dict[str, object] = {
+        "w": words(language),
+        "language": language,
+        "subject": subject,
+        "lead": lead,
+    }
+    context |= {"facts": facts, "action": action}
+    env = _environment()
+    return env.get_template("notice.txt.j2").render(context), env.get_template("notice.html.j2").render(
+        context
+    )
+
+
+def _contact_line(programme: Programme, role: Role, site_id: str) -> str:
+    people = programme.people_for(role, site_id)
+    return ", ".join(f"{p.name} <{p.email}>" for p in people)
+
+
+@dataclass(frozen=True)
+class _StepNotice:
+    """What every notice about one step at one site starts from."""
+
+    w: dict[str, str]
+    language: str
+    site_line: str
+    time_zone: str
+    title: str
+    due_text: str
+
+    @property
+    def due_short(self) -> str:
+        return self.due_text.split(" (")[0]
+
+
+def _step_notice(
+    programme: Programme, site_id: str, step: str, due_at: dt.datetime, language: str | None = None
+) -> _StepNotice:
+    site = programme.site(site_id)
+    due_text = format_instant(due_at, site.time_zone)
+    language = language or site.language or programme.language
+    return _StepNotice(
+        words(language),
+        language,
+        f"{site.name} ({site.id})",
+        site.time_zone,
+        step_title(language, step),
+        due_text,
+    )
+
+
+def task_mail(
+    programme: Programme,
+    *,
+    reference: str,
+    site_id: str,
+    step: str,
+    instructions: str,
+    due_at: dt.datetime,
+    contact_role: Role = Role.CASE_MANAGER,
+    calendar_uid: str,
+    language: str | None = None,
+) -> RenderedMail:
+    """An enterprise's task: what to do, by when (site time), the case, whom to contact; with .ics."""
+    notice = _step_notice(programme, site_id, step, due_at, language)
+    w, title = notice.w, notice.title
+    subject = w["task_subject"].format(case=reference, title=title, due=notice.due_short)
+    facts = [
+        (w["case"], reference),
+        (w["site"], notice.site_line),
+        (w["what"], instructions),
+        (w["due"], notice.due_text),
+        (w["contact"], _contact_line(programme, contact_role, site_id)),
+    ]
+    text, html = render_notice(notice.language, subject, w["task_lead"], facts, w["task_action"])
+    ics = calendar_entry(
+        uid=calendar_uid, summary=f"{reference}: {title}", description=instructions, due_at=due_at
+    )
+    return RenderedMail(subject, text, html, ics)
+
+
+def escalation_mail(
+    programme: Programme,
+    *,
+    reference: str,
+    site_id: str,
+    step: str,
+    due_at: dt.datetime,
+    owner_role: str,
+    working_days_late: int,
+    stage: str,
+    language: str | None = None,
+) -> RenderedMail:
+    """A ladder level's email; ``stage`` is 'reminder' (before due), 'due' (at due) or 'overdue'."""
+    notice = _step_notice(programme, site_id, step, due_at, language)
+    w, title = notice.w, notice.title
+    subject = w[f"{stage}_subject"].format(
+        case=reference, title=title, due=notice.due_short, late=working_days_late
+    )
+    facts = [
+        (w["case"], reference),
+        (w["site"], notice.site_line),
+        (w["what"], title),
+        (w["due"], notice.due_text),
+        (w["owner"], w.get(f"role.{owner_role}", owner_role)),
+    ]
+    if stage == "overdue":
+        facts.append((w["late"], str(working_days_late)))
+    text, html = render_notice(notice.language, subject, w[f"{stage}_lead"], facts, w["escalation_action"])
+    return RenderedMail(subject, text, html)
+
+
+def extension_mail(
+    programme: Programme,
+    *,
+    reference: str,
+    site_id: str,
+    step: str,
+    previous_due_at: dt.datetime,
+    new_due_at: dt.datetime,
+    reason: str,
+    calendar_uid: str,
+    language: str | None = None,
+) -> RenderedMail:
+    """Tells the enterprise that a deadline moved, with the updated calendar entry."""
+    notice = _step_notice(programme, site_id, step, new_due_at, language)
+    w, title = notice.w, notice.title
+    subject = w["extension_subject"].format(case=reference, title=title, due=notice.due_short)
+    facts = [
+        (w["case"], reference),
+        (w["site"], notice.site_line),
+        (w["what"], title),
+        (w["previous_due"], format_instant(previous_due_at, notice.time_zone)),
+        (w["due"], notice.due_text),
+        (w["reason"], reason),
+    ]
+    text, html = render_notice(notice.language, subject, w["extension_lead"], facts, w["extension_action"])
+    ics = calendar_entry(
+        uid=calendar_uid, summary=f"{reference}: {title}", description=reason, due_at=new_due_at, sequence=1
+    )
+    return RenderedMail(subject, text, html, ics)
+
+
+def delivery_failed_mail(
+    language: str, *, subject: str, recipients: list[str], error: str, reference: str | None
+) -> RenderedMail:
+    """Tells the program manager that an email could not be delivered."""
+    w = words(language)
+    failed_subject = w["failed_subject"].format(subject=subject)
+    facts = [(w["recipients"], ", ".join(recipients)), (w["error"], error)]
+    if reference:
+        facts.insert(0, (w["case"], reference))
+    text, html = render_notice(language, failed_subject, w["failed_lead"], facts, w["failed_action"])
+    return RenderedMail(failed_subject, text, html)
+
+
+def unplaceable_ladder_mail(language: str, *, milestone_key: str, problem: str) -> RenderedMail:
+    """Tells the program manager that the sweep cannot place a milestone's ladder, so nothing fires."""
+    w = words(language)
+    subject = w["unplaceable_subject"].format(key=milestone_key)
+    facts = [(w["milestone"], milestone_key), (w["problem"], problem)]
+    text, html = render_notice(language, subject, w["unplaceable_lead"], facts, w["unplaceable_action"])
+    return RenderedMail(subject, text, html)

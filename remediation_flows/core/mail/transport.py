@@ -1,0 +1,149 @@
+"""Compose outbox rows into MIME messages and send them over one SMTP connection."""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import format_datetime
+from enum import StrEnum
+
+import aiosmtplib
+
+from remediation_flows.core.store.schema import OutboxMessage
+
+
+class Security(StrEnum):
+    STARTTLS = "starttls"
+    TLS = "tls"
+    NONE = "none"
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """Where and how to send mail."""
+
+    host: str
+    port: int
+    sender: str
+    security: Security = Security.STARTTLS
+    username: str | None = None
+    password: str | None = None
+    timeout: float = 30.0
+
+
+def compose(row: OutboxMessage, sender: str) -> EmailMessage:
+    """The MIME message of an outbox row: text, HTML alternative and the .ics, with its stable Message-ID."""
+    message = EmailMessage()
+    message["Message-ID"] = row.message_id
+    message["From"] = sender
+    message["To"] = ", ".join(row.recipients)
+    message["Subject"] = row.subject
+    message["Date"] = format_datetime(row.created_at)
+    message["X-Remediation-Kind"] = row.kind
+    message.set_content(row.body_text)
+    if row.body_html:
+        message.add_alternative(row.body_html, subtype="html")
+    if row.calendar_ics:
+        message.add_attachment(
+            row.calendar_ics.encode("utf-8"),
+            maintype="text",
+            subtype="calendar",
+            filename="due-date.ics",
+            params={"method": "PUBLISH", "charset": "utf-8"},
+        )
+    return message
+
+
+class SendFailed(Exception):
+    """The server could not be reached, or refused one message for every recipient."""
+
+    def __init__(self, message: str, *, permanent: bool) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a recipient did not get a message: the server's reply, or why there was none."""
+
+    error: str
+    permanent: bool
+
+    @classmethod
+    def reply(cls, code: int, text: str) -> Refusal:
+        """A refusal by reply code: 4xx (greylisting, mailbox busy) may pass later, 5xx will not."""
+        return cls(f"{code} {text}".strip(), permanent=500 <= code < 600)
+
+
+#: One message's outcome: every recipient tried, with None when the server accepted it for them.
+Outcome = dict[str, Refusal | None]
+
+
+class SmtpConnection:
+    """One SMTP connection over which a batch goes message by message, each outcome per recipient.
+
+    Sending message by message (rather than a whole batch, then the outcomes) lets the
+    dispatcher record each outcome as soon as the server has answered, so that a crash leaves
+    at most the message in flight unrecorded.
+    """
+
+    def __init__(self, settings: SmtpSettings) -> None:
+        self.settings = settings
+        self.broken: Refusal | None = None
+        self._client = aiosmtplib.SMTP(
+            hostname=settings.host,
+            port=settings.port,
+            timeout=settings.timeout,
+            use_tls=settings.security is Security.TLS,
+            start_tls=settings.security is Security.STARTTLS,
+            tls_context=ssl.create_default_context() if settings.security is not Security.NONE else None,
+        )
+
+    async def open(self) -> None:
+        """Connect and log in; raises :class:`SendFailed` (transient) when the server cannot be reached."""
+        try:
+            await self._client.connect()
+            if self.settings.username:
+                await self._client.login(self.settings.username, self.settings.password or "")
+        except (aiosmtplib.SMTPException, OSError) as error:
+            raise SendFailed(
+                f"cannot reach {self.settings.host}:{self.settings.port}: {error}", permanent=False
+            ) from error
+
+    async def send(self, message: EmailMessage, recipients: list[str]) -> Outcome:
+        """Send ``message`` to ``recipients`` only (not to every address in its headers)."""
+        if self.broken is not None:
+            return dict.fromkeys(recipients, self.broken)
+        try:
+            # send_message returns normally when at least one recipient is accepted, with the
+            # refused ones and their replies; it raises SMTPRecipientsRefused when all are.
+            refused, _ = await self._client.send_message(
+                message, sender=self.settings.sender, recipients=recipients
+            )
+        except aiosmtplib.SMTPRecipientsRefused as error:
+            refusals = {one.recipient: Refusal.reply(one.code, one.message) for one in error.recipients}
+            return {recipient: refusals.get(recipient, Refusal("refused", False)) for recipient in recipients}
+        except aiosmtplib.SMTPResponseException as error:
+            # MAIL FROM or DATA refused: the reply is about the message, so about every recipient.
+            return dict.fromkeys(recipients, Refusal.reply(error.code, error.message))
+        except ValueError as error:
+            # An address or a header aiosmtplib will not put on the wire: no retry can help.
+            return dict.fromkeys(recipients, Refusal(f"cannot send: {error}", permanent=True))
+        except (aiosmtplib.SMTPException, OSError) as error:
+            # The connection broke: whether the server kept this message is unknown, so it goes
+            # again (same Message-ID), and so does every later one.
+            self.broken = Refusal(f"connection lost: {error}", permanent=False)
+            return dict.fromkeys(recipients, self.broken)
+        return {
+            recipient: Refusal.reply(refused[recipient].code, refused[recipient].message)
+            if recipient in refused
+            else None
+            for recipient in recipients
+        }
+
+    async def close(self) -> None:
+        try:
+            await self._client.quit()
+        except (aiosmtplib.SMTPException, OSError):
+            self._client.close()

@@ -1,0 +1,445 @@
+"""The case store's tables (SQLAlchemy 2.0). Alembic migrations are generated from these."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from remediation_flows.core.store.protection import ProtectedDate, ProtectedText
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """An instant stored as naive UTC and read back as aware UTC, on SQLite and PostgreSQL alike."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"refusing a naive datetime {value!r}: instants must carry a time zone")
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        return None if value is None else value.replace(tzinfo=dt.UTC)
+
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Enterprise(Base):
+    __tablename__ = "enterprises"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    language: Mapped[str] = mapped_column(String(8))
+    # The programme document as last registered; cases pin the version they started on.
+    config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    config_sha256: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sites: Mapped[list[SiteRow]] = relationship(back_populates="enterprise", cascade="all, delete-orphan")
+
+
+class ProgrammeVersion(Base):
+    """Every programme document ever registered, by hash: cases and milestones keep the one they began on."""
+
+    __tablename__ = "programme_versions"
+    config_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    enterprise_id: Mapped[str] = mapped_column(ForeignKey("enterprises.id"), index=True)
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)
+    registered_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SiteRow(Base):
+    __tablename__ = "sites"
+    enterprise_id: Mapped[str] = mapped_column(ForeignKey("enterprises.id"), primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    country: Mapped[str] = mapped_column(String(2))
+    time_zone: Mapped[str] = mapped_column(String(64))
+    enterprise: Mapped[Enterprise] = relationship(back_populates="sites")
+
+
+class Case(Base):
+    __tablename__ = "cases"
+    __table_args__ = (
+        Index(None, "enterprise_id", "state"),
+        UniqueConstraint("enterprise_id", "legacy_reference"),
+        # One notification opens each of its children once, however often it is retried.
+        UniqueConstraint("notification_key", "notification_child"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reference: Mapped[str] = mapped_column(String(32), unique=True)
+    enterprise_id: Mapped[str] = mapped_column(ForeignKey("enterprises.id"))
+    site_id: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(32))
+    case_manager: Mapped[str | None] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(String(32))
+    notified_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    children_count: Mapped[int] = mapped_column(Integer, default=1)
+    suspected_age: Mapped[int | None] = mapped_column(Integer)
+    suspected_cause: Mapped[str | None] = mapped_column(String(64))
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    config_sha256: Mapped[str] = mapped_column(String(64))
+    due_diligence_cycle_id: Mapped[int | None] = mapped_column(Integer)
+    # The case's id in the system it was imported from, if any: importing it twice is refused.
+    legacy_reference: Mapped[str | None] = mapped_column(String(64))
+    # The notification that opened the case (e.g. its open-a-case flow run) and the child's number in it.
+    notification_key: Mapped[str | None] = mapped_column(String(100))
+    notification_child: Mapped[int | None] = mapped_column(Integer)
+    round: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ChildPersonalData(Base):
+    """The only place a child's identity lives; encrypted at rest when a key is configured."""
+
+    __tablename__ = "child_personal_data"
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), primary_key=True)
+    full_name: Mapped[str] = mapped_column(ProtectedText)
+    birth_date: Mapped[dt.date | None] = mapped_column(ProtectedDate)
+    address: Mapped[str | None] = mapped_column(ProtectedText)
+    school: Mapped[str | None] = mapped_column(ProtectedText)
+    guardian_name: Mapped[str | None] = mapped_column(ProtectedText)
+    photo_reference: Mapped[str | None] = mapped_column(ProtectedText)
+    recorded_by: Mapped[str] = mapped_column(String(200))
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Milestone(Base):
+    __tablename__ = "milestones"
+    __table_args__ = (
+        # The sweep's hot query: open milestones by due date. Partial, so closed ones cost nothing.
+        Index(
+            "ix_milestones_open_due_at",
+            "due_at",
+            postgresql_where=text("status = 'open'"),
+            sqlite_where=text("status = 'open'"),
+        ),
+        # The sweep's own query: open milestones whose next ladder level has come.
+        Index(
+            "ix_milestones_open_next_escalation_at",
+            "next_escalation_at",
+            postgresql_where=text("status = 'open' AND next_escalation_at IS NOT NULL"),
+            sqlite_where=text("status = 'open' AND next_escalation_at IS NOT NULL"),
+        ),
+        Index(None, "case_id"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # A stable key (e.g. "CL-2026-000001/r1/follow_up_visit/2") makes creation idempotent.
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    enterprise_id: Mapped[str] = mapped_column(ForeignKey("enterprises.id"))
+    site_id: Mapped[str] = mapped_column(String(64))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    cycle_id: Mapped[int | None] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(300))
+    # The programme version whose rules (deadline, ladder) this milestone follows.
+    config_sha256: Mapped[str] = mapped_column(String(64))
+    owner_role: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # Index in the ladder of the highest level fired for the current due date (-1: none).
+    escalation_level: Mapped[int] = mapped_column(Integer, default=-1)
+    # When the next ladder level fires; derived from due_at, the ladder and the site's calendar.
+    next_escalation_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    completed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    completed_by: Mapped[str | None] = mapped_column(String(200))
+    # Set while the milestone is on hold (see remediation_flows.core.holds): its clock and ladder wait.
+    held_since: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class MilestoneEscalation(Base):
+    """One ladder level fired for one milestone and due date; the unique key makes it fire once.
+
+    The due date is part of the key so that an extension restarts the ladder.
+    """
+
+    __tablename__ = "milestone_escalations"
+    __table_args__ = (UniqueConstraint("milestone_id", "due_at", "level_index"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    milestone_id: Mapped[int] = mapped_column(ForeignKey("milestones.id"))
+    level_index: Mapped[int] = mapped_column(Integer)
+    level_name: Mapped[str] = mapped_column(String(64))
+    due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    fired_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # False when a later level fired in the same sweep, so this one was recorded but not sent.
+    notified: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class DeadlineExtension(Base):
+    __tablename__ = "deadline_extensions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    milestone_id: Mapped[int] = mapped_column(ForeignKey("milestones.id"), index=True)
+    previous_due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    new_due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    reason: Mapped[str] = mapped_column(Text)
+    granted_by: Mapped[str] = mapped_column(String(200))
+    granted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class MilestoneHold(Base):
+    """A pause of a milestone's clock: why, by whom, and by how much its deadline moved when it ended.
+
+    ``reason`` is one of :class:`remediation_flows.core.holds.HoldReason` and may be shown anywhere;
+    ``note`` is staff's free text and stays in the store.
+    """
+
+    __tablename__ = "milestone_holds"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    milestone_id: Mapped[int] = mapped_column(ForeignKey("milestones.id"), index=True)
+    reason: Mapped[str] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(Text)
+    held_by: Mapped[str] = mapped_column(String(200))
+    held_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    due_at_when_held: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    released_by: Mapped[str | None] = mapped_column(String(200))
+    released_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    due_at_when_released: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # What the hold cost the clock, in the step's unit, e.g. "3 working days".
+    held_for: Mapped[str | None] = mapped_column(String(64))
+
+
+class Approval(Base):
+    __tablename__ = "approvals"
+    __table_args__ = (UniqueConstraint("milestone_id", "subject", "role"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    milestone_id: Mapped[int] = mapped_column(ForeignKey("milestones.id"))
+    # What is approved, e.g. "plan 3" or "closure": a re-proposed plan gets fresh approvals.
+    subject: Mapped[str] = mapped_column(String(64), default="")
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    role: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="requested")
+    requested_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    decided_by: Mapped[str | None] = mapped_column(String(200))
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    comment: Mapped[str | None] = mapped_column(Text)
+
+
+class Assessment(Base):
+    __tablename__ = "assessments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    round: Mapped[int] = mapped_column(Integer, default=1)
+    age_years: Mapped[int] = mapped_column(Integer)
+    age_verification: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(32))
+    removed_from_work: Mapped[bool] = mapped_column(Boolean)
+    safe_place: Mapped[bool] = mapped_column(Boolean)
+    child_consent: Mapped[bool] = mapped_column(Boolean)
+    guardian_consent: Mapped[bool] = mapped_column(Boolean)
+    # 'female', 'male' or NULL (not recorded): the field reports every measure by sex.
+    sex: Mapped[str | None] = mapped_column(String(8))
+    assessed_by: Mapped[str] = mapped_column(String(200))
+    assessed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class RemediationPlan(Base):
+    __tablename__ = "remediation_plans"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    round: Mapped[int] = mapped_column(Integer, default=1)
+    pathway: Mapped[str] = mapped_column(String(32))
+    monthly_stipend: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    currency: Mapped[str] = mapped_column(String(3))
+    school_fees: Mapped[Decimal] = mapped_column(Numeric(12, 2), default=Decimal(0))
+    payer: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="proposed")
+    proposed_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Reintegration(Base):
+    """School enrolment, or for a young worker the protection measures taken instead."""
+
+    __tablename__ = "reintegrations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    round: Mapped[int] = mapped_column(Integer, default=1)
+    kind: Mapped[str] = mapped_column(String(32))
+    effective_on: Mapped[dt.date] = mapped_column(Date)
+    first_stipend_paid_on: Mapped[dt.date | None] = mapped_column(Date)
+    evidence_reference: Mapped[str | None] = mapped_column(String(300))
+    hazardous_tasks_removed: Mapped[bool | None] = mapped_column(Boolean)
+    hours_reduced: Mapped[bool | None] = mapped_column(Boolean)
+    night_shifts_stopped: Mapped[bool | None] = mapped_column(Boolean)
+    recorded_by: Mapped[str] = mapped_column(String(200))
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class FollowUpVisit(Base):
+    __tablename__ = "follow_up_visits"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    milestone_id: Mapped[int | None] = mapped_column(ForeignKey("milestones.id"))
+    visited_on: Mapped[dt.date] = mapped_column(Date)
+    attending_school: Mapped[bool] = mapped_column(Boolean)
+    stipend_paid: Mapped[bool] = mapped_column(Boolean)
+    back_at_work: Mapped[bool] = mapped_column(Boolean)
+    findings: Mapped[str | None] = mapped_column(Text)
+    recorded_by: Mapped[str] = mapped_column(String(200))
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class EnterpriseTask(Base):
+    __tablename__ = "enterprise_tasks"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    enterprise_id: Mapped[str] = mapped_column(ForeignKey("enterprises.id"), index=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    milestone_id: Mapped[int | None] = mapped_column(ForeignKey("milestones.id"))
+    title: Mapped[str] = mapped_column(String(300))
+    instructions: Mapped[str] = mapped_column(Text)
+    due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AuditEvent(Base):
+    """Who did what, when and why. Written in the same transaction as the change it records."""
+
+    __tablename__ = "audit_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(64))
+    entity: Mapped[str] = mapped_column(String(32))
+    entity_id: Mapped[str] = mapped_column(String(64))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    reason: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class OutboxMessage(Base):
+    """An email to send, written in the same transaction as the change that caused it.
+
+    Delivery is recorded per recipient in ``deliveries``, a JSON object on the row
+    (``{"a@x.example": {"status": "sent", "attempts": 1, "at": "..."}}``; NULL until the first
+    try) rather than in a table of its own, because it serves the dispatcher's hot path: the
+    row is the unit a dispatcher claims, and only the claim holder writes its recipients'
+    outcomes, together with the row's status and in the same statement. So each message costs
+    one UPDATE (one per-message commit), the claim reads no second table, nothing needs its own
+    locks or unique key, and the paths that enqueue mail (one by one or the sweep's bulk
+    insert) stay as they are. Who was refused is also in ``last_error``.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index(
+            "ix_outbox_pending_next_attempt_at",
+            "next_attempt_at",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
+        # Claims left behind by a dispatcher that crashed, found by their expiry.
+        Index(
+            "ix_outbox_sending_claimed_until",
+            "claimed_until",
+            postgresql_where=text("status = 'sending'"),
+            sqlite_where=text("status = 'sending'"),
+        ),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Stable per row, so a resend after a crash is recognisable as the same message.
+    message_id: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    enterprise_id: Mapped[str | None] = mapped_column(String(64))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    milestone_id: Mapped[int | None] = mapped_column(ForeignKey("milestones.id"))
+    recipients: Mapped[list[str]] = mapped_column(JSON)
+    subject: Mapped[str] = mapped_column(String(300))
+    body_text: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str | None] = mapped_column(Text)
+    calendar_ics: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    # A dispatcher that claims a row owns it until then; after a crash another one takes it.
+    claimed_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Which claim owns the row: outcomes apply only while it is still ours, even after a renewal
+    # moved claimed_until or another dispatcher took an expired claim over.
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # When the server last accepted the message for a recipient (set on a partly failed row too).
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    deliveries: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class DueDiligenceCycle(Base):
+    """One enterprise's yearly due-diligence cycle."""
+
+    __tablename__ = "due_diligence_cycles"
+    __table_args__ = (UniqueConstraint("enterprise_id", "year"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    enterprise_id: Mapped[str] = mapped_column(ForeignKey("enterprises.id"))
+    year: Mapped[int] = mapped_column(Integer)
+    step: Mapped[str] = mapped_column(String(32))
+    config_sha256: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    completed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class SiteRiskAssessment(Base):
+    """A site's questionnaire answers and the risk score they gave, with its reasons."""
+
+    __tablename__ = "site_risk_assessments"
+    __table_args__ = (UniqueConstraint("cycle_id", "site_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cycle_id: Mapped[int] = mapped_column(ForeignKey("due_diligence_cycles.id"))
+    site_id: Mapped[str] = mapped_column(String(64))
+    answers: Mapped[dict[str, Any]] = mapped_column(JSON)
+    score: Mapped[int] = mapped_column(Integer)
+    level: Mapped[str] = mapped_column(String(8))
+    reasons: Mapped[list[str]] = mapped_column(JSON)
+    assessed_by: Mapped[str] = mapped_column(String(200))
+    assessed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DueDiligenceRecord(Base):
+    """What a step recorded: policies reviewed, a training plan, attendance, a monitoring visit."""
+
+    __tablename__ = "due_diligence_records"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cycle_id: Mapped[int] = mapped_column(ForeignKey("due_diligence_cycles.id"), index=True)
+    step: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(32))
+    site_id: Mapped[str | None] = mapped_column(String(64))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    recorded_by: Mapped[str] = mapped_column(String(200))
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

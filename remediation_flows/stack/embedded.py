@@ -1,0 +1,323 @@
+"""The embedded default: a local Prefect server, a local mail sink, every deployment served.
+
+Everything lives under one folder (default ``./var``) and is kept between runs:
+
+    var/prefect/        PREFECT_HOME and the Prefect server's SQLite database
+    var/remediation.db  the case store
+    var/mail/           the mail sink, a Maildir a person reads with `remediate mail`
+    var/stack.json      where the running stack listens
+"""
+
+from __future__ import annotations
+
+import json
+import mailbox
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+# The checkout, or site-packages when installed: where `flows/...py` entrypoints resolve from.
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class StackError(Exception):
+    """The local stack cannot start; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class StackPaths:
+    home: Path
+
+    @property
+    def prefect_home(self) -> Path:
+        return self.home / "prefect"
+
+    @property
+    def case_store_file(self) -> Path:
+        return self.home / "remediation.db"
+
+    @property
+    def case_store_url(self) -> str:
+        from remediation_flows.core.store.database import home_case_store_url
+
+        # The same rule as the commands' default, so `remediate overdue` next to ./var reads this store.
+        return home_case_store_url(self.home)
+
+    @property
+    def server_log(self) -> Path:
+        return self.home / "prefect-server.log"
+
+    @property
+    def serve_log(self) -> Path:
+        """The log of the runner of the case flows."""
+        return self.home / "serve.log"
+
+    @property
+    def operations_log(self) -> Path:
+        """The log of the runner of the sweep, the dispatcher and the recovery."""
+        return self.home / "serve-operations.log"
+
+    @property
+    def mail_dir(self) -> Path:
+        return self.home / "mail"
+
+    @property
+    def state_file(self) -> Path:
+        return self.home / "stack.json"
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        # As servers do: a port left in TIME_WAIT by the last run is free to use.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct ports that are free now, chosen by the system (a bind to port 0).
+
+    The sockets stay open until every port is chosen, so the system cannot hand out one twice.
+    """
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def case_count(paths: StackPaths) -> int:
+    """How many cases the home's case store holds; 0 when it has none. Reads without writing."""
+    database = paths.case_store_file
+    if not database.is_file():
+        return 0
+    # Looking must not change a byte of someone's store, nor leave files beside it. A store in WAL mode
+    # with no -wal file has no writer and nothing unmerged: read it as immutable, which creates no
+    # -wal or -shm. With a -wal file, a writer may be at work: read-only, which sees its changes.
+    wal = database.with_name(database.name + "-wal")
+    mode = "mode=ro" if wal.exists() else "immutable=1"
+    connection = sqlite3.connect(f"{database.resolve().as_uri()}?{mode}", uri=True)
+    try:
+        return connection.execute("SELECT count(*) FROM cases").fetchone()[0]
+    except sqlite3.DatabaseError:  # no cases table yet (an empty or foreign file): nothing to protect
+        return 0
+    finally:
+        connection.close()
+
+
+def prefect_environment(paths: StackPaths, api_port: int) -> dict[str, str]:
+    """The environment of every process of the stack."""
+    return os.environ | {
+        "PREFECT_HOME": str(paths.prefect_home.resolve()),
+        "PREFECT_API_URL": f"http://127.0.0.1:{api_port}/api",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_API_DATABASE_CONNECTION_URL": "sqlite+aiosqlite:///"
+        + str((paths.prefect_home / "prefect.db").resolve()),
+        # Every poll of the runner and every batch of run logs is a write to the server's SQLite
+        # database; writing less often leaves it unlocked for people's clicks (a lock answers 503).
+        "PREFECT_RUNNER_POLL_FREQUENCY": os.environ.get("PREFECT_RUNNER_POLL_FREQUENCY", "5"),
+        "REMEDIATION_REPORTS_DIR": str((paths.home / "reports").resolve()),
+    }
+
+
+def running_stack(paths: StackPaths) -> dict | None:
+    """The running stack's addresses, if one answers."""
+    if not paths.state_file.exists():
+        return None
+    state = json.loads(paths.state_file.read_text())
+    try:
+        with urllib.request.urlopen(f"{state['api_url']}/health", timeout=2) as response:
+            return state if response.status == 200 else None
+    except OSError:
+        return None
+
+
+def _wait_for_health(url: str, process: subprocess.Popen, log: Path, seconds: float = 120) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if process.poll() is not None:
+            raise StackError(f"the Prefect server stopped while starting; see {log}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise StackError(f"the Prefect server did not answer within {seconds:.0f} s; see {log}")
+
+
+class LocalStack:
+    """Start and stop the embedded default; use as a context manager."""
+
+    def __init__(self, home: Path, api_port: int = 4200, smtp_port: int = 8025, progress=print) -> None:
+        self.paths = StackPaths(home)
+        self.api_port = api_port
+        self.smtp_port = smtp_port
+        self.progress = progress
+        self._processes: list[subprocess.Popen] = []
+        self._smtp = None
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}/api"
+
+    @property
+    def ui_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    def __enter__(self) -> LocalStack:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        for port, what in ((self.api_port, "Prefect server"), (self.smtp_port, "mail sink")):
+            if not port_is_free(port):
+                raise StackError(
+                    f"port {port} for the {what} is taken: stop what uses it, "
+                    f"or pass --{'api' if what == 'Prefect server' else 'smtp'}-port"
+                )
+        self.paths.prefect_home.mkdir(parents=True, exist_ok=True)
+        mailbox.Maildir(str(self.paths.mail_dir), create=True)  # with its tmp/, new/ and cur/
+        env = prefect_environment(self.paths, self.api_port)
+        os.environ.update(
+            {k: env[k] for k in ("PREFECT_HOME", "PREFECT_API_URL", "PREFECT_SERVER_ANALYTICS_ENABLED")}
+        )
+
+        self.progress(
+            f"[1/5] starting the Prefect server on {self.ui_url} (SQLite in {self.paths.prefect_home})"
+        )
+        server_log = self.paths.server_log
+        self._processes.append(
+            self._spawn(
+                [
+                    sys.executable,
+                    "-m",
+                    "remediation_flows.stack.prefect_server",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.api_port),
+                ],
+                # With the date, `remediate status` can tell an error of the last hour from one of
+                # yesterday at the same time (Prefect's default is the time of day alone).
+                env | {"PREFECT_LOGGING_FORMATTERS_STANDARD_DATEFMT": "%Y-%m-%d %H:%M:%S"},
+                server_log,
+            )
+        )
+        self.progress(
+            f"[2/5] starting the mail sink on 127.0.0.1:{self.smtp_port} (Maildir {self.paths.mail_dir})"
+        )
+        self._start_mail_sink()
+        _wait_for_health(f"{self.api_url}/health", self._processes[0], server_log)
+
+        self.progress(f"[3/5] migrating the case store {self.paths.case_store_url}")
+        from remediation_flows.core.store import upgrade_schema
+
+        upgrade_schema(self.paths.case_store_url)
+        self.progress("[4/5] saving blocks: case store, mail transport, example enterprise programmes")
+        self._save_blocks(env)
+        self.progress("[5/5] serving every deployment: case flows, and the sweep and dispatcher apart")
+        serve_env = env | {
+            # Overridable, e.g. short intervals for the operations test.
+            "REMEDIATION_SWEEP_SECONDS": os.environ.get("REMEDIATION_SWEEP_SECONDS", "900"),
+            "REMEDIATION_DISPATCH_SECONDS": os.environ.get("REMEDIATION_DISPATCH_SECONDS", "30"),
+        }
+        for runner, log in (("casework", self.paths.serve_log), ("operations", self.paths.operations_log)):
+            self._processes.append(
+                self._spawn([sys.executable, "-m", "remediation_flows.stack.serve", runner], serve_env, log)
+            )
+        for process, log in zip(
+            self._processes[-2:], (self.paths.serve_log, self.paths.operations_log), strict=True
+        ):
+            self._wait_for_serve(process, log)
+        self.paths.state_file.write_text(
+            json.dumps(
+                {
+                    "api_url": self.api_url,
+                    "ui_url": self.ui_url,
+                    "smtp_port": self.smtp_port,
+                    "case_store_url": self.paths.case_store_url,
+                    "pid": os.getpid(),
+                }
+            )
+        )
+
+    def _spawn(self, command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+        with log.open("a") as out:
+            # A process group of its own: Ctrl-C reaches us, and we stop the children in order.
+            return subprocess.Popen(
+                command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT, start_new_session=True
+            )
+
+    def _start_mail_sink(self) -> None:
+        from aiosmtpd.controller import Controller
+        from aiosmtpd.handlers import Mailbox
+
+        self._smtp = Controller(Mailbox(str(self.paths.mail_dir)), hostname="127.0.0.1", port=self.smtp_port)
+        self._smtp.start()
+
+    def _save_blocks(self, env: dict[str, str]) -> None:
+        from remediation_flows.blocks import CaseStoreConnection, EnterpriseProgramme, MailTransport
+        from remediation_flows.core.config import load_programme_file
+        from remediation_flows.core.resources import example_programmes
+
+        CaseStoreConnection(url=self.paths.case_store_url).save("default", overwrite=True)
+        MailTransport(
+            host="127.0.0.1",
+            port=self.smtp_port,
+            security="none",
+            sender="Remediation programme <remediation@ngo.example>",
+        ).save("default", overwrite=True)
+        for path in example_programmes():
+            programme = load_programme_file(path)
+            EnterpriseProgramme(programme=programme.document).save(programme.enterprise_id, overwrite=True)
+            self.progress(f"      enterprise-programme/{programme.enterprise_id} from {path.name}")
+
+    def _wait_for_serve(self, process: subprocess.Popen, log: Path, seconds: float = 120) -> None:
+        deadline = time.time() + seconds
+        while time.time() < deadline:
+            if process.poll() is not None:
+                raise StackError(f"serving the deployments failed; see {log}")
+            if log.exists() and "Your deployments are being served" in log.read_text(errors="replace"):
+                return
+            time.sleep(0.5)
+        raise StackError(f"the deployments were not served within {seconds:.0f} s; see {log}")
+
+    def stop(self) -> None:
+        for process in reversed(self._processes):
+            if process.poll() is None:
+                try:
+                    os.killpg(process.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    continue
+        for process in reversed(self._processes):
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+        self._processes.clear()
+        if self._smtp is not None:
+            self._smtp.stop()
+            self._smtp = None
+        if self.paths.state_file.exists():
+            self.paths.state_file.unlink()

@@ -1,0 +1,78 @@
+"""Serve the deployments from one process: the embedded default's runners, and the integration tests'.
+
+python -m remediation_flows.stack.serve [casework|operations]     (default: every deployment)
+
+`remediate up` starts two: one for the case flows, one for the sweep, the dispatcher and the recovery,
+so that a burst of cases occupying every slot of the first never holds back mail or escalations.
+
+The deployments are those of flows/deployments.py, the same list prefect.yaml is generated from.
+Intervals come from the environment (REMEDIATION_SWEEP_SECONDS, REMEDIATION_DISPATCH_SECONDS,
+REMEDIATION_RECOVERY_SECONDS; 0 turns a schedule off), and each enterprise-programme block on the
+server gets its yearly due-diligence cycle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+
+from prefect import serve
+from prefect.deployments.runner import RunnerDeployment
+
+from remediation_flows.blocks import EnterpriseProgramme
+from remediation_flows.core.errors import RemediationError
+from remediation_flows.core.store import upgrade_schema
+from remediation_flows.flows.common import case_store
+from remediation_flows.flows.deployments import DEPLOYMENTS, RUNNERS, runner_deployment
+
+
+def enterprise_cycles() -> list[tuple[str, int]]:
+    """(enterprise id, cycle start month) of every enterprise-programme block on the Prefect server."""
+    from prefect.client.orchestration import get_client
+
+    async def programmes() -> list[tuple[str, int]]:
+        async with get_client() as client:
+            documents = await client.read_block_documents_by_type(EnterpriseProgramme.get_block_type_slug())
+        found = []
+        for document in documents:
+            try:
+                programme = await EnterpriseProgramme.aload_programme(document.name)
+            except RemediationError:
+                continue  # an invalid programme is refused when its flows load it, with the reasons
+            found.append((programme.enterprise_id, programme.due_diligence.cycle_start_month))
+        return found
+
+    try:
+        return asyncio.run(programmes())
+    except Exception:  # no block type yet on a new server: no cycles to schedule
+        return []
+
+
+def deployments(runner: str | None = None) -> list[RunnerDeployment]:
+    """The deployments of ``runner`` (default: every one), with their schedules where they have them."""
+    return [
+        runner_deployment(deployment, enterprise_cycles)
+        for deployment in DEPLOYMENTS
+        if runner is None or deployment.runner == runner
+    ]
+
+
+def main(argv: list[str] | None = None) -> None:
+    arguments = sys.argv[1:] if argv is None else argv
+    runner = arguments[0] if arguments else None
+    if runner is not None and runner not in RUNNERS:
+        raise SystemExit(
+            f"remediation_flows.stack.serve: unknown runner '{runner}'; expected one of {', '.join(RUNNERS)}"
+        )
+    upgrade_schema(asyncio.run(case_store()).url)
+    serve(
+        *deployments(runner),
+        limit=int(os.environ.get("REMEDIATION_SERVE_LIMIT", "8")),
+        # Deployments are registered again at the next start; pausing them on the way out only slows Ctrl-C.
+        pause_on_shutdown=False,
+    )
+
+
+if __name__ == "__main__":
+    main()
