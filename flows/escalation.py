@@ -9,6 +9,8 @@ from prefect.artifacts import acreate_table_artifact
 from prefect.events import emit_event
 from remediation_flows.flows.common import case_store
 from remediation_flows.flows.remediation.artifacts import publish_open_cases
+from remediation_flows.flows.remediation.runs import case_tag
+from remediation_flows.flows.wait_labels import mark_overdue
 
 from remediation_flows.core.board import overdue_board
 from remediation_flows.core.escalation import Escalation, sweep
@@ -123,6 +125,9 @@ async def escalation_sweep(as_of: dt.datetime | None = None) -> dict[str, int | 
         emit_event(**escalation_event(escalation))
     if result.escalations:
         emit_event(**sweep_summary_event(result.escalations, _flow_run_id()))
+        # The waiting runs of the escalated cases carry the `overdue` tag the Runs page filters on.
+        escalated_cases = {e.case_reference for e in result.escalations if e.case_reference}
+        await mark_overdue(case_tag(reference) for reference in escalated_cases)
     with store.reading() as session:
         board = overdue_board(session, when)
     await acreate_table_artifact(

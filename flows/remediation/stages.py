@@ -14,6 +14,7 @@ without a report, the act's keyword arguments.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -30,6 +31,7 @@ from remediation_flows.flows.remediation.answers import (
     YoungWorkerProtectionAnswer,
 )
 from remediation_flows.flows.remediation.artifacts import ROLE_NAMES
+from remediation_flows.flows.wait_labels import label_this_wait, wait_name, wait_tags
 
 from remediation_flows.core import casework as cw
 from remediation_flows.core.case_states import CaseState
@@ -194,6 +196,15 @@ def question_for(view: cw.CaseView) -> Question | None:
     return next((q for q in STAGES.get(view.state, ()) if q.when(view)), None)
 
 
+def waiting_roles(view: cw.CaseView, question: Question, milestone: cw.MilestoneView | None) -> list[str]:
+    """The roles the question waits for: the approvers still to answer, else the milestone's owner."""
+    if question.act is cw.decide_plan:
+        return list(view.pending_approvals)
+    if question.act is cw.decide_closure:
+        return list(view.closure_pending)
+    return [milestone.owner_role] if milestone else ["case_manager"]
+
+
 def prompt_key(view: cw.CaseView, question: Question) -> str:
     """The key the question is asked under for the case: the case, its round and the question."""
     return f"{view.reference}-r{view.round}-{question.key.format(**_filled(view))}"
@@ -205,6 +216,17 @@ async def ask_and_apply(store: CaseStore, view: cw.CaseView, question: Question)
     prompt = prompt_key(view, question)
     milestone = next(
         (m for step in (question.step, *question.also_due_under) if (m := view.milestone(step))), None
+    )
+    roles = waiting_roles(view, question, milestone)
+    await label_this_wait(
+        wait_name(view.reference, question.state, milestone.due_local if milestone else None, roles),
+        wait_tags(
+            view.enterprise_id,
+            view.site_id,
+            roles,
+            milestone.due_at if milestone else None,
+            dt.datetime.now(dt.UTC),
+        ),
     )
     answer = await ask(
         store,

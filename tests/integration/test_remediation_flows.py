@@ -132,6 +132,12 @@ async def test_child_case_from_notification_to_closure_leaks_no_identity(deploye
 
     case = Driver(reference)
     description = await case.wait("On-site assessment")
+    # The run's name and tags say what it waits for, so the Runs page's filters make an inbox.
+    assert case.run.name.startswith(f"{reference} · on-site assessment · due "), case.run.name
+    assert case.run.name.endswith("(case manager)"), case.run.name
+    assert {"waiting:case-manager", "enterprise:campos-del-pacifico", "site:sinaloa-culiacan"} <= set(
+        case.run.tags
+    )
     assert (
         "America/Mazatlan" in description
         and "the case manager (pedro.gomez@centro-mx.example)" in description

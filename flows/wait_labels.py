@@ -1,0 +1,100 @@
+"""What a waiting run says about its wait, in its name and its tags, so the Runs page makes an inbox.
+
+A case run waiting for the on-site assessment is named
+``CL-2026-000002 · on-site assessment · due 28 Nov 15:18 (case manager)`` and tagged
+``waiting:case-manager``, ``enterprise:…``, ``site:…`` and, once the deadline has passed,
+``overdue``: the Runs page's own tag filter then lists what waits for a role, an enterprise or a
+site. The acts label a run as it suspends; the sweep adds ``overdue`` to the runs of the cases it
+escalates. Names and tags carry references and roles only, never a child's identity.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import (
+    FlowRunFilter,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+    FlowRunFilterTags,
+)
+from prefect.client.schemas.objects import StateType
+from prefect.context import FlowRunContext
+from remediation_flows.flows.remediation.artifacts import ROLE_NAMES
+
+WAITING_PREFIX = "waiting:"
+OVERDUE = "overdue"
+#: The tags a wait sets; a new wait replaces them, every other tag of the run stays.
+_WAIT_TAG_PREFIXES = (WAITING_PREFIX, "enterprise:", "site:")
+
+
+def role_tag(role: str) -> str:
+    """``waiting:case-manager`` for the role ``case_manager``."""
+    return WAITING_PREFIX + role.replace("_", "-")
+
+
+def short_due(due_local: str) -> str:
+    """``28 Nov 15:18`` from a site-time stamp ``2026-11-28 15:18 (Asia/Dhaka, UTC+06:00)``."""
+    return dt.datetime.strptime(due_local[:16], "%Y-%m-%d %H:%M").strftime("%d %b %H:%M").lstrip("0")
+
+
+def wait_name(subject: str, step: str, due_local: str | None, roles: Sequence[str]) -> str:
+    """The run's name while it waits: subject, step, due date in site time, and who must act."""
+    who = ", ".join(ROLE_NAMES.get(role, role.replace("_", " ")) for role in roles) or "nobody named"
+    due = f" · due {short_due(due_local)}" if due_local else ""
+    words = step.replace("_", " ").replace("on site", "on-site")
+    return f"{subject} · {words}{due} ({who})"
+
+
+def wait_tags(
+    enterprise_id: str,
+    site_id: str | None,
+    roles: Iterable[str],
+    due_at: dt.datetime | None,
+    now: dt.datetime,
+) -> list[str]:
+    """The tags of a waiting run: who must act, where, and ``overdue`` once the deadline has passed."""
+    tags = [role_tag(role) for role in roles] + [f"enterprise:{enterprise_id}"]
+    if site_id:
+        tags.append(f"site:{site_id}")
+    if due_at is not None and due_at < now:
+        tags.append(OVERDUE)
+    return tags
+
+
+def relabelled(current: Iterable[str], tags: Iterable[str]) -> list[str]:
+    """The run's tags with its previous wait's tags replaced by ``tags``."""
+    kept = [t for t in current if not t.startswith(_WAIT_TAG_PREFIXES) and t != OVERDUE]
+    return kept + [t for t in tags if t not in kept]
+
+
+async def label_this_wait(name: str, tags: list[str]) -> None:
+    """Rename and retag the running flow run before it suspends."""
+    context = FlowRunContext.get()
+    if context is None or context.flow_run is None:
+        return
+    async with get_client() as client:
+        run = await client.read_flow_run(context.flow_run.id)
+        await client.update_flow_run(run.id, name=name, tags=relabelled(run.tags, tags))
+
+
+async def mark_overdue(case_tags: Iterable[str]) -> int:
+    """Add ``overdue`` to the waiting runs tagged with any of ``case_tags``; returns how many changed."""
+    wanted = sorted(set(case_tags))
+    changed = 0
+    async with get_client() as client:
+        for start in range(0, len(wanted), 200):
+            runs = await client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(
+                    tags=FlowRunFilterTags(any_=wanted[start : start + 200]),
+                    state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED])),
+                ),
+                limit=200,
+            )
+            for run in runs:
+                if OVERDUE not in run.tags:
+                    await client.update_flow_run(run.id, tags=[*run.tags, OVERDUE])
+                    changed += 1
+    return changed
