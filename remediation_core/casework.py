@@ -58,6 +58,7 @@ from remediation_core.store.schema import (
     RemediationPlan,
     utcnow,
 )
+from remediation_core.task_links import LinkRequest
 
 #: The case sources under the name the notification form and the callers have always used.
 Source = CaseSource
@@ -407,8 +408,12 @@ def _notify(
     actor: str,
     *,
     as_enterprise_task: bool = False,
+    links: LinkRequest | None = None,
 ) -> None:
-    """Email ``roles`` what to do by the milestone's due date; an enterprise's task is also listed as one."""
+    """Email ``roles`` what to do by the milestone's due date; an enterprise's task is also listed as one.
+
+    ``links`` names the roles whose people answer through a personal task link.
+    """
     mail = enqueue_task_mail(
         session,
         programme,
@@ -419,6 +424,9 @@ def _notify(
         contact_role=Role.CASE_MANAGER,
         case_manager=case.case_manager,
         case_id=case.id,
+        links=links,
+        case=case,
+        actor=actor,
     )
     if mail is not None and as_enterprise_task:
         repo.add_enterprise_task(
@@ -728,7 +736,16 @@ def propose_plan(store: CaseStore, reference: str, proposal: PlanProposal, actor
             fees=plan.school_fees,
             payer=plan.payer,
         )
-        _notify(session, programme, case, milestone, roles, instructions, actor)
+        _notify(
+            session,
+            programme,
+            case,
+            milestone,
+            roles,
+            instructions,
+            actor,
+            links=LinkRequest("remediation_plan", tuple(roles), f"plan {plan.id}"),
+        )
         return _view(session, case)
 
 
@@ -799,6 +816,7 @@ def _accept_plan(
         instructions,
         actor,
         as_enterprise_task=True,
+        links=LinkRequest(milestone.kind, (Role.ENTERPRISE_FOCAL_POINT,)),
     )
 
 
@@ -942,7 +960,14 @@ def record_follow_up(store: CaseStore, reference: str, report: VisitReport, acto
             roles = programme.step("closure").approval or (Role.PROGRAM_MANAGER,)
             repo.request_approvals(session, closure, roles, actor=actor, subject="closure")
             _notify(
-                session, programme, case, closure, roles, words(programme.language)["instr.closure"], actor
+                session,
+                programme,
+                case,
+                closure,
+                roles,
+                words(programme.language)["instr.closure"],
+                actor,
+                links=LinkRequest("closure", tuple(roles), "closure"),
             )
         return _view(session, case)
 

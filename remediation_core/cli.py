@@ -311,6 +311,44 @@ def cmd_case_identify(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_task_link_reissue(args: argparse.Namespace) -> int:
+    """Send a person a new link for a case's task; the old one stops working."""
+    from remediation_core import task_links
+
+    store = _open_store(args)
+    try:
+        issued = task_links.reissue_link(
+            store, args.reference, args.step, args.to, actor=args.by, reason=args.reason
+        )
+    finally:
+        store.dispose()
+    # The new link goes by email only: printing it would put a working token in a terminal log.
+    print(
+        f"{args.reference}: a new {args.step} link for {issued.recipient} ({issued.role}) is in the outbox, "
+        f"valid until {issued.expires_at:%Y-%m-%d %H:%M} UTC; the old one is void"
+    )
+    return 0
+
+
+def cmd_task_link_list(args: argparse.Namespace) -> int:
+    """The links issued for a case, without their tokens."""
+    from remediation_core import task_links
+
+    store = _open_store(args)
+    try:
+        links = task_links.links_of(store, args.reference)
+    finally:
+        store.dispose()
+    for link in links:
+        task = f"{link.step} {link.subject}".strip()
+        note = f" ({link.note})" if link.note else ""
+        print(
+            f"{link.link_id:>5}  {link.state:<6} {task:<28} {link.role:<22} {link.recipient}  "
+            f"until {link.expires_at:%Y-%m-%d %H:%M} UTC{note}"
+        )
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     """Report whether the running stack works by itself; exit 1 with one line per problem if not."""
     from flows.status import stack_status
@@ -602,6 +640,22 @@ def build_parser() -> argparse.ArgumentParser:
     identify.add_argument("--recorded-by", required=True, help="your name or email, for the audit trail")
     _add_store_options(identify)
     identify.set_defaults(handler=cmd_case_identify)
+
+    task_link = commands.add_parser("task-link", help="personal task links").add_subparsers(
+        dest="task_link_command", required=True
+    )
+    reissue = task_link.add_parser("reissue", help="email a person a new link for a task; voids the old one")
+    reissue.add_argument("reference", metavar="CASE_REF")
+    reissue.add_argument("--step", required=True, help="the task's step, e.g. remediation_plan")
+    reissue.add_argument("--to", required=True, help="the address the earlier link was sent to")
+    reissue.add_argument("--by", required=True, help="your name or email, for the audit trail")
+    reissue.add_argument("--reason", required=True, help="why a new link is needed")
+    _add_store_options(reissue)
+    reissue.set_defaults(handler=cmd_task_link_reissue)
+    listing = task_link.add_parser("list", help="the links issued for a case (never their tokens)")
+    listing.add_argument("reference", metavar="CASE_REF")
+    _add_store_options(listing)
+    listing.set_defaults(handler=cmd_task_link_list)
 
     cases = commands.add_parser("cases", help="many cases at once").add_subparsers(
         dest="cases_command", required=True

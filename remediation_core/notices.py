@@ -14,7 +14,8 @@ from remediation_core.config.model import Programme, Role
 from remediation_core.escalation import resolve_recipients
 from remediation_core.mail.render import RenderedMail, task_mail
 from remediation_core.store import repository as repo
-from remediation_core.store.schema import Milestone
+from remediation_core.store.schema import Case, Milestone
+from remediation_core.task_links import LinkRequest, issue_task_links
 
 
 def enqueue_task_mail(
@@ -28,6 +29,9 @@ def enqueue_task_mail(
     contact_role: Role,
     case_manager: str | None = None,
     case_id: int | None = None,
+    links: LinkRequest | None = None,
+    case: Case | None = None,
+    actor: str = "remediation-flows",
 ) -> RenderedMail | None:
     """Put the task email for ``milestone`` to ``roles`` in the outbox; ``None`` when no role has an address.
 
@@ -35,27 +39,48 @@ def enqueue_task_mail(
     ``case_manager`` is a case's assigned case manager, who stands in for the whole role.
     The calendar entry's UID is the milestone's key, so a later notice of the same milestone
     updates the entry in the recipient's calendar instead of adding a second one.
+
+    With ``links`` (and the ``case``), each person of the roles that must act gets a message of
+    their own carrying a personal task link bound to their role; everyone else shares one message.
     """
     recipients = resolve_recipients(programme, roles, case_manager)
     if not recipients:
         return None
-    mail = task_mail(
-        programme,
-        reference=reference,
-        site_id=milestone.site_id,
-        step=milestone.kind,
-        instructions=instructions,
-        due_at=milestone.due_at,
-        contact_role=contact_role,
-        calendar_uid=f"{milestone.key}@remediation-flows",
+    issued = (
+        issue_task_links(session, programme, case=case, milestone=milestone, request=links, actor=actor)
+        if links is not None and case is not None
+        else []
     )
-    repo.enqueue_mail(
-        session,
-        kind="task",
-        recipients=recipients,
-        **mail.outbox_fields(),
-        enterprise_id=milestone.enterprise_id,
-        case_id=case_id,
-        milestone_id=milestone.id,
-    )
+
+    def render(task_link: str | None) -> RenderedMail:
+        return task_mail(
+            programme,
+            reference=reference,
+            site_id=milestone.site_id,
+            step=milestone.kind,
+            instructions=instructions,
+            due_at=milestone.due_at,
+            contact_role=contact_role,
+            calendar_uid=f"{milestone.key}@remediation-flows",
+            task_link=task_link,
+        )
+
+    def enqueue(mail: RenderedMail, to: Sequence[str]) -> None:
+        repo.enqueue_mail(
+            session,
+            kind="task",
+            recipients=to,
+            **mail.outbox_fields(),
+            enterprise_id=milestone.enterprise_id,
+            case_id=case_id,
+            milestone_id=milestone.id,
+        )
+
+    for link in issued:
+        enqueue(render(link.url), [link.recipient])
+    with_links = {link.recipient for link in issued}
+    shared = [address for address in recipients if address not in with_links]
+    mail = render(None)
+    if shared:
+        enqueue(mail, shared)
     return mail
