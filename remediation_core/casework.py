@@ -20,7 +20,14 @@ from enum import StrEnum
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from remediation_core.approvals import all_approved, approvals_on
+from remediation_core.approvals import (
+    Decider,
+    DecisionView,
+    all_approved,
+    approvals_on,
+    decisions_of_case,
+    record_decision,
+)
 from remediation_core.case_sources import CaseSource
 from remediation_core.case_states import (
     DECIDE_CLOSURE,
@@ -58,7 +65,7 @@ from remediation_core.store.schema import (
     RemediationPlan,
     utcnow,
 )
-from remediation_core.task_links import LinkRequest
+from remediation_core.task_links import LinkRequest, current_programme
 
 #: The case sources under the name the notification form and the callers have always used.
 Source = CaseSource
@@ -189,6 +196,8 @@ class CaseView:
     closure_pending: list[str] = field(default_factory=list)
     effective_on: dt.date | None = None
     visits_done: int = 0
+    #: Every approval decision so far: who, in which role, verified or on whose behalf, when.
+    decisions: list[DecisionView] = field(default_factory=list)
 
     @property
     def is_finished(self) -> bool:
@@ -304,6 +313,7 @@ def _view(session: Session, case: Case) -> CaseView:
         ],
         effective_on=reintegration.effective_on if reintegration else None,
         visits_done=_visits_done(session, case, reintegration.effective_on if reintegration else None),
+        decisions=decisions_of_case(session, case.id),
     )
 
 
@@ -750,9 +760,22 @@ def propose_plan(store: CaseStore, reference: str, proposal: PlanProposal, actor
 
 
 def decide_plan(
-    store: CaseStore, reference: str, role: Role | str, approved: bool, actor: str, comment: str | None = None
+    store: CaseStore,
+    reference: str,
+    role: Role | str,
+    approved: bool,
+    actor: str,
+    comment: str | None = None,
+    *,
+    decider: Decider | None = None,
 ) -> CaseView:
-    """One role's decision on the current plan; the last approval moves the case on."""
+    """One role's decision on the current plan; the last approval moves the case on.
+
+    ``decider`` says whose decision it is and how we know (a task link, or staff on their behalf);
+    without it, ``actor`` is taken as the approver, unverified. The approver must hold ``role`` in
+    the enterprise's programme, and by default may not be the plan's proposer.
+    """
+    decider = decider or Decider(person=actor, verified=False)
     with store.transaction() as session:
         case = _locked_case(session, reference, DECIDE_PLAN)
         programme = _programme(session, case)
@@ -761,9 +784,18 @@ def decide_plan(
             raise InvalidInput(f"case {reference} has no remediation plan awaiting a decision")
         milestone = _required_milestone(session, case, "remediation_plan")
         subject = f"plan {plan.id}"
-        repo.decide_approval(
-            session, milestone, str(role), approved=approved, actor=actor, comment=comment, subject=subject
+        record_decision(
+            session,
+            current_programme(session, case.enterprise_id),
+            milestone,
+            subject,
+            role,
+            approved=approved,
+            decider=decider,
+            comment=comment,
+            proposer=plan.proposed_by,
         )
+        actor = decider.actor
         if not approved:
             plan.status = "rejected"
             repo.record_audit(
@@ -775,6 +807,13 @@ def decide_plan(
                 case_id=case.id,
                 reason=comment,
                 details={"plan": plan.id, "role": str(role)},
+            )
+            repo.void_task_links(
+                session,
+                actor=actor,
+                reason=f"plan {plan.id} was rejected",
+                milestone_id=milestone.id,
+                subject=subject,
             )
             instructions = words(programme.language)["instr.plan_rejected"].format(comment=comment)
             _notify(session, programme, case, milestone, [Role.CASE_MANAGER], instructions, actor)
@@ -995,18 +1034,37 @@ def _reopen(session: Session, programme: Programme, case: Case, actor: str, reas
 
 
 def decide_closure(
-    store: CaseStore, reference: str, role: Role | str, approved: bool, actor: str, comment: str | None = None
+    store: CaseStore,
+    reference: str,
+    role: Role | str,
+    approved: bool,
+    actor: str,
+    comment: str | None = None,
+    *,
+    decider: Decider | None = None,
 ) -> CaseView:
-    """A decision on closing the case; a refusal keeps monitoring with one more visit."""
+    """A decision on closing the case; a refusal keeps monitoring with one more visit.
+
+    ``decider`` as for :func:`decide_plan`: the approver must hold ``role`` in the programme.
+    """
+    decider = decider or Decider(person=actor, verified=False)
     with store.transaction() as session:
         case = _locked_case(session, reference, DECIDE_CLOSURE)
         programme = _programme(session, case)
         closure = _open_milestone(session, case, "closure")
         if closure is None:
             raise InvalidInput(f"case {reference} has no closure awaiting a decision")
-        repo.decide_approval(
-            session, closure, str(role), approved=approved, actor=actor, comment=comment, subject="closure"
+        record_decision(
+            session,
+            current_programme(session, case.enterprise_id),
+            closure,
+            "closure",
+            role,
+            approved=approved,
+            decider=decider,
+            comment=comment,
         )
+        actor = decider.actor
         if not approved:
             repo.complete_milestone(
                 session, closure, actor=actor, reason=f"closure refused: {comment}", status="cancelled"
