@@ -13,10 +13,12 @@ from setuptools import find_packages, setup
 SHIPPED_FOLDERS = {"remediation_core.schemas": "schemas", "remediation_core.examples": "examples"}
 
 setup(
-    packages=find_packages(include=["remediation_core*", "flows*", "blocks*"]) + list(SHIPPED_FOLDERS),
+    packages=find_packages(include=["remediation_core*", "flows*", "blocks*", "task_page*"])
+    + list(SHIPPED_FOLDERS),
     package_dir=SHIPPED_FOLDERS,
     package_data={
         "remediation_core": ["mail/templates/*", "store/migrations/*.py", "store/migrations/versions/*.py"],
+        "task_page": ["templates/*"],
         # Every file, so that a schema or an example added later cannot be left out of the wheel.
         "remediation_core.schemas": ["*"],
         "remediation_core.examples": ["*"],

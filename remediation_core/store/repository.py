@@ -64,6 +64,28 @@ class CaseStore:
     def dispose(self) -> None:
         self.engine.dispose()
 
+    def rehearsal(self) -> CaseStore:
+        """The same store, but every transaction rolls back: try an act to learn whether it is refused."""
+        return _Rehearsal(self)
+
+
+class _Rehearsal(CaseStore):
+    def __init__(self, store: CaseStore) -> None:
+        self.engine = store.engine
+        self.url = store.url
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        session = self._sessions()
+        try:
+            session.begin()
+            yield session
+            session.flush()  # so that constraints are checked as the real act's commit would
+        finally:
+            session.rollback()
+            session.close()
+
 
 def record_audit(
     session: Session,
