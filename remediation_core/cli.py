@@ -410,12 +410,17 @@ def cmd_up(args: argparse.Namespace) -> int:
         stop["requested"] = True
 
     try:
-        with LocalStack(home, api_port=args.api_port, smtp_port=args.smtp_port) as stack:
+        with LocalStack(
+            home, api_port=args.api_port, smtp_port=args.smtp_port, task_port=args.task_port
+        ) as stack:
             signal.signal(signal.SIGTERM, request_stop)
             print()
             print(f"remediation-flows is running. Prefect UI: {stack.ui_url}")
             print(f"  Deployments: {stack.ui_url}/deployments   (start 'open-a-case' from its Run button)")
             print(f"  Artifacts:   {stack.ui_url}/artifacts     (each case, open cases, the overdue board)")
+            print(
+                f"  Task page:   http://127.0.0.1:{stack.task_port}   (emails link to {stack.task_page_url})"
+            )
             print(f"  Mail:        remediate mail --home {home}    (what the programme has sent)")
             print(f"  Data kept in {home.resolve()}; press Ctrl-C to stop.")
             if status_every:
@@ -714,6 +719,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--home", default="var", help="folder for all data, kept between runs (default: ./var)")
     up.add_argument("--api-port", type=int, default=4200)
     up.add_argument("--smtp-port", type=int, default=8025)
+    up.add_argument("--task-port", type=int, default=4300, help="the task page's port on 127.0.0.1")
     up.set_defaults(handler=cmd_up)
 
     demo = commands.add_parser(
