@@ -469,7 +469,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         if (StackPaths(home).prefect_home / "prefect.db").exists():
             raise _fail(f"{home} holds a Prefect server's database, which the demo would fill; {apart}")
     paths = StackPaths(home)
-    api_port, smtp_port = free_ports(2)
+    api_port, smtp_port, task_port = free_ports(3)
     # Whatever the shell says, the demo's flows use the demo's store: the served flows prefer this
     # variable to the case-store block, and it may name a real store.
     os.environ[DATABASE_URL_VARIABLE] = paths.case_store_url
@@ -481,7 +481,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     progress(f"the demo runs apart from any other stack, in {home}")
     try:
         with LocalStack(
-            home, api_port=args.api_port or api_port, smtp_port=args.smtp_port or smtp_port, progress=progress
+            home,
+            api_port=args.api_port or api_port,
+            smtp_port=args.smtp_port or smtp_port,
+            progress=progress,
+            task_port=task_port,
         ) as stack:
             from prefect.settings import get_current_settings
 
