@@ -46,6 +46,7 @@ setup(
             "store/migrations/versions/*.py",
         ],
         # Every file, so that a schema or an example added later cannot be left out of the wheel.
+        "remediation_flows.task_page": ["templates/*"],
         "remediation_flows.schemas": ["*"],
         "remediation_flows.examples": ["*"],
     },

@@ -101,7 +101,9 @@ def main() -> None:
     )
     from remediation_flows.stack.embedded import LocalStack
 
-    with LocalStack(home, api_port=free_port(), smtp_port=free_port(), progress=progress) as stack:
+    with LocalStack(
+        home, api_port=free_port(), smtp_port=free_port(), progress=progress, task_port=free_port()
+    ) as stack:
         api = Api(stack.api_url)
         deployment = api.call("GET", "/deployments/name/open-a-case/open-a-case").json()
         notified_at = (dt.datetime.now(dt.UTC) - dt.timedelta(days=4)).isoformat()

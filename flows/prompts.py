@@ -41,6 +41,16 @@ def case_subject(view: cw.CaseView) -> str:
     return f"Case {view.reference} at {view.site_name} ({view.site_id}), enterprise {view.enterprise_id}"
 
 
+def input_key(store: CaseStore, prompt_key: str) -> str:
+    """The key a run suspends under for ``prompt_key``: a new one after each refused answer.
+
+    The task page reads it too, to record which suspension a link's answer was given to.
+    """
+    refused, _ = cw.refusals(store, prompt_key)
+    # Prefect input keys allow lowercase letters, digits and dashes only.
+    return re.sub(r"[^a-z0-9-]", "-", f"{prompt_key}-{refused}".lower())
+
+
 async def ask(
     store: CaseStore,
     subject: str,
@@ -52,9 +62,8 @@ async def ask(
     due: str | None,
 ) -> Answer:
     """Suspend until a person answers ``question``; a refused earlier answer is named in the dialog."""
-    refused, last_reason = cw.refusals(store, prompt_key)
-    # Prefect input keys allow lowercase letters, digits and dashes only.
-    key = re.sub(r"[^a-z0-9-]", "-", f"{prompt_key}-{refused}".lower())
+    _, last_reason = cw.refusals(store, prompt_key)
+    key = input_key(store, prompt_key)
     return await suspend_flow_run(
         wait_for_input=answer_type.with_initial_data(
             description=prompt_markdown(subject, question, asked_of, due, last_reason)

@@ -311,6 +311,44 @@ def cmd_case_identify(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_task_link_reissue(args: argparse.Namespace) -> int:
+    """Send a person a new link for a case's task; the old one stops working."""
+    from remediation_flows.core import task_links
+
+    store = _open_store(args)
+    try:
+        issued = task_links.reissue_link(
+            store, args.reference, args.step, args.to, actor=args.by, reason=args.reason
+        )
+    finally:
+        store.dispose()
+    # The new link goes by email only: printing it would put a working token in a terminal log.
+    print(
+        f"{args.reference}: a new {args.step} link for {issued.recipient} ({issued.role}) is in the outbox, "
+        f"valid until {issued.expires_at:%Y-%m-%d %H:%M} UTC; the old one is void"
+    )
+    return 0
+
+
+def cmd_task_link_list(args: argparse.Namespace) -> int:
+    """The links issued for a case, without their tokens."""
+    from remediation_flows.core import task_links
+
+    store = _open_store(args)
+    try:
+        links = task_links.links_of(store, args.reference)
+    finally:
+        store.dispose()
+    for link in links:
+        task = f"{link.step} {link.subject}".strip()
+        note = f" ({link.note})" if link.note else ""
+        print(
+            f"{link.link_id:>5}  {link.state:<6} {task:<28} {link.role:<22} {link.recipient}  "
+            f"until {link.expires_at:%Y-%m-%d %H:%M} UTC{note}"
+        )
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     """Report whether the running stack works by itself; exit 1 with one line per problem if not."""
     from remediation_flows.stack.status import stack_status
@@ -372,12 +410,17 @@ def cmd_up(args: argparse.Namespace) -> int:
         stop["requested"] = True
 
     try:
-        with LocalStack(home, api_port=args.api_port, smtp_port=args.smtp_port) as stack:
+        with LocalStack(
+            home, api_port=args.api_port, smtp_port=args.smtp_port, task_port=args.task_port
+        ) as stack:
             signal.signal(signal.SIGTERM, request_stop)
             print()
             print(f"remediation-flows is running. Prefect UI: {stack.ui_url}")
             print(f"  Deployments: {stack.ui_url}/deployments   (start 'open-a-case' from its Run button)")
             print(f"  Artifacts:   {stack.ui_url}/artifacts     (each case, open cases, the overdue board)")
+            print(
+                f"  Task page:   http://127.0.0.1:{stack.task_port}   (emails link to {stack.task_page_url})"
+            )
             print(f"  Mail:        remediate mail --home {home}    (what the programme has sent)")
             print(f"  Data kept in {home.resolve()}; press Ctrl-C to stop.")
             if status_every:
@@ -433,7 +476,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         if (StackPaths(home).prefect_home / "prefect.db").exists():
             raise _fail(f"{home} holds a Prefect server's database, which the demo would fill; {apart}")
     paths = StackPaths(home)
-    api_port, smtp_port = free_ports(2)
+    api_port, smtp_port, task_port = free_ports(3)
     # Whatever the shell says, the demo's flows use the demo's store: the served flows prefer this
     # variable to the case-store block, and it may name a real store.
     os.environ[DATABASE_URL_VARIABLE] = paths.case_store_url
@@ -445,7 +488,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     progress(f"the demo runs apart from any other stack, in {home}")
     try:
         with LocalStack(
-            home, api_port=args.api_port or api_port, smtp_port=args.smtp_port or smtp_port, progress=progress
+            home,
+            api_port=args.api_port or api_port,
+            smtp_port=args.smtp_port or smtp_port,
+            progress=progress,
+            task_port=task_port,
         ) as stack:
             from prefect.settings import get_current_settings
 
@@ -693,6 +740,21 @@ def build_parser() -> argparse.ArgumentParser:
     release.add_argument("--by", required=True, help="your name or email, for the audit trail")
     _add_store_options(release)
     release.set_defaults(handler=cmd_milestone_release)
+    task_link = commands.add_parser("task-link", help="personal task links").add_subparsers(
+        dest="task_link_command", required=True
+    )
+    reissue = task_link.add_parser("reissue", help="email a person a new link for a task; voids the old one")
+    reissue.add_argument("reference", metavar="CASE_REF")
+    reissue.add_argument("--step", required=True, help="the task's step, e.g. remediation_plan")
+    reissue.add_argument("--to", required=True, help="the address the earlier link was sent to")
+    reissue.add_argument("--by", required=True, help="your name or email, for the audit trail")
+    reissue.add_argument("--reason", required=True, help="why a new link is needed")
+    _add_store_options(reissue)
+    reissue.set_defaults(handler=cmd_task_link_reissue)
+    listing = task_link.add_parser("list", help="the links issued for a case (never their tokens)")
+    listing.add_argument("reference", metavar="CASE_REF")
+    _add_store_options(listing)
+    listing.set_defaults(handler=cmd_task_link_list)
 
     cases = commands.add_parser("cases", help="many cases at once").add_subparsers(
         dest="cases_command", required=True
@@ -761,6 +823,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--home", default="var", help="folder for all data, kept between runs (default: ./var)")
     up.add_argument("--api-port", type=int, default=4200)
     up.add_argument("--smtp-port", type=int, default=8025)
+    up.add_argument("--task-port", type=int, default=4300, help="the task page's port on 127.0.0.1")
     up.set_defaults(handler=cmd_up)
 
     demo = commands.add_parser(

@@ -53,11 +53,30 @@ class PlanProposalAnswer(RunInput):
 
 class ApprovalAnswer(RunInput):
     answered_by: str = ANSWERED_BY
-    role: Role = Field(title="Approving as", description="The role whose decision this is.")
+    role: Role = Field(
+        title="Approving as",
+        description="The role whose decision this is: the approver must hold it in the programme.",
+    )
     approved: bool = Field(title="Approved")
     comment: str | None = Field(
         default=None, title="Comment", description="Required when not approved. " + NO_NAMES
     )
+    on_behalf_of: str | None = Field(
+        default=None,
+        title="On behalf of (email)",
+        description="When staff record an approver's decision: the approver's address in the programme.",
+        max_length=200,
+    )
+    on_behalf_reason: str | None = Field(
+        default=None,
+        title="Why staff record it",
+        description="Required when recording someone else's decision (e.g. given by phone). " + NO_NAMES,
+        max_length=500,
+    )
+
+
+#: Fields a task page never shows: a task link says who answers and in which role.
+IDENTITY_FIELDS = frozenset({"answered_by", "role", "on_behalf_of", "on_behalf_reason"})
 
 
 class SchoolReintegrationAnswer(RunInput):

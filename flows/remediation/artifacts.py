@@ -65,6 +65,18 @@ def case_markdown(view: cw.CaseView) -> str:
         ]
     if view.effective_on:
         lines.append(f"Reintegrated from {view.effective_on}; follow-up visits so far: {view.visits_done}")
+    if view.decisions:
+        lines += [
+            "",
+            "| approval | role | decision | whose | how we know | when (UTC) |",
+            "|---|---|---|---|---|---|",
+        ]
+        for d in view.decisions:
+            when = f"{d.decided_at:%Y-%m-%d %H:%M}" if d.decided_at else ""
+            lines.append(
+                f"| {d.subject} | {ROLE_NAMES.get(d.role, d.role)} | {d.status} | {d.decided_for or ''} "
+                f"| {d.how} | {when} |"
+            )
     return "\n".join(lines)
 
 

@@ -21,8 +21,9 @@ from decimal import Decimal
 from typing import Any, get_type_hints
 
 from prefect.input import RunInput
-from remediation_flows.flows.prompts import apply, ask, case_subject
+from remediation_flows.flows.prompts import apply, ask, case_subject, input_key
 from remediation_flows.flows.remediation.answers import (
+    IDENTITY_FIELDS,
     ApprovalAnswer,
     FollowUpVisitAnswer,
     OnSiteAssessmentAnswer,
@@ -34,8 +35,10 @@ from remediation_flows.flows.remediation.artifacts import ROLE_NAMES
 from remediation_flows.flows.wait_labels import label_this_wait, wait_name, wait_tags
 
 from remediation_flows.core import casework as cw
+from remediation_flows.core.approvals import Decider
 from remediation_flows.core.case_states import CaseState
 from remediation_flows.core.store import CaseStore
+from remediation_flows.core.task_links import VerifiedAnswer, verified_answer
 
 CASE_MANAGER = "the case manager ({case_manager})"
 
@@ -62,12 +65,41 @@ class Question:
     #: Other milestone steps the answer may be due under.
     also_due_under: tuple[str, ...] = ()
 
-    def apply(self, store: CaseStore, reference: str, answer: RunInput) -> cw.CaseView:
-        given = answer.model_dump(exclude={"answered_by"})
-        actor = answer.answered_by  # type: ignore[attr-defined]  # every form has it
-        if self.report is None:
-            return self.act(store, reference, actor=actor, **given)
+    @property
+    def is_approval(self) -> bool:
+        return self.report is None
+
+    def apply(
+        self, store: CaseStore, reference: str, answer: RunInput, link: VerifiedAnswer | None = None
+    ) -> cw.CaseView:
+        """Apply the answer through the core; ``link`` when a task link verified who gave it."""
+        given = answer.model_dump(exclude=set(IDENTITY_FIELDS))
+        if self.is_approval:
+            decider = decider_of(answer, link)
+            # A link's role is the one it was issued for; the form's role is staff's claim, checked.
+            role = link.role if link is not None else answer.role  # type: ignore[attr-defined]
+            return self.act(store, reference, actor=decider.actor, role=role, decider=decider, **given)
+        actor = link.recipient if link is not None else answer.answered_by  # type: ignore[attr-defined]
         return self.act(store, reference, to_report(self.report, given), actor)
+
+
+def decider_of(answer: RunInput, link: VerifiedAnswer | None) -> Decider:
+    """Who gave an approval: the link's recipient (verified), else staff in the Prefect UI, unverified."""
+    if link is not None:
+        return Decider(person=link.recipient, verified=True)
+    typed_by: str = answer.answered_by  # type: ignore[attr-defined]
+    return Decider(
+        person=getattr(answer, "on_behalf_of", None) or typed_by,
+        verified=False,
+        entered_by=typed_by,
+        channel="the Prefect UI",
+        on_behalf_reason=getattr(answer, "on_behalf_reason", None),
+    )
+
+
+def answer_payload(answer: RunInput) -> dict[str, Any]:
+    """An answer as JSON: what a task page sends as run input and what the flow compares it with."""
+    return answer.model_dump(mode="json")
 
 
 def to_report(report: type[Any], given: dict[str, Any]) -> Any:
@@ -228,6 +260,7 @@ async def ask_and_apply(store: CaseStore, view: cw.CaseView, question: Question)
             dt.datetime.now(dt.UTC),
         ),
     )
+    key = input_key(store, prompt)
     answer = await ask(
         store,
         case_subject(view),
@@ -237,10 +270,13 @@ async def ask_and_apply(store: CaseStore, view: cw.CaseView, question: Question)
         asked_of=question.asked_of.format(**filled),
         due=milestone.due_local if milestone else None,
     )
+    link = verified_answer(store, key)
+    if link is not None and link.answer != answer_payload(answer):
+        link = None  # someone answered this suspension in the UI instead: not the link's answer
     apply(
         store,
         view.reference,
         prompt,
-        answer.answered_by,  # type: ignore[attr-defined]
-        lambda: question.apply(store, view.reference, answer),
+        link.recipient if link else answer.answered_by,  # type: ignore[attr-defined]
+        lambda: question.apply(store, view.reference, answer, link),
     )

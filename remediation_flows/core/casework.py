@@ -20,7 +20,14 @@ from enum import StrEnum
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from remediation_flows.core.approvals import all_approved, approvals_on
+from remediation_flows.core.approvals import (
+    Decider,
+    DecisionView,
+    all_approved,
+    approvals_on,
+    decisions_of_case,
+    record_decision,
+)
 from remediation_flows.core.case_sources import CaseSource
 from remediation_flows.core.case_states import (
     DECIDE_CLOSURE,
@@ -59,6 +66,7 @@ from remediation_flows.core.store.schema import (
     RemediationPlan,
     utcnow,
 )
+from remediation_flows.core.task_links import LinkRequest, current_programme
 
 #: The case sources under the name the notification form and the callers have always used.
 Source = CaseSource
@@ -199,6 +207,8 @@ class CaseView:
     closure_pending: list[str] = field(default_factory=list)
     effective_on: dt.date | None = None
     visits_done: int = 0
+    #: Every approval decision so far: who, in which role, verified or on whose behalf, when.
+    decisions: list[DecisionView] = field(default_factory=list)
 
     @property
     def is_finished(self) -> bool:
@@ -316,6 +326,7 @@ def _view(session: Session, case: Case) -> CaseView:
         ],
         effective_on=reintegration.effective_on if reintegration else None,
         visits_done=_visits_done(session, case, reintegration.effective_on if reintegration else None),
+        decisions=decisions_of_case(session, case.id),
     )
 
 
@@ -420,8 +431,12 @@ def _notify(
     actor: str,
     *,
     as_enterprise_task: bool = False,
+    links: LinkRequest | None = None,
 ) -> None:
-    """Email ``roles`` what to do by the milestone's due date; an enterprise's task is also listed as one."""
+    """Email ``roles`` what to do by the milestone's due date; an enterprise's task is also listed as one.
+
+    ``links`` names the roles whose people answer through a personal task link.
+    """
     mail = enqueue_task_mail(
         session,
         programme,
@@ -432,6 +447,9 @@ def _notify(
         contact_role=Role.CASE_MANAGER,
         case_manager=case.case_manager,
         case_id=case.id,
+        links=links,
+        case=case,
+        actor=actor,
     )
     if mail is not None and as_enterprise_task:
         repo.add_enterprise_task(
@@ -743,14 +761,36 @@ def propose_plan(store: CaseStore, reference: str, proposal: PlanProposal, actor
             fees=plan.school_fees,
             payer=plan.payer,
         )
-        _notify(session, programme, case, milestone, roles, instructions, actor)
+        _notify(
+            session,
+            programme,
+            case,
+            milestone,
+            roles,
+            instructions,
+            actor,
+            links=LinkRequest("remediation_plan", tuple(roles), f"plan {plan.id}"),
+        )
         return _view(session, case)
 
 
 def decide_plan(
-    store: CaseStore, reference: str, role: Role | str, approved: bool, actor: str, comment: str | None = None
+    store: CaseStore,
+    reference: str,
+    role: Role | str,
+    approved: bool,
+    actor: str,
+    comment: str | None = None,
+    *,
+    decider: Decider | None = None,
 ) -> CaseView:
-    """One role's decision on the current plan; the last approval moves the case on."""
+    """One role's decision on the current plan; the last approval moves the case on.
+
+    ``decider`` says whose decision it is and how we know (a task link, or staff on their behalf);
+    without it, ``actor`` is taken as the approver, unverified. The approver must hold ``role`` in
+    the enterprise's programme, and by default may not be the plan's proposer.
+    """
+    decider = decider or Decider(person=actor, verified=False)
     with store.transaction() as session:
         case = _locked_case(session, reference, DECIDE_PLAN)
         programme = _programme(session, case)
@@ -759,9 +799,18 @@ def decide_plan(
             raise InvalidInput(f"case {reference} has no remediation plan awaiting a decision")
         milestone = _required_milestone(session, case, "remediation_plan")
         subject = f"plan {plan.id}"
-        repo.decide_approval(
-            session, milestone, str(role), approved=approved, actor=actor, comment=comment, subject=subject
+        record_decision(
+            session,
+            current_programme(session, case.enterprise_id),
+            milestone,
+            subject,
+            role,
+            approved=approved,
+            decider=decider,
+            comment=comment,
+            proposer=plan.proposed_by,
         )
+        actor = decider.actor
         if not approved:
             plan.status = "rejected"
             repo.record_audit(
@@ -773,6 +822,13 @@ def decide_plan(
                 case_id=case.id,
                 reason=comment,
                 details={"plan": plan.id, "role": str(role)},
+            )
+            repo.void_task_links(
+                session,
+                actor=actor,
+                reason=f"plan {plan.id} was rejected",
+                milestone_id=milestone.id,
+                subject=subject,
             )
             instructions = words(programme.language)["instr.plan_rejected"].format(comment=comment)
             _notify(session, programme, case, milestone, [Role.CASE_MANAGER], instructions, actor)
@@ -814,6 +870,7 @@ def _accept_plan(
         instructions,
         actor,
         as_enterprise_task=True,
+        links=LinkRequest(milestone.kind, (Role.ENTERPRISE_FOCAL_POINT,)),
     )
 
 
@@ -957,7 +1014,14 @@ def record_follow_up(store: CaseStore, reference: str, report: VisitReport, acto
             roles = programme.step("closure").approval or (Role.PROGRAM_MANAGER,)
             repo.request_approvals(session, closure, roles, actor=actor, subject="closure")
             _notify(
-                session, programme, case, closure, roles, words(programme.language)["instr.closure"], actor
+                session,
+                programme,
+                case,
+                closure,
+                roles,
+                words(programme.language)["instr.closure"],
+                actor,
+                links=LinkRequest("closure", tuple(roles), "closure"),
             )
         return _view(session, case)
 
@@ -985,18 +1049,37 @@ def _reopen(session: Session, programme: Programme, case: Case, actor: str, reas
 
 
 def decide_closure(
-    store: CaseStore, reference: str, role: Role | str, approved: bool, actor: str, comment: str | None = None
+    store: CaseStore,
+    reference: str,
+    role: Role | str,
+    approved: bool,
+    actor: str,
+    comment: str | None = None,
+    *,
+    decider: Decider | None = None,
 ) -> CaseView:
-    """A decision on closing the case; a refusal keeps monitoring with one more visit."""
+    """A decision on closing the case; a refusal keeps monitoring with one more visit.
+
+    ``decider`` as for :func:`decide_plan`: the approver must hold ``role`` in the programme.
+    """
+    decider = decider or Decider(person=actor, verified=False)
     with store.transaction() as session:
         case = _locked_case(session, reference, DECIDE_CLOSURE)
         programme = _programme(session, case)
         closure = _open_milestone(session, case, "closure")
         if closure is None:
             raise InvalidInput(f"case {reference} has no closure awaiting a decision")
-        repo.decide_approval(
-            session, closure, str(role), approved=approved, actor=actor, comment=comment, subject="closure"
+        record_decision(
+            session,
+            current_programme(session, case.enterprise_id),
+            closure,
+            "closure",
+            role,
+            approved=approved,
+            decider=decider,
+            comment=comment,
         )
+        actor = decider.actor
         if not approved:
             repo.complete_milestone(
                 session, closure, actor=actor, reason=f"closure refused: {comment}", status="cancelled"

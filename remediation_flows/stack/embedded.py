@@ -65,6 +65,10 @@ class StackPaths:
         return self.home / "serve-operations.log"
 
     @property
+    def task_page_log(self) -> Path:
+        return self.home / "task-page.log"
+
+    @property
     def mail_dir(self) -> Path:
         return self.home / "mail"
 
@@ -145,27 +149,32 @@ def running_stack(paths: StackPaths) -> dict | None:
         return None
 
 
-def _wait_for_health(url: str, process: subprocess.Popen, log: Path, seconds: float = 120) -> None:
+def _wait_for_health(
+    url: str, process: subprocess.Popen, log: Path, seconds: float = 120, what: str = "the Prefect server"
+) -> None:
     deadline = time.time() + seconds
     while time.time() < deadline:
         if process.poll() is not None:
-            raise StackError(f"the Prefect server stopped while starting; see {log}")
+            raise StackError(f"{what} stopped while starting; see {log}")
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
                 if response.status == 200:
                     return
         except OSError:
             time.sleep(0.5)
-    raise StackError(f"the Prefect server did not answer within {seconds:.0f} s; see {log}")
+    raise StackError(f"{what} did not answer within {seconds:.0f} s; see {log}")
 
 
 class LocalStack:
     """Start and stop the embedded default; use as a context manager."""
 
-    def __init__(self, home: Path, api_port: int = 4200, smtp_port: int = 8025, progress=print) -> None:
+    def __init__(
+        self, home: Path, api_port: int = 4200, smtp_port: int = 8025, progress=print, task_port: int = 4300
+    ) -> None:
         self.paths = StackPaths(home)
         self.api_port = api_port
         self.smtp_port = smtp_port
+        self.task_port = task_port
         self.progress = progress
         self._processes: list[subprocess.Popen] = []
         self._smtp = None
@@ -177,6 +186,11 @@ class LocalStack:
     @property
     def ui_url(self) -> str:
         return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def task_page_url(self) -> str:
+        """Where the task emails' links point: the configured public address, else the local page."""
+        return os.environ.get("REMEDIATION_TASK_PAGE_URL", f"http://127.0.0.1:{self.task_port}")
 
     def __enter__(self) -> LocalStack:
         try:
@@ -190,11 +204,14 @@ class LocalStack:
         self.stop()
 
     def start(self) -> None:
-        for port, what in ((self.api_port, "Prefect server"), (self.smtp_port, "mail sink")):
+        for port, what, option in (
+            (self.api_port, "Prefect server", "api"),
+            (self.smtp_port, "mail sink", "smtp"),
+            (self.task_port, "task page", "task"),
+        ):
             if not port_is_free(port):
                 raise StackError(
-                    f"port {port} for the {what} is taken: stop what uses it, "
-                    f"or pass --{'api' if what == 'Prefect server' else 'smtp'}-port"
+                    f"port {port} for the {what} is taken: stop what uses it, or pass --{option}-port"
                 )
         self.paths.prefect_home.mkdir(parents=True, exist_ok=True)
         mailbox.Maildir(str(self.paths.mail_dir), create=True)  # with its tmp/, new/ and cur/
@@ -241,6 +258,7 @@ class LocalStack:
             # Overridable, e.g. short intervals for the operations test.
             "REMEDIATION_SWEEP_SECONDS": os.environ.get("REMEDIATION_SWEEP_SECONDS", "900"),
             "REMEDIATION_DISPATCH_SECONDS": os.environ.get("REMEDIATION_DISPATCH_SECONDS", "30"),
+            "REMEDIATION_TASK_PAGE_URL": self.task_page_url,
         }
         for runner, log in (("casework", self.paths.serve_log), ("operations", self.paths.operations_log)):
             self._processes.append(
@@ -250,6 +268,21 @@ class LocalStack:
             self._processes[-2:], (self.paths.serve_log, self.paths.operations_log), strict=True
         ):
             self._wait_for_serve(process, log)
+        self.progress(
+            f"      the task page on http://127.0.0.1:{self.task_port} (emails link to {self.task_page_url})"
+        )
+        task_process = self._spawn(
+            [sys.executable, "-m", "remediation_flows.task_page", "--port", str(self.task_port)],
+            env | {"REMEDIATION_DATABASE_URL": self.paths.case_store_url},
+            self.paths.task_page_log,
+        )
+        self._processes.append(task_process)
+        _wait_for_health(
+            f"http://127.0.0.1:{self.task_port}/health",
+            task_process,
+            self.paths.task_page_log,
+            what="the task page",
+        )
         self.paths.state_file.write_text(
             json.dumps(
                 {
@@ -257,6 +290,7 @@ class LocalStack:
                     "ui_url": self.ui_url,
                     "smtp_port": self.smtp_port,
                     "case_store_url": self.paths.case_store_url,
+                    "task_page_url": self.task_page_url,
                     "pid": os.getpid(),
                 }
             )

@@ -23,6 +23,7 @@ from tests.conftest import (
     PREFECT_HOME,
     PREFECT_PORT,
     RecordingHandler,
+    free_port,
     fresh_postgres_database,
     recording_smtp_server,
 )
@@ -57,6 +58,8 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 SERVER_LOG = Path(PREFECT_HOME) / "server.log"
+#: Where the served flows' task emails link to; tests/integration/test_task_links_flow.py serves it.
+TASK_PAGE_PORT = free_port()
 
 
 @pytest.fixture(autouse=True)
@@ -148,6 +151,7 @@ def deployed(prefect_server: str, integration_database: str, mail_sink) -> Itera
         "REMEDIATION_RECOVERY_SECONDS": "0",
         "REMEDIATION_DISPATCH_SECONDS": "0",
         "REMEDIATION_REPORTS_DIR": str(Path(PREFECT_HOME) / "reports"),
+        "REMEDIATION_TASK_PAGE_URL": f"http://127.0.0.1:{TASK_PAGE_PORT}",
     }
     env.pop("REMEDIATION_DATABASE_URL", None)  # the flows find the store through its block
     with log.open("w") as out:

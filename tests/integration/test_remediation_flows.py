@@ -8,9 +8,11 @@ import pytest
 from sqlalchemy import func, select
 
 from remediation_flows.cli import main as remediate
+from remediation_flows.core.config import Role, load_programme_file
 from remediation_flows.core.store import repository as repo
 from remediation_flows.core.store.schema import Case, ChildPersonalData, FollowUpVisit, RemediationPlan
 from remediation_flows.stack.answering import CaseAnswerer as Driver
+from tests.conftest import EXAMPLES
 from tests.integration.conftest import run_deployment_and_wait, run_logs
 
 pytestmark = pytest.mark.prefect
@@ -70,8 +72,15 @@ def plan(pathway: str = "schooling", stipend: float = 1500) -> dict:
     }
 
 
-def approval(role: str, approved: bool = True, comment: str | None = None) -> dict:
-    return {"answered_by": f"{role}@example.org", "role": role, "approved": approved, "comment": comment}
+PROGRAMMES = {p.enterprise_id: p for p in map(load_programme_file, sorted(EXAMPLES.glob("*.yaml")))}
+
+
+def approval(
+    role: str, approved: bool = True, comment: str | None = None, enterprise: str = "campos-del-pacifico"
+) -> dict:
+    # An approver must hold the role in the programme: the first person it lists for the role.
+    approver = PROGRAMMES[enterprise].contacts[Role(role)][0].email
+    return {"answered_by": approver, "role": role, "approved": approved, "comment": comment}
 
 
 def enrolment(evidence: str) -> dict:
@@ -236,13 +245,14 @@ async def _wait_state(deployed, reference: str, state: str, seconds: float = 60)
 
 
 async def test_young_worker_path(deployed):
-    reference = await open_case(deployed, enterprise="northwind-apparel", site="hcmc-sew-02")
+    brand = "northwind-apparel"
+    reference = await open_case(deployed, enterprise=brand, site="hcmc-sew-02")
     case = Driver(reference)
     await case.answer("On-site assessment", assessment(16, "young_worker"))
     young_plan = plan("young_worker_protection", 0) | {"currency": "VND"}
     await case.answer("Remediation plan", young_plan)
-    await case.answer("Approve remediation plan", approval("supervisor"))
-    await case.answer("Approve remediation plan", approval("enterprise_focal_point"))
+    await case.answer("Approve remediation plan", approval("supervisor", enterprise=brand))
+    await case.answer("Approve remediation plan", approval("enterprise_focal_point", enterprise=brand))
     await case.answer(
         "Young-worker protection",
         {
@@ -255,7 +265,7 @@ async def test_young_worker_path(deployed):
     )
     for number, days in ((1, 31), (2, 62), (3, 93)):
         await case.answer(f"Follow-up visit {number}", visit(TODAY + dt.timedelta(days=days)))
-    await case.answer("Close the case?", approval("program_manager"))
+    await case.answer("Close the case?", approval("program_manager", enterprise=brand))
     await _wait_state(deployed, reference, "closed")
     with deployed.store.transaction() as session:
         moves = [

@@ -58,7 +58,7 @@ class RunningStack:
 def running_stack(tmp_path: Path) -> Iterator[RunningStack]:
     """`remediate up` as the README starts it, in a home and on ports of its own, short schedules."""
     home = tmp_path / "var"
-    api_port, smtp_port = free_port(), free_port()
+    api_port, smtp_port, task_port = free_port(), free_port(), free_port()
     # Only the stack's own settings: nothing of the test session's Prefect server may leak in.
     env = {
         key: value for key, value in os.environ.items() if not key.startswith(("PREFECT_", "REMEDIATION_"))
@@ -82,6 +82,8 @@ def running_stack(tmp_path: Path) -> Iterator[RunningStack]:
                 str(api_port),
                 "--smtp-port",
                 str(smtp_port),
+                "--task-port",
+                str(task_port),
             ],
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -225,8 +225,8 @@ def test_young_worker_path_is_protection_not_school(store, agro_exporter, today)
     with pytest.raises(InvalidInput, match="needs the pathway young_worker_protection"):
         cw.propose_plan(store, ref, plan(), ACTOR)
     cw.propose_plan(store, ref, plan(pathway=cw.Pathway.YOUNG_WORKER_PROTECTION, stipend="0"), ACTOR)
-    cw.decide_plan(store, ref, "supervisor", True, ACTOR)
-    view = cw.decide_plan(store, ref, "enterprise_focal_point", True, ACTOR)
+    cw.decide_plan(store, ref, "supervisor", True, "elena.torres@centro-mx.example")
+    view = cw.decide_plan(store, ref, "enterprise_focal_point", True, "cumplimiento@campos-pacifico.example")
     assert view.state == "young_worker_protection"
     assert outbox(store)[-1].subject.startswith(f"[{ref}] Tarea: Protección de trabajador(a) joven")
     with pytest.raises(InvalidInput, match="night_shifts_stopped not confirmed"):

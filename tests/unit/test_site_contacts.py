@@ -99,7 +99,9 @@ def _to_reintegration(store, programme, site_id: str) -> str:
         ACTOR,
     )
     for role in list(view.pending_approvals):
-        view = cw.decide_plan(store, reference, role, True, f"{role}@example.org")
+        # An approval is given by the person who holds the role at the site.
+        approver = programme.emails_for([Role(role)], site_id)[0]
+        view = cw.decide_plan(store, reference, role, True, approver)
     assert view.state == "school_reintegration"
     return reference
 

@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 from remediation_flows.flows.remediation.acts import ExtendableStep
 from remediation_flows.flows.remediation.answers import (
+    IDENTITY_FIELDS,
     ApprovalAnswer,
     PlanProposalAnswer,
     SchoolReintegrationAnswer,
@@ -25,7 +26,9 @@ from remediation_flows.flows.remediation.stages import (
 )
 
 from remediation_flows.core import casework as cw
+from remediation_flows.core.approvals import Decider
 from remediation_flows.core.case_states import CaseState
+from remediation_flows.core.task_links import VerifiedAnswer
 
 
 def view(state: CaseState, **changes) -> cw.CaseView:
@@ -108,9 +111,11 @@ def test_no_question_is_asked_of_a_finished_case():
 
 def test_every_answer_field_reaches_the_act():
     for question in QUESTIONS:
-        given = set(question.form.model_fields) - {"answered_by"}
+        # Who answered, and for whom, reach an approval as its decider; a report's actor is its giver.
+        given = set(question.form.model_fields) - IDENTITY_FIELDS
         if question.report is None:
             takes = set(inspect.signature(question.act).parameters)
+            assert {"role", "decider"} <= takes, question.key
         else:
             takes = {f.name for f in dataclasses.fields(question.report)}
         assert given <= takes, (question.key, given - takes)
@@ -149,8 +154,8 @@ def test_an_answer_becomes_the_core_report_by_field_name():
 def test_an_approval_answer_becomes_the_acts_keyword_arguments():
     calls = []
 
-    def decide(store, reference, role, approved, actor, comment=None):
-        calls.append((store, reference, role, approved, actor, comment))
+    def decide(store, reference, role, approved, actor, comment=None, *, decider):
+        calls.append((store, reference, role, approved, actor, comment, decider))
         return "view"
 
     question = next(q for q in QUESTIONS if q.form is ApprovalAnswer and q.step == "closure")
@@ -159,4 +164,20 @@ def test_an_approval_answer_becomes_the_acts_keyword_arguments():
         answered_by="pm", role="program_manager", approved=False, comment="one more visit"
     )
     assert question.apply("store", "CL-2026-000123", answer) == "view"
-    assert calls == [("store", "CL-2026-000123", "program_manager", False, "pm", "one more visit")]
+    typed_in_the_ui = Decider(person="pm", verified=False, entered_by="pm", channel="the Prefect UI")
+    assert calls == [
+        (
+            "store",
+            "CL-2026-000123",
+            "program_manager",
+            False,
+            "entered in the Prefect UI by pm",
+            "one more visit",
+            typed_in_the_ui,
+        )
+    ]
+    # Through a task link the role is the link's and the person is its recipient, whatever the form says.
+    link = VerifiedAnswer(link_id=1, recipient="li.wen@ngo.example", role="supervisor", answer={})
+    question.apply("store", "CL-2026-000123", answer, link)
+    assert calls[-1][2] == "supervisor" and calls[-1][4] == "li.wen@ngo.example"
+    assert calls[-1][6] == Decider(person="li.wen@ngo.example", verified=True)

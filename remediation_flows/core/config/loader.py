@@ -23,6 +23,7 @@ from jsonschema import Draft202012Validator
 from remediation_flows.core.config.minimum_age import NATIONAL_MINIMUM_AGES
 from remediation_flows.core.config.model import (
     WEEKDAY_NUMBERS,
+    ApprovalPolicy,
     Closure,
     DueDiligenceRule,
     Duration,
@@ -234,6 +235,7 @@ def _steps(raw_steps: dict[str, Any], ladders: dict[str, Any]) -> dict[str, Step
             owner=Role(raw["owner"]),
             approval=tuple(Role(r) for r in raw.get("approval", [])),
             ladder=_ladder(ladder),
+            approval_policy=ApprovalPolicy(**raw.get("approval_policy", {})),
         )
     return steps
 

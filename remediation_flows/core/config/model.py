@@ -87,6 +87,20 @@ class LadderLevel:
 
 
 @dataclass(frozen=True)
+class ApprovalPolicy:
+    """Who may record a step's approvals, and how.
+
+    The defaults keep programmes written before task links working: staff may record a decision
+    in the Prefect UI on the approver's behalf (with a reason), the plan's proposer may not
+    approve it, and one person holding two of the roles asked decides under one of them only.
+    """
+
+    staff_may_record: bool = True
+    proposer_may_approve: bool = False
+    one_person_many_roles: bool = False
+
+
+@dataclass(frozen=True)
 class StepRule:
     """The deadline, owner, approvals and escalation ladder of one step."""
 
@@ -95,6 +109,7 @@ class StepRule:
     owner: Role
     approval: tuple[Role, ...]
     ladder: tuple[LadderLevel, ...]
+    approval_policy: ApprovalPolicy = ApprovalPolicy()
 
 
 @dataclass(frozen=True)

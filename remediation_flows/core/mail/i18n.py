@@ -4,6 +4,8 @@ from __future__ import annotations
 
 STRINGS: dict[str, dict[str, str]] = {
     "en": {
+        "task_link": "Your personal task page (works once, only for you)",
+        "instr.link_reissued": "A new personal link replaces the one sent before, which no longer works.",
         "greeting": "Hello,",
         "footer": (
             "This message was sent by the remediation programme. It names the case only by its "
@@ -86,6 +88,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "role.director": "director",
     },
     "es": {
+        "task_link": "Su página de tarea personal (funciona una vez, solo para usted)",
+        "instr.link_reissued": "Un nuevo enlace personal reemplaza al enviado antes, que ya no funciona.",
         "greeting": "Hola:",
         "footer": (
             "Este mensaje lo envía el programa de remediación. Nombra el caso solo por su referencia; "
@@ -168,6 +172,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "role.director": "dirección",
     },
     "zh": {
+        "task_link": "您的个人任务页面（仅限您本人，仅可使用一次）",
+        "instr.link_reissued": "新的个人链接取代之前发送的链接，旧链接已失效。",
         "greeting": "您好：",
         "footer": "本邮件由补救项目发送，仅以案例编号指代案例；请勿在回复中提供儿童的个人信息。",
         "case": "案例编号",

@@ -130,8 +130,12 @@ def task_mail(
     contact_role: Role = Role.CASE_MANAGER,
     calendar_uid: str,
     language: str | None = None,
+    task_link: str | None = None,
 ) -> RenderedMail:
-    """An enterprise's task: what to do, by when (site time), the case, whom to contact; with .ics."""
+    """An enterprise's task: what to do, by when (site time), the case, whom to contact; with .ics.
+
+    ``task_link`` is the recipient's personal task page, for a message to that one person only.
+    """
     notice = _step_notice(programme, site_id, step, due_at, language)
     w, title = notice.w, notice.title
     subject = w["task_subject"].format(case=reference, title=title, due=notice.due_short)
@@ -142,6 +146,8 @@ def task_mail(
         (w["due"], notice.due_text),
         (w["contact"], _contact_line(programme, contact_role, site_id)),
     ]
+    if task_link is not None:
+        facts.append((w["task_link"], task_link))
     text, html = render_notice(notice.language, subject, w["task_lead"], facts, w["task_action"])
     ics = calendar_entry(
         uid=calendar_uid, summary=f"{reference}: {title}", description=instructions, due_at=due_at

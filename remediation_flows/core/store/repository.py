@@ -38,6 +38,7 @@ from remediation_flows.core.store.schema import (
     OutboxMessage,
     ProgrammeVersion,
     SiteRow,
+    TaskLink,
     utcnow,
 )
 
@@ -75,6 +76,28 @@ class CaseStore:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+    def rehearsal(self) -> CaseStore:
+        """The same store, but every transaction rolls back: try an act to learn whether it is refused."""
+        return _Rehearsal(self)
+
+
+class _Rehearsal(CaseStore):
+    def __init__(self, store: CaseStore) -> None:
+        self.engine = store.engine
+        self.url = store.url
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        session = self._sessions()
+        try:
+            session.begin()
+            yield session
+            session.flush()  # so that constraints are checked as the real act's commit would
+        finally:
+            session.rollback()
+            session.close()
 
 
 def record_audit(
@@ -292,7 +315,52 @@ def reassign_case_manager(
         reason=reason,
         details={"from": previous, "to": case_manager},
     )
+    void_task_links(
+        session, actor=actor, reason=f"the case was reassigned to {case_manager}", case_id=case.id
+    )
     return case
+
+
+def void_task_links(
+    session: Session,
+    *,
+    actor: str,
+    reason: str,
+    case_id: int | None = None,
+    milestone_id: int | None = None,
+    subject: str | None = None,
+    role: str | None = None,
+    recipient: str | None = None,
+) -> int:
+    """Void every issued task link matching the filters, each audited; returns how many."""
+    if case_id is None and milestone_id is None:
+        raise ValueError("void_task_links needs a case or a milestone")
+    query = select(TaskLink).where(TaskLink.state == "issued")
+    if case_id is not None:
+        query = query.where(TaskLink.case_id == case_id)
+    if milestone_id is not None:
+        query = query.where(TaskLink.milestone_id == milestone_id)
+    if subject is not None:
+        query = query.where(TaskLink.subject == subject)
+    if role is not None:
+        query = query.where(TaskLink.role == role)
+    if recipient is not None:
+        query = query.where(TaskLink.recipient == recipient)
+    links = session.scalars(query).all()
+    for link in links:
+        link.state = "void"
+        link.void_reason = reason
+        record_audit(
+            session,
+            actor=actor,
+            action="task_link_voided",
+            entity="task_link",
+            entity_id=link.id,
+            case_id=link.case_id,
+            reason=reason,
+            details={"recipient": link.recipient, "role": link.role, "step": link.step},
+        )
+    return len(links)
 
 
 def record_child_identity(
@@ -418,6 +486,12 @@ def complete_milestone(
         reason=reason,
         details={"key": milestone.key},
     )
+    void_task_links(
+        session,
+        actor=actor,
+        reason=f"the task was {'answered' if status == 'done' else status}",
+        milestone_id=milestone.id,
+    )
     return milestone
 
 
@@ -518,8 +592,16 @@ def decide_approval(
     actor: str,
     comment: str | None = None,
     subject: str = "",
+    decided_for: str | None = None,
+    verified: bool | None = None,
+    on_behalf_reason: str | None = None,
 ) -> Approval:
-    """Record one role's decision on a requested approval; a decision is final."""
+    """Record one role's decision on a requested approval; a decision is final.
+
+    ``decided_for`` is the person whose decision it is, ``verified`` whether they gave it through
+    a link issued to them, and ``on_behalf_reason`` why staff recorded it for them. Any other
+    link for this approval stops working: the task was answered by this route.
+    """
     approval = _approval(session, milestone, subject, role)
     if approval is None:
         raise NotFound(f"no approval by '{role}' was requested for milestone '{milestone.key}'")
@@ -529,6 +611,13 @@ def decide_approval(
         raise InvalidInput("a rejection needs a comment saying why")
     approval.status = "approved" if approved else "rejected"
     approval.decided_by, approval.decided_at, approval.comment = actor, utcnow(), comment
+    approval.decided_for, approval.verified = decided_for, verified
+    approval.on_behalf_reason = on_behalf_reason
+    how: dict[str, Any] = {}
+    if decided_for is not None:
+        how = {"for": decided_for, "verified": bool(verified)}
+        if on_behalf_reason:
+            how["on_behalf_reason"] = on_behalf_reason
     record_audit(
         session,
         actor=actor,
@@ -537,7 +626,15 @@ def decide_approval(
         entity_id=milestone.id,
         case_id=milestone.case_id,
         reason=comment,
-        details={"role": str(role), "subject": subject},
+        details={"role": str(role), "subject": subject, **how},
+    )
+    void_task_links(
+        session,
+        actor=actor,
+        reason="the approval was given by another route",
+        milestone_id=milestone.id,
+        subject=subject,
+        role=str(role),
     )
     return approval
 

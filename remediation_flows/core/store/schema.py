@@ -249,6 +249,40 @@ class Approval(Base):
     decided_by: Mapped[str | None] = mapped_column(String(200))
     decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     comment: Mapped[str | None] = mapped_column(Text)
+    # Whose decision it is (an address the programme lists under ``role``) and how we know: True
+    # when that person followed a task link issued to them; False when staff entered it for them.
+    decided_for: Mapped[str | None] = mapped_column(String(200))
+    verified: Mapped[bool | None] = mapped_column(Boolean)
+    # Why staff recorded the decision on the person's behalf (required then).
+    on_behalf_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class TaskLink(Base):
+    """A personal, single-use link to answer one task of one case; only the token's hash is kept.
+
+    The task is the case, the milestone step and (for an approval) the subject and the role the
+    recipient holds in the programme. A used link keeps the answer it carried and the Prefect input
+    key it answered, so that the resumed flow can tell this verified answer from one typed in the UI.
+    """
+
+    __tablename__ = "task_links"
+    __table_args__ = (Index(None, "case_id", "state"), Index(None, "answered_key"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    milestone_id: Mapped[int] = mapped_column(ForeignKey("milestones.id"), index=True)
+    step: Mapped[str] = mapped_column(String(64))
+    # The approval subject ("plan 3", "closure"), or "" for a task that is not an approval.
+    subject: Mapped[str] = mapped_column(String(64), default="")
+    role: Mapped[str] = mapped_column(String(32))
+    recipient: Mapped[str] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(8), default="issued")
+    issued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    void_reason: Mapped[str | None] = mapped_column(Text)
+    answered_key: Mapped[str | None] = mapped_column(String(200))
+    answer: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class Assessment(Base):

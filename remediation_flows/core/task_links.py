@@ -1,0 +1,472 @@
+"""Personal task links: how a person outside the NGO answers one task, and how we know it was them.
+
+A link carries a random token of 256 bits; the case store keeps only its SHA-256, with the
+recipient's address, the task (case, milestone step, approval subject) and the role the recipient
+holds in the programme. A link works once, until its expiry, and only while the task still waits
+for that person: it is void once the task is answered by another route, the case is reassigned or
+withdrawn, or a new link replaces it; it is refused when the programme no longer lists the person
+in that role. The token itself appears only in the email to its recipient.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from remediation_flows.core.config.model import Programme, Role
+from remediation_flows.core.errors import InvalidInput, NotFound, RemediationError
+from remediation_flows.core.store import repository as repo
+from remediation_flows.core.store.repository import CaseStore
+from remediation_flows.core.store.schema import Approval, Case, Enterprise, Milestone, TaskLink, utcnow
+
+#: The public address of the task page, which the emails link to (behind the operator's HTTPS proxy).
+BASE_URL_VARIABLE = "REMEDIATION_TASK_PAGE_URL"
+DEFAULT_BASE_URL = "http://127.0.0.1:4300"
+#: How long a link outlives its milestone's due date, in days.
+DAYS_AFTER_DUE_VARIABLE = "REMEDIATION_TASK_LINK_DAYS_AFTER_DUE"
+DEFAULT_DAYS_AFTER_DUE = 14
+#: 32 random bytes: 256 bits, well beyond guessing.
+TOKEN_BYTES = 32
+
+
+class LinkRefused(RemediationError):
+    """A link that cannot be used; ``kind`` says why in one word, the message in words."""
+
+    kind = "refused"
+
+
+class UnknownLink(LinkRefused):
+    """No link has this token: forged, mistyped or truncated."""
+
+    kind = "unknown"
+
+
+class LinkGone(LinkRefused):
+    """The link existed but no longer works: used, void, expired, or the task no longer waits on it."""
+
+    kind = "gone"
+
+
+class WrongTask(LinkRefused):
+    """The token is real but was issued for another case or step than the address names."""
+
+    kind = "wrong_task"
+
+
+@dataclass(frozen=True)
+class LinkRequest:
+    """Which roles of a task email must act, so that each of their people gets a personal link."""
+
+    step: str
+    roles: tuple[Role, ...]
+    #: The approval subject ("plan 3", "closure"); "" for a task that is not an approval.
+    subject: str = ""
+
+
+@dataclass(frozen=True)
+class IssuedLink:
+    """A link just issued; ``url`` holds the token and goes into its recipient's email only."""
+
+    link_id: int
+    recipient: str
+    role: str
+    url: str
+    expires_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class LinkTask:
+    """What a link asks of whom: safe to show on the task page (references only)."""
+
+    link_id: int
+    case_reference: str
+    enterprise_id: str
+    site_id: str
+    step: str
+    subject: str
+    role: str
+    recipient: str
+    due_at: dt.datetime
+    expires_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class VerifiedAnswer:
+    """An answer given through a link: the address it was issued to and the role held there."""
+
+    link_id: int
+    recipient: str
+    role: str
+    answer: dict[str, Any]
+
+
+def hash_token(token: str) -> str:
+    """The SHA-256 of a token, as the store keeps it."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def base_url() -> str:
+    """The task page's public address, from ``REMEDIATION_TASK_PAGE_URL``."""
+    return os.environ.get(BASE_URL_VARIABLE, DEFAULT_BASE_URL).rstrip("/")
+
+
+def link_url(reference: str, step: str, token: str, base: str | None = None) -> str:
+    """The address of the task page for one token."""
+    return f"{base or base_url()}/tasks/{reference}/{step}/{token}"
+
+
+def default_expiry(due_at: dt.datetime) -> dt.datetime:
+    """A link lasts until the milestone's due date plus the configured grace (default 14 days)."""
+    days = int(os.environ.get(DAYS_AFTER_DUE_VARIABLE, DEFAULT_DAYS_AFTER_DUE))
+    return due_at + dt.timedelta(days=days)
+
+
+def current_programme(session: Session, enterprise_id: str) -> Programme:
+    """The enterprise's programme as last registered: who holds which role now."""
+    enterprise = session.get(Enterprise, enterprise_id)
+    if enterprise is None:
+        raise NotFound(f"no enterprise '{enterprise_id}' in the case store")
+    return repo.programme_version(session, enterprise.config_sha256)
+
+
+def holds_role(programme: Programme, email: str, role: Role | str, site_id: str | None = None) -> bool:
+    """Whether the programme lists ``email`` under ``role`` at the site (else the enterprise's people)."""
+    wanted = email.strip().lower()
+    return any(person.email.lower() == wanted for person in programme.people_for(Role(role), site_id))
+
+
+def issue_link(
+    session: Session,
+    *,
+    case: Case,
+    milestone: Milestone,
+    subject: str,
+    role: Role | str,
+    recipient: str,
+    actor: str,
+    expires_at: dt.datetime | None = None,
+    base: str | None = None,
+) -> IssuedLink:
+    """Issue a link to ``recipient`` for the task, voiding any earlier one to them for the same task."""
+    void_links(
+        session,
+        actor=actor,
+        reason="replaced by a new link",
+        milestone_id=milestone.id,
+        subject=subject,
+        role=str(role),
+        recipient=recipient,
+    )
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    link = TaskLink(
+        token_sha256=hash_token(token),
+        case_id=case.id,
+        milestone_id=milestone.id,
+        step=milestone.kind,
+        subject=subject,
+        role=str(role),
+        recipient=recipient,
+        state="issued",
+        issued_at=utcnow(),
+        expires_at=expires_at or default_expiry(milestone.due_at),
+    )
+    session.add(link)
+    session.flush()
+    repo.record_audit(
+        session,
+        actor=actor,
+        action="task_link_issued",
+        entity="task_link",
+        entity_id=link.id,
+        case_id=case.id,
+        details={
+            "recipient": recipient,
+            "role": str(role),
+            "step": milestone.kind,
+            "subject": subject,
+            "expires_at": link.expires_at.isoformat(),
+        },
+    )
+    return IssuedLink(
+        link.id, recipient, str(role), link_url(case.reference, milestone.kind, token, base), link.expires_at
+    )
+
+
+#: Voiding is store API (milestones, approvals and reassignment void links too); named here as well.
+void_links = repo.void_task_links
+
+
+def _checked_link(
+    session: Session, token: str, reference: str, step: str, now: dt.datetime, *, for_update: bool
+) -> tuple[TaskLink, Case, Milestone]:
+    query = select(TaskLink).where(TaskLink.token_sha256 == hash_token(token))
+    if for_update:
+        query = query.with_for_update()
+    link = session.scalars(query).one_or_none()
+    if link is None:
+        raise UnknownLink("this link is not known: check that the whole address was copied from the email")
+    case = session.get(Case, link.case_id)
+    milestone = session.get(Milestone, link.milestone_id)
+    assert case is not None and milestone is not None  # foreign keys
+    if case.reference != reference or link.step != step:
+        raise WrongTask("this link was issued for another task")
+    if link.state == "used":
+        raise LinkGone(f"this link was already used on {link.used_at:%Y-%m-%d %H:%M} UTC; it works once")
+    if link.state == "void":
+        raise LinkGone(f"this link no longer works: {link.void_reason}")
+    if now >= link.expires_at:
+        raise LinkGone(f"this link expired on {link.expires_at:%Y-%m-%d %H:%M} UTC")
+    if milestone.status != "open":
+        raise LinkGone("this task is no longer open: it was answered or cancelled")
+    if link.subject:
+        approval = session.scalars(
+            select(Approval).where(
+                Approval.milestone_id == milestone.id,
+                Approval.subject == link.subject,
+                Approval.role == link.role,
+            )
+        ).one_or_none()
+        if approval is None or approval.status != "requested":
+            raise LinkGone("this approval was already given by another route")
+    programme = current_programme(session, case.enterprise_id)
+    if not holds_role(programme, link.recipient, link.role, case.site_id):
+        raise LinkGone("the programme no longer lists you in the role this task was sent to you for")
+    return link, case, milestone
+
+
+def _task(link: TaskLink, case: Case, milestone: Milestone) -> LinkTask:
+    return LinkTask(
+        link_id=link.id,
+        case_reference=case.reference,
+        enterprise_id=case.enterprise_id,
+        site_id=case.site_id,
+        step=link.step,
+        subject=link.subject,
+        role=link.role,
+        recipient=link.recipient,
+        due_at=milestone.due_at,
+        expires_at=link.expires_at,
+    )
+
+
+def read_link(
+    store: CaseStore, token: str, reference: str, step: str, now: dt.datetime | None = None
+) -> LinkTask:
+    """The task a token opens, writing nothing; :class:`LinkRefused` (of one kind) if it cannot be used."""
+    with store.transaction() as session:
+        return _task(*_checked_link(session, token, reference, step, now or utcnow(), for_update=False))
+
+
+def use_link(
+    store: CaseStore,
+    token: str,
+    reference: str,
+    step: str,
+    *,
+    answered_key: str,
+    answer: dict[str, Any],
+    deliver: Callable[[LinkTask], None],
+    now: dt.datetime | None = None,
+) -> LinkTask:
+    """Spend the link on ``answer`` to the prompt ``answered_key`` and ``deliver`` it, all or nothing.
+
+    The link is locked, marked used with the answer and audited, then ``deliver`` runs (it resumes
+    the waiting flow run) before the transaction commits: if delivering fails, the link stays
+    unused and nothing is recorded.
+    """
+    with store.transaction() as session:
+        link, case, milestone = _checked_link(
+            session, token, reference, step, now or utcnow(), for_update=True
+        )
+        link.state = "used"
+        link.used_at = now or utcnow()
+        link.answered_key = answered_key
+        link.answer = answer
+        repo.record_audit(
+            session,
+            actor=link.recipient,
+            action="task_link_used",
+            entity="task_link",
+            entity_id=link.id,
+            case_id=case.id,
+            details={"role": link.role, "step": link.step, "subject": link.subject, "verified": True},
+        )
+        session.flush()
+        task = _task(link, case, milestone)
+        deliver(task)
+        return task
+
+
+def verified_answer(store: CaseStore, answered_key: str) -> VerifiedAnswer | None:
+    """The answer a link gave to the prompt ``answered_key``, if one did."""
+    with store.transaction() as session:
+        link = session.scalars(
+            select(TaskLink)
+            .where(TaskLink.answered_key == answered_key, TaskLink.state == "used")
+            .order_by(TaskLink.id.desc())
+            .limit(1)
+        ).first()
+        if link is None or link.answer is None:
+            return None
+        return VerifiedAnswer(link.id, link.recipient, link.role, dict(link.answer))
+
+
+def issue_task_links(
+    session: Session,
+    programme: Programme,
+    *,
+    case: Case,
+    milestone: Milestone,
+    request: LinkRequest,
+    actor: str,
+) -> list[IssuedLink]:
+    """One link per person of each role that must act, bound to that role."""
+    issued = []
+    for role in request.roles:
+        for person in programme.people_for(role, milestone.site_id):
+            issued.append(
+                issue_link(
+                    session,
+                    case=case,
+                    milestone=milestone,
+                    subject=request.subject,
+                    role=role,
+                    recipient=person.email,
+                    actor=actor,
+                )
+            )
+    return issued
+
+
+@dataclass(frozen=True)
+class LinkView:
+    """A link as staff see it (never the token)."""
+
+    link_id: int
+    step: str
+    subject: str
+    role: str
+    recipient: str
+    state: str
+    issued_at: dt.datetime
+    expires_at: dt.datetime
+    note: str | None
+
+
+def links_of(store: CaseStore, reference: str) -> list[LinkView]:
+    """Every link issued for a case, oldest first."""
+    with store.transaction() as session:
+        case = repo.get_case(session, reference)
+        links = session.scalars(select(TaskLink).where(TaskLink.case_id == case.id).order_by(TaskLink.id))
+        return [
+            LinkView(
+                link.id,
+                link.step,
+                link.subject,
+                link.role,
+                link.recipient,
+                link.state,
+                link.issued_at,
+                link.expires_at,
+                link.void_reason,
+            )
+            for link in links
+        ]
+
+
+def reissue_link(
+    store: CaseStore,
+    reference: str,
+    step: str,
+    recipient: str,
+    *,
+    actor: str,
+    reason: str,
+    base: str | None = None,
+) -> IssuedLink:
+    """A new link for the same task to the same person, emailed to them; the old one is voided.
+
+    The task and role are those of the person's last link for the case's open ``step``: a link is
+    re-issued, never invented, so the role still comes from the programme the first link was bound to.
+    """
+    from remediation_flows.core.mail.i18n import words
+    from remediation_flows.core.mail.render import task_mail
+
+    if not reason.strip():
+        raise InvalidInput("re-issuing a link needs a reason")
+    with store.transaction() as session:
+        case = repo.get_case(session, reference, for_update=True)
+        milestone = session.scalars(
+            select(Milestone)
+            .where(Milestone.case_id == case.id, Milestone.kind == step, Milestone.status == "open")
+            .order_by(Milestone.id.desc())
+            .limit(1)
+        ).first()
+        if milestone is None:
+            raise NotFound(f"case {reference} has no open '{step}' task")
+        previous = session.scalars(
+            select(TaskLink)
+            .where(TaskLink.milestone_id == milestone.id, TaskLink.recipient == recipient)
+            .order_by(TaskLink.id.desc())
+            .limit(1)
+        ).first()
+        if previous is None:
+            raise NotFound(f"no link for the '{step}' task of {reference} was ever sent to {recipient}")
+        programme = current_programme(session, case.enterprise_id)
+        if not holds_role(programme, recipient, previous.role, case.site_id):
+            raise InvalidInput(
+                f"{recipient} no longer holds the role {previous.role} in {case.enterprise_id}"
+            )
+        issued = issue_link(
+            session,
+            case=case,
+            milestone=milestone,
+            subject=previous.subject,
+            role=previous.role,
+            recipient=recipient,
+            actor=actor,
+            base=base,
+        )
+        repo.record_audit(
+            session,
+            actor=actor,
+            action="task_link_reissued",
+            entity="task_link",
+            entity_id=issued.link_id,
+            case_id=case.id,
+            reason=reason,
+            details={"recipient": recipient, "replaces": previous.id},
+        )
+        mail = task_mail(
+            programme,
+            reference=case.reference,
+            site_id=case.site_id,
+            step=step,
+            instructions=words(programme.language)["instr.link_reissued"],
+            due_at=milestone.due_at,
+            calendar_uid=f"{milestone.key}@remediation-flows",
+            task_link=issued.url,
+        )
+        repo.enqueue_mail(
+            session,
+            kind="task",
+            recipients=[recipient],
+            **mail.outbox_fields(),
+            enterprise_id=case.enterprise_id,
+            case_id=case.id,
+            milestone_id=milestone.id,
+        )
+        return issued
+
+
+def void_links_of_case(session: Session, case: Case, *, actor: str, reason: str) -> int:
+    """Void every issued link of a case (it was reassigned or withdrawn)."""
+    return void_links(session, actor=actor, reason=reason, case_id=case.id)

@@ -1,0 +1,428 @@
+"""The task page: a person outside the NGO answers one task through the personal link in their email.
+
+GET shows what is asked, about which case reference and site, by when in the site's time, and the
+same typed form the Resume dialog shows (generated from the question's RunInput model, without
+the fields that say who answers: the link says that). POST validates the answer as the flow
+would (the core act, rehearsed on a transaction that rolls back), spends the link and resumes the
+waiting run in one step. Every refusal is a page with its HTTP status that changes nothing.
+
+No child's identity is read here: only the case view, which carries references.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+import threading
+import time
+import urllib.parse
+from collections import defaultdict, deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from prefect.input import RunInput
+from pydantic import ValidationError
+
+from remediation_flows.core import casework as cw
+from remediation_flows.core import task_links as tl
+from remediation_flows.core.errors import RemediationError
+from remediation_flows.core.mail.render import format_instant
+from remediation_flows.core.store import CaseStore
+from remediation_flows.core.store import repository as repo
+from remediation_flows.flows.prompts import input_key
+from remediation_flows.flows.remediation.answers import IDENTITY_FIELDS
+from remediation_flows.flows.remediation.artifacts import ROLE_NAMES
+from remediation_flows.flows.remediation.stages import (
+    Question,
+    answer_payload,
+    decider_of,
+    prompt_key,
+    question_for,
+)
+
+TEMPLATES = Path(__file__).with_name("templates")
+#: Signs the anti-forgery token; set it so that a restart (or a second replica) accepts open pages.
+SECRET_VARIABLE = "REMEDIATION_TASK_PAGE_SECRET"
+CSRF_COOKIE = "task_page_csrf"
+
+REFUSAL_STATUS = {"unknown": 404, "gone": 410, "wrong_task": 403}
+
+
+class Refusal(Exception):
+    """A request the page turns down with ``status`` and a sentence for the person."""
+
+    def __init__(self, status: int, title: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.title, self.message = status, title, message
+
+
+class AttemptLimiter:
+    """At most ``limit`` attempts per key within ``window`` seconds (in memory, per process)."""
+
+    def __init__(self, limit: int, window: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit, self.window, self.clock = limit, window, clock
+        self._attempts: dict[str, deque[float]] = defaultdict(deque)
+        self._lock = threading.Lock()
+
+    def allow(self, key: str) -> bool:
+        """Count one attempt for ``key``; False once the limit is reached within the window."""
+        now = self.clock()
+        with self._lock:
+            attempts = self._attempts[key]
+            while attempts and now - attempts[0] > self.window:
+                attempts.popleft()
+            if len(attempts) >= self.limit:
+                return False
+            attempts.append(now)
+            return True
+
+    def blocked(self, key: str) -> bool:
+        """Whether ``key`` has reached the limit, without counting an attempt."""
+        now = self.clock()
+        with self._lock:
+            return sum(1 for at in self._attempts.get(key, ()) if now - at <= self.window) >= self.limit
+
+
+@dataclass(frozen=True)
+class WaitingRun:
+    """The lifecycle run suspended on the question: its id and the key it waits under."""
+
+    run_id: Any
+    key: str
+
+
+def find_waiting_run(reference: str) -> list[WaitingRun]:
+    """The case's lifecycle runs that are suspended now (there is one when a case waits on a person)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
+
+    from remediation_flows.flows.remediation.runs import case_tag
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[case_tag(reference)]))
+        )
+    return [
+        WaitingRun(run.id, run.state.state_details.pause_key or "")
+        for run in runs
+        if run.state is not None and run.state.is_paused()
+    ]
+
+
+def resume_run(run_id: Any, run_input: dict[str, Any]) -> None:
+    """Resume the run with the answer as its input, as the Resume dialog does."""
+    from prefect.flow_runs import resume_flow_run
+
+    resume_flow_run(run_id, run_input=run_input)
+
+
+def _environment() -> Environment:
+    return Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
+
+
+@dataclass(frozen=True)
+class FormField:
+    """One input of the generated form."""
+
+    name: str
+    title: str
+    description: str
+    kind: str  # text, textarea, number, date, checkbox, select
+    required: bool
+    options: tuple[str, ...] = ()
+    value: str = ""
+
+
+def form_fields(form: type[RunInput], values: dict[str, str] | None = None) -> list[FormField]:
+    """The form's fields from its JSON schema (the Resume dialog's source), less the identity fields."""
+    schema = form.model_json_schema()
+    definitions = schema.get("$defs", {})
+    required = set(schema.get("required", []))
+    fields = []
+    for name, prop in schema["properties"].items():
+        if name in IDENTITY_FIELDS:
+            continue
+        options: tuple[str, ...] = ()
+        kind = "text"
+        resolved = prop
+        if "$ref" in prop:
+            resolved = definitions[prop["$ref"].rsplit("/", 1)[-1]]
+        if "anyOf" in prop:
+            resolved = next((p for p in prop["anyOf"] if p.get("type") != "null"), prop)
+        if "enum" in resolved:
+            kind, options = "select", tuple(str(o) for o in resolved["enum"])
+        elif resolved.get("type") == "boolean":
+            kind = "checkbox"
+        elif resolved.get("type") in ("number", "integer"):
+            kind = "number"
+        elif resolved.get("format") == "date":
+            kind = "date"
+        elif (resolved.get("maxLength") or 0) > 300:
+            kind = "textarea"
+        default = prop.get("default")
+        value = (values or {}).get(name, "" if default is None else str(default))
+        fields.append(
+            FormField(
+                name=name,
+                title=prop.get("title", name),
+                description=prop.get("description", ""),
+                kind=kind,
+                required=name in required,
+                options=options,
+                value=value,
+            )
+        )
+    return fields
+
+
+def parse_form(body: bytes) -> dict[str, str]:
+    """The posted url-encoded form, one value per field (a checkbox posts only when ticked)."""
+    posted = urllib.parse.parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True)
+    return {name: values[-1] for name, values in posted.items()}
+
+
+def answer_values(form: type[RunInput], posted: dict[str, str]) -> dict[str, Any]:
+    """The posted values typed as the form expects: unticked boxes are False, blanks are absent."""
+    values: dict[str, Any] = {}
+    for field in form_fields(form):
+        raw = posted.get(field.name)
+        if field.kind == "checkbox":
+            values[field.name] = raw is not None
+        elif raw is not None and raw.strip() != "":
+            values[field.name] = raw.strip()
+    return values
+
+
+class TaskPage:
+    """The app's state: the case store, the limits and the signing secret."""
+
+    def __init__(
+        self,
+        store: CaseStore | Callable[[], CaseStore],
+        *,
+        secret: bytes | None = None,
+        token_limit: int = 10,
+        address_limit: int = 30,
+        window_seconds: float = 600,
+        find_runs: Callable[[str], list[WaitingRun]] = find_waiting_run,
+        resume: Callable[[Any, dict[str, Any]], None] = resume_run,
+    ) -> None:
+        self._store = store
+        env_secret = os.environ.get(SECRET_VARIABLE)
+        self.secret = secret or (env_secret.encode() if env_secret else secrets.token_bytes(32))
+        self.per_token = AttemptLimiter(token_limit, window_seconds)
+        self.per_address = AttemptLimiter(address_limit, window_seconds)
+        self.find_runs = find_runs
+        self.resume = resume
+        self.templates = _environment()
+
+    @property
+    def store(self) -> CaseStore:
+        if callable(self._store) and not isinstance(self._store, CaseStore):
+            self._store = self._store()
+        return self._store
+
+    def csrf_token(self, token: str) -> str:
+        """The anti-forgery token of a link's page: a keyed hash of the link, never the link itself."""
+        return hmac.new(self.secret, b"csrf:" + tl.hash_token(token).encode(), hashlib.sha256).hexdigest()
+
+    def render(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+        return HTMLResponse(self.templates.get_template(template).render(**context), status_code=status)
+
+    def refusal(self, error: Refusal) -> HTMLResponse:
+        return self.render("refusal.html", error.status, title=error.title, message=error.message)
+
+    def limit(self, request: Request, token: str) -> None:
+        address = request.client.host if request.client else "unknown"
+        if not self.per_address.allow("address:" + address) or not self.per_token.allow(
+            "token:" + tl.hash_token(token)
+        ):
+            raise Refusal(
+                429, "Too many attempts", "Too many attempts for this link. Please wait a few minutes."
+            )
+
+    def open_task(self, token: str, reference: str, step: str) -> tuple[tl.LinkTask, cw.CaseView, Question]:
+        """The link's task and the question the case asks now; a :class:`Refusal` if it cannot be answered."""
+        try:
+            task = tl.read_link(self.store, token, reference, step)
+        except tl.LinkRefused as error:
+            titles = {
+                "unknown": "Unknown link",
+                "gone": "This link no longer works",
+                "wrong_task": "Wrong task",
+            }
+            raise Refusal(REFUSAL_STATUS[error.kind], titles[error.kind], str(error)) from None
+        view = cw.case_view(self.store, reference)
+        question = question_for(view)
+        if question is None or not self._asks(question, view, task):
+            raise Refusal(
+                409,
+                "Not waiting for this answer now",
+                "The case is not waiting for this answer at the moment; please try again in a minute.",
+            )
+        return task, view, question
+
+    @staticmethod
+    def _asks(question: Question, view: cw.CaseView, task: tl.LinkTask) -> bool:
+        steps = (question.step, *question.also_due_under)
+        if task.step not in steps:
+            return False
+        if question.is_approval:
+            pending = view.pending_approvals if task.step == "remediation_plan" else view.closure_pending
+            subject = f"plan {view.plan_id}" if task.step == "remediation_plan" else "closure"
+            return task.subject == subject and task.role in pending
+        return task.subject == ""
+
+    def page_context(
+        self, task: tl.LinkTask, view: cw.CaseView, question: Question, token: str, **extra: Any
+    ) -> dict[str, Any]:
+        milestone = next((m for m in view.open_milestones if m.step == task.step), None)
+        with self.store.transaction() as session:
+            zone = (
+                repo.programme_of(session, repo.get_case(session, view.reference))
+                .site(view.site_id)
+                .time_zone
+            )
+        return {
+            "reference": view.reference,
+            "site": f"{view.site_name} ({view.site_id})",
+            "enterprise": view.enterprise_id,
+            "question": question.words.format(
+                plan_id=view.plan_id,
+                pending=", ".join(ROLE_NAMES.get(r, r) for r in view.pending_approvals),
+                closure_pending=", ".join(ROLE_NAMES.get(r, r) for r in view.closure_pending),
+                visit=view.visits_done + 1,
+                next_plan=view.plans_proposed + 1,
+                decision=view.decisions_made + 1,
+                visits_done=view.visits_done,
+                case_manager=view.case_manager or "",
+            ),
+            "due": milestone.due_local if milestone else format_instant(task.due_at, zone),
+            "recipient": task.recipient,
+            "role": ROLE_NAMES.get(task.role, task.role),
+            "fields": extra.pop("fields", None) or form_fields(question.form),
+            "csrf": self.csrf_token(token),
+            "errors": extra.pop("errors", []),
+            **extra,
+        }
+
+    def submit(
+        self, token: str, reference: str, step: str, posted: dict[str, str], csrf_cookie: str | None
+    ) -> HTMLResponse:
+        task, view, question = self.open_task(token, reference, step)
+        expected = self.csrf_token(token)
+        sent = posted.get("csrf", "")
+        if not (hmac.compare_digest(sent, expected) and hmac.compare_digest(csrf_cookie or "", expected)):
+            raise Refusal(
+                403,
+                "Form not accepted",
+                "This form did not come from your task page (its anti-forgery token is missing or wrong). "
+                "Please open the link from your email again.",
+            )
+        values = answer_values(question.form, posted)
+        identity: dict[str, Any] = {"answered_by": task.recipient}
+        if question.is_approval:
+            identity["role"] = task.role
+        try:
+            answer = question.form.model_validate(values | identity)
+        except ValidationError as error:
+            problems = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()]
+            return self._form_again(task, view, question, token, posted, problems)
+        link = tl.VerifiedAnswer(task.link_id, task.recipient, task.role, answer_payload(answer))
+        try:
+            # The core act the flow will run, on a transaction that rolls back: refused here, refused there.
+            question.apply(self.store.rehearsal(), reference, answer, link)
+        except RemediationError as error:
+            return self._form_again(task, view, question, token, posted, [str(error)])
+        key = input_key(self.store, prompt_key(view, question))
+        run = next((r for r in self.find_runs(reference) if r.key == key), None)
+        if run is None:
+            raise Refusal(
+                409,
+                "Not waiting for this answer now",
+                "The case is not waiting for this answer at the moment; please try again in a minute.",
+            )
+        payload = answer_payload(answer)
+        try:
+            tl.use_link(
+                self.store,
+                token,
+                reference,
+                step,
+                answered_key=key,
+                answer=payload,
+                deliver=lambda _: self.resume(run.run_id, payload),
+            )
+        except tl.LinkRefused as error:  # used a moment ago by a second click
+            raise Refusal(REFUSAL_STATUS[error.kind], "This link no longer works", str(error)) from None
+        decider = decider_of(answer, link)
+        return self.render(
+            "done.html",
+            reference=reference,
+            recipient=decider.person,
+            role=ROLE_NAMES.get(task.role, task.role),
+        )
+
+    def _form_again(
+        self,
+        task: tl.LinkTask,
+        view: cw.CaseView,
+        question: Question,
+        token: str,
+        posted: dict[str, str],
+        problems: list[str],
+    ) -> HTMLResponse:
+        fields = form_fields(question.form, {k: v for k, v in posted.items() if k != "csrf"})
+        context = self.page_context(task, view, question, token, fields=fields, errors=problems)
+        response = self.render("task.html", 422, **context)
+        response.set_cookie(CSRF_COOKIE, context["csrf"], httponly=True, samesite="strict")
+        return response
+
+
+def create_app(page: TaskPage) -> FastAPI:
+    """The ASGI app serving ``page``."""
+    app = FastAPI(title="Remediation task page", docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.get("/tasks/{reference}/{step}/{token}", response_class=HTMLResponse)
+    def show(reference: str, step: str, token: str, request: Request) -> HTMLResponse:
+        address = "address:" + (request.client.host if request.client else "unknown")
+        if page.per_address.blocked(address):
+            return page.refusal(
+                Refusal(429, "Too many attempts", "Too many attempts. Please wait a few minutes.")
+            )
+        try:
+            task, view, question = page.open_task(token, reference, step)
+        except Refusal as refusal:
+            page.per_address.allow(address)  # a refused look counts, so tokens cannot be guessed by GET
+            return page.refusal(refusal)
+        context = page.page_context(task, view, question, token)
+        response = page.render("task.html", **context)
+        response.set_cookie(CSRF_COOKIE, context["csrf"], httponly=True, samesite="strict")
+        return response
+
+    @app.post("/tasks/{reference}/{step}/{token}", response_class=HTMLResponse)
+    async def answer(reference: str, step: str, token: str, request: Request) -> HTMLResponse:
+        body = await request.body()
+
+        def submit() -> HTMLResponse:
+            try:
+                page.limit(request, token)
+                return page.submit(token, reference, step, parse_form(body), request.cookies.get(CSRF_COOKIE))
+            except Refusal as refusal:
+                return page.refusal(refusal)
+
+        return await run_in_threadpool(submit)
+
+    @app.get("/health")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

@@ -1,0 +1,204 @@
+"""A plan acceptance answered only through the link in the focal point's email, in Chromium.
+
+Real Prefect server, served deployments, real aiosmtpd sink and PostgreSQL; the task page runs on
+the port the served flows' emails link to. Prints the page's time to first byte and the time from
+Submit to the run's next suspension.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+import re
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from remediation_flows.core.store import repository as repo
+from remediation_flows.core.store.schema import Approval, AuditEvent, TaskLink
+from remediation_flows.stack.answering import CaseAnswerer, next_prompt
+from tests.integration.conftest import TASK_PAGE_PORT
+from tests.integration.test_remediation_flows import dispatch_mail, open_case
+
+pytestmark = pytest.mark.prefect
+CHROMIUM = Path("/usr/bin/chromium")
+if not CHROMIUM.exists():
+    if os.environ.get("CI"):
+        raise RuntimeError("CI needs Debian's chromium at /usr/bin/chromium (.ci/run installs it)")
+    pytest.skip("no /usr/bin/chromium here: apt-get install -y chromium", allow_module_level=True)
+
+CASE_MANAGER = "rahim.uddin@ngo.example"
+SUPERVISOR = "chen.jing@ngo.example"
+FOCAL_POINT = "compliance@northwind-apparel.example"
+LINK = re.compile(r"http://127\.0\.0\.1:\d+/tasks/CL-\d{4}-\d{6}/remediation_plan/[A-Za-z0-9_-]+")
+
+
+@pytest.fixture
+def task_page(deployed):
+    import uvicorn
+
+    from remediation_flows.task_page.app import TaskPage, create_app
+
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(TaskPage(deployed.store)),
+            host="127.0.0.1",
+            port=TASK_PAGE_PORT,
+            access_log=False,
+            log_level="warning",
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 20
+    while not server.started:
+        assert time.time() < deadline, "the task page did not start"
+        time.sleep(0.1)
+    yield f"http://127.0.0.1:{TASK_PAGE_PORT}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def in_thread(coroutine):
+    """Run a coroutine to completion beside Playwright's own event loop."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
+@pytest.fixture
+def browser_page(tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+            ],
+        )
+        page = browser.new_page()
+        page.set_default_timeout(30_000)
+        try:
+            yield page
+        finally:
+            page.screenshot(path=str(tmp_path / "last.png"))
+            browser.close()
+
+
+def link_in_mail(deployed, reference: str, recipient: str) -> str:
+    for message in in_thread(dispatch_mail(deployed)):
+        if message["To"] == recipient and reference in message["Subject"]:
+            match = LINK.search(message.get_body(preferencelist=("plain",)).get_content())
+            if match:
+                return match.group(0)
+    raise AssertionError(f"no email to {recipient} with a task link for {reference}")
+
+
+def test_plan_acceptance_by_the_link_in_the_email(deployed, task_page, browser_page):
+    page = browser_page
+    reference = in_thread(open_case(deployed, enterprise="northwind-apparel", site="dhaka-knit-01"))
+    case = CaseAnswerer(reference)
+    in_thread(
+        case.answer(
+            "On-site assessment",
+            {
+                "answered_by": CASE_MANAGER,
+                "age_years": 13,
+                "age_verification": "school_records",
+                "outcome": "child_labourer",
+                "removed_from_work": True,
+                "safe_place": True,
+                "child_consent": True,
+                "guardian_consent": True,
+            },
+        )
+    )
+    in_thread(
+        case.answer(
+            "Remediation plan",
+            {
+                "answered_by": CASE_MANAGER,
+                "pathway": "schooling",
+                "monthly_stipend": 8000,
+                "currency": "BDT",
+                "school_fees": 1500,
+                "payer": "supplier",
+            },
+        )
+    )
+    in_thread(
+        case.answer(
+            "Approve remediation plan",
+            {"answered_by": SUPERVISOR, "role": "supervisor", "approved": True},
+        )
+    )
+    # Staff in the UI cannot give the focal point's approval under a role its giver does not hold.
+    in_thread(
+        case.answer(
+            "awaiting: enterprise focal point",
+            {"answered_by": SUPERVISOR, "role": "enterprise_focal_point", "approved": True},
+        )
+    )
+    description = in_thread(case.wait("awaiting: enterprise focal point"))
+    assert f"{SUPERVISOR} does not hold the role enterprise_focal_point" in description
+    waiting_key = case.key
+
+    url = link_in_mail(deployed, reference, FOCAL_POINT)
+    assert url.startswith(task_page)
+    response = page.goto(url)
+    assert response is not None and response.status == 200
+    timing = response.request.timing
+    first_byte_ms = timing["responseStart"] - timing["requestStart"]
+    page.get_by_text("Dhaka").first.wait_for()
+    body = page.inner_text("body")
+    assert reference in body and "Gazipur knitwear factory (dhaka-knit-01)" in body
+    assert f"{FOCAL_POINT} (enterprise focal point)" in body
+    page.get_by_role("checkbox", name="Approved").check()
+    page.locator("textarea[name=comment], input[name=comment]").fill("Agreed; the supplier pays.")
+    submitted = time.perf_counter()
+    page.get_by_role("button", name="Submit").click()
+    page.get_by_text("Thank you").wait_for()
+    run, key, next_description = in_thread(next_prompt(reference, waiting_key))
+    to_next_suspension = time.perf_counter() - submitted
+    assert "School reintegration" in next_description, next_description
+    print(
+        f"\ntask page time to first byte: {first_byte_ms:.0f} ms; "
+        f"Submit to the run's next suspension: {to_next_suspension:.1f} s"
+    )
+
+    with deployed.store.transaction() as session:
+        case_row = repo.get_case(session, reference)
+        assert case_row.state == "school_reintegration"
+        approval = session.scalars(
+            select(Approval).where(Approval.case_id == case_row.id, Approval.role == "enterprise_focal_point")
+        ).one()
+        assert (approval.status, approval.decided_for, approval.verified) == ("approved", FOCAL_POINT, True)
+        assert approval.decided_by == FOCAL_POINT
+        supervisor = session.scalars(
+            select(Approval).where(Approval.case_id == case_row.id, Approval.role == "supervisor")
+        ).one()
+        assert (supervisor.decided_for, supervisor.verified) == (SUPERVISOR, False)
+        assert supervisor.decided_by == f"entered in the Prefect UI by {SUPERVISOR}"
+        used = session.scalars(
+            select(TaskLink).where(TaskLink.case_id == case_row.id, TaskLink.state == "used")
+        ).one()
+        assert (used.recipient, used.role, used.answered_key) == (
+            FOCAL_POINT,
+            "enterprise_focal_point",
+            waiting_key,
+        )
+        refused = session.scalars(
+            select(AuditEvent).where(AuditEvent.case_id == case_row.id, AuditEvent.action == "input_refused")
+        ).all()
+        assert len(refused) == 1 and "does not hold the role enterprise_focal_point" in refused[0].reason
+
+    # The link works once: a second visit is refused with 410 and changes nothing.
+    again = page.goto(url)
+    assert again is not None and again.status == 410

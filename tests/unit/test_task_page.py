@@ -1,0 +1,178 @@
+"""The task page on SQLite and PostgreSQL: what it shows, what it accepts, and every refusal changing nothing.
+
+The waiting run is a recorder here (no Prefect server in unit tests); the integration test
+tests/integration/test_task_links_flow.py resumes a real suspended run through a real email's link.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+from remediation_flows.flows.prompts import input_key
+from remediation_flows.flows.remediation.stages import prompt_key, question_for
+from sqlalchemy import update
+
+from remediation_flows.core import casework as cw
+from remediation_flows.core import task_links as tl
+from remediation_flows.core.store.schema import TaskLink
+from remediation_flows.task_page.app import CSRF_COOKIE, TaskPage, WaitingRun, create_app
+from tests.unit.test_task_links import (
+    FOCAL_POINT,
+    SUPERVISOR,
+    case_awaiting_plan_approval,
+    garment_brand,  # noqa: F401, F811  (the fixture: two focal points at the Dhaka site)
+    links_in_mail,
+    snapshot,
+    token_of,
+)
+
+CHILD_NAME = "Shirin Akter Mahmuda"
+
+
+class Runs:
+    """The case's suspended run as the page finds it, and the answers it was resumed with."""
+
+    def __init__(self, store, reference: str) -> None:
+        view = cw.case_view(store, reference)
+        self.key = input_key(store, prompt_key(view, question_for(view)))
+        self.resumed: list[tuple[str, dict]] = []
+
+    def find(self, reference: str) -> list[WaitingRun]:
+        return [WaitingRun("run-1", self.key)]
+
+    def resume(self, run_id, run_input) -> None:
+        self.resumed.append((run_id, run_input))
+
+
+@pytest.fixture
+def awaiting(store, garment_brand):  # noqa: F811
+    reference = case_awaiting_plan_approval(store, garment_brand)
+    cw.identify_child(store, reference, full_name=CHILD_NAME, actor="li.wen@ngo.example")
+    runs = Runs(store, reference)
+    page = TaskPage(store, secret=b"test secret", token_limit=6, find_runs=runs.find, resume=runs.resume)
+    client = TestClient(create_app(page))
+    return store, reference, links_in_mail(store, reference), runs, client
+
+
+def path(url: str) -> str:
+    return re.sub(r"^https?://[^/]+", "", url)
+
+
+def csrf_of(html: str) -> str:
+    match = re.search(r'name="csrf" value="([0-9a-f]+)"', html)
+    assert match is not None
+    return match.group(1)
+
+
+def test_the_page_shows_the_task_and_the_form_without_identity_fields_or_the_child(awaiting):
+    store, reference, links, runs, client = awaiting
+    response = client.get(path(links[FOCAL_POINT]))
+    assert response.status_code == 200
+    html = response.text
+    assert reference in html and "Gazipur knitwear factory (dhaka-knit-01)" in html
+    assert "Asia/Dhaka" in html, "the due date is in the site's time"
+    assert f"{FOCAL_POINT} (enterprise focal point)" in html
+    assert 'name="approved"' in html and 'name="comment"' in html
+    for identity_field in ("answered_by", "role", "on_behalf_of", "on_behalf_reason"):
+        assert f'name="{identity_field}"' not in html
+    assert CHILD_NAME not in html and "Shirin" not in html
+    assert response.cookies.get(CSRF_COOKIE) == csrf_of(html)
+
+
+def test_an_answer_is_recorded_as_the_verified_persons_and_resumes_the_run(awaiting):
+    store, reference, links, runs, client = awaiting
+    page = client.get(path(links[FOCAL_POINT])).text
+    response = client.post(
+        path(links[FOCAL_POINT]), data={"csrf": csrf_of(page), "approved": "true", "comment": "agreed"}
+    )
+    assert response.status_code == 200, response.text
+    assert f"given by {FOCAL_POINT} (enterprise focal point)" in response.text
+    [(run_id, run_input)] = runs.resumed
+    assert run_id == "run-1"
+    assert run_input | {} == {
+        "answered_by": FOCAL_POINT,
+        "role": "enterprise_focal_point",
+        "approved": True,
+        "comment": "agreed",
+        "on_behalf_of": None,
+        "on_behalf_reason": None,
+    }
+    verified = tl.verified_answer(store, runs.key)
+    assert verified is not None and (verified.recipient, verified.role) == (
+        FOCAL_POINT,
+        "enterprise_focal_point",
+    )
+    assert verified.answer == run_input
+    # The page only delivers: the decision itself is the flow's to apply, on resuming.
+    assert cw.case_view(store, reference).pending_approvals == ["supervisor", "enterprise_focal_point"]
+
+
+def refused(client, store, runs, method: str, url: str, status: int, **kwargs) -> str:
+    before = snapshot(store)
+    response = client.request(method, url, **kwargs)
+    assert response.status_code == status, response.text
+    assert snapshot(store) == before and runs.resumed == []
+    return response.text
+
+
+def test_every_refusal_has_its_status_and_changes_nothing(awaiting):
+    store, reference, links, runs, client = awaiting
+    url = path(links[SUPERVISOR])
+    csrf = csrf_of(client.get(url).text)
+    good = {"csrf": csrf, "approved": "true"}
+
+    forged = url[:-4] + ("AAAA" if not url.endswith("AAAA") else "BBBB")
+    assert "not known" in refused(client, store, runs, "GET", forged, 404)
+    assert "not known" in refused(client, store, runs, "POST", forged, 404, data=good)
+    other_task = url.replace("/remediation_plan/", "/closure/")
+    assert "another task" in refused(client, store, runs, "POST", other_task, 403, data=good)
+    assert "anti-forgery" in refused(client, store, runs, "POST", url, 403, data={"approved": "true"})
+    assert "anti-forgery" in refused(
+        client, store, runs, "POST", url, 403, data={"csrf": "0" * 64, "approved": "true"}
+    )
+    # A rejection without a reason is malformed: the core's rule, applied before anything is written.
+    text = refused(client, store, runs, "POST", url, 422, data={"csrf": csrf})
+    assert "a rejection needs a comment" in text and 'name="approved"' in text
+
+    # Expired: the link's date is moved into the past.
+    with store.transaction() as session:
+        session.execute(
+            update(TaskLink)
+            .where(TaskLink.token_sha256 == tl.hash_token(token_of(links[FOCAL_POINT])))
+            .values(expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
+        )
+    assert "expired" in refused(client, store, runs, "POST", path(links[FOCAL_POINT]), 410, data=good)
+
+    # Voided: a new link replaced it.
+    tl.reissue_link(
+        store, reference, "remediation_plan", SUPERVISOR, actor="li.wen@ngo.example", reason="lost"
+    )
+    assert "replaced by a new link" in refused(client, store, runs, "POST", url, 410, data=good)
+
+
+def test_a_used_link_is_gone_and_attempts_are_limited(awaiting):
+    store, reference, links, runs, client = awaiting
+    url = path(links["vn.compliance@northwind-apparel.example"])
+    csrf = csrf_of(client.get(url).text)
+    assert client.post(url, data={"csrf": csrf, "approved": "true"}).status_code == 200
+    runs.resumed.clear()
+    assert "already used" in refused(
+        client, store, runs, "POST", url, 410, data={"csrf": csrf, "approved": "true"}
+    )
+    # The page allows six posts per link in the window: the seventh is refused before anything is read.
+    for _ in range(4):
+        refused(client, store, runs, "POST", url, 410, data={"csrf": csrf})
+    assert "Too many attempts" in refused(client, store, runs, "POST", url, 429, data={"csrf": csrf})
+
+
+def test_the_page_refuses_when_the_run_is_not_waiting_on_this_question(awaiting):
+    store, reference, links, runs, client = awaiting
+    url = path(links[SUPERVISOR])
+    csrf = csrf_of(client.get(url).text)
+    runs.key = "some-other-suspension-0"
+    assert "try again in a minute" in refused(
+        client, store, runs, "POST", url, 409, data={"csrf": csrf, "approved": "true"}
+    )
