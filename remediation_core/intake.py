@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeGuard
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Insert, insert, select, update
 from sqlalchemy.orm import Session
 
 from remediation_core import casework as cw
@@ -44,6 +44,7 @@ from remediation_core.store.repository import CaseStore
 from remediation_core.store.schema import (
     Assessment,
     AuditEvent,
+    Base,
     Case,
     ChildPersonalData,
     Milestone,
@@ -416,43 +417,58 @@ def _write_rows(
             _Planned(number, row, programme, calendar, notified_at, f"{actor} ({file_name} row {number})")
         )
 
-    case_ids = session.scalars(
-        insert(Case).returning(Case.id, sort_by_parameter_order=True),
-        [_case_row(plan, now) for plan in planned],
-    ).all()
-    for plan, case_id in zip(planned, case_ids, strict=True):
-        plan.case_id = case_id
-        plan.reference = f"CL-{plan.notified_at.astimezone(dt.UTC).year}-{case_id:06d}"
+    # Ids are read back by a placeholder reference rather than with INSERT ... RETURNING:
+    # SQLAlchemy keeps RETURNING rows in parameter order on SQLite by inserting a row or two at
+    # a time and splicing each result into the last, which grows with the square of the rows.
+    batch = f"pending-{uuid.uuid4().hex[:12]}-"
+    session.execute(
+        _bulk_insert(Case), [_case_row(plan, f"{batch}{index}", now) for index, plan in enumerate(planned)]
+    )
+    inserted = session.execute(select(Case.reference, Case.id).where(Case.reference.startswith(batch)))
+    case_ids = {reference: case_id for reference, case_id in inserted}
+    for index, plan in enumerate(planned):
+        plan.case_id = case_ids[f"{batch}{index}"]
+        plan.reference = f"CL-{plan.notified_at.astimezone(dt.UTC).year}-{plan.case_id:06d}"
     session.execute(update(Case), [{"id": plan.case_id, "reference": plan.reference} for plan in planned])
 
     assessments = [_assessment_row(plan) for plan in planned if "assessed_on" in plan.row]
     if assessments:
-        session.execute(insert(Assessment), assessments)
+        session.execute(_bulk_insert(Assessment), assessments)
     reintegrations = [_reintegration_row(plan) for plan in planned if "effective_on" in plan.row]
     if reintegrations:
-        session.execute(insert(Reintegration), reintegrations)
+        session.execute(_bulk_insert(Reintegration), reintegrations)
     identities = [_identity_row(plan, now) for plan in planned if "full_name" in plan.row]
     if identities:
-        session.execute(insert(ChildPersonalData), identities)
+        session.execute(_bulk_insert(ChildPersonalData), identities)
 
     milestones = [milestone for plan in planned if (milestone := _planned_milestone(plan)) is not None]
     if milestones:
-        milestone_ids = session.scalars(
-            insert(Milestone).returning(Milestone.id, sort_by_parameter_order=True), milestones
-        ).all()
-        for milestone, milestone_id in zip(milestones, milestone_ids, strict=True):
-            milestone["id"] = milestone_id
-    session.execute(insert(AuditEvent), [event for plan in planned for event in _audit_rows(plan, now)])
+        session.execute(_bulk_insert(Milestone), milestones)
+        by_key = {milestone["key"]: milestone for milestone in milestones}
+        first, last = min(case_ids.values()), max(case_ids.values())
+        for key, milestone_id in session.execute(
+            select(Milestone.key, Milestone.id).where(Milestone.case_id.between(first, last))
+        ):
+            if key in by_key:  # the range may hold other imports' cases too
+                by_key[key]["id"] = milestone_id
+    session.execute(_bulk_insert(AuditEvent), [event for plan in planned for event in _audit_rows(plan, now)])
     for plan in planned:
         if plan.milestone is not None and plan.milestone["kind"] == "follow_up_visit":
             _tell_case_manager(session, plan)
     return [plan.reference for plan in planned]
 
 
-def _case_row(plan: _Planned, now: dt.datetime) -> dict[str, Any]:
+def _bulk_insert(model: type[Base]) -> Insert:
+    """A Core INSERT of ``model``'s table: one executemany for every row. The ORM's bulk insert
+    starts a new batch wherever the next row leaves other columns empty, which in a mixed sheet
+    is nearly every row; every row here has the same keys, None where a value is missing."""
+    return insert(model.__table__)  # type: ignore[arg-type]
+
+
+def _case_row(plan: _Planned, placeholder: str, now: dt.datetime) -> dict[str, Any]:
     row = plan.row
     return {
-        "reference": f"pending-{uuid.uuid4().hex[:24]}",  # replaced once the id is known
+        "reference": placeholder,  # replaced once the id is known
         "enterprise_id": plan.programme.enterprise_id,
         "site_id": row["site_id"],
         "state": row["state"],
