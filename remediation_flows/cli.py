@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from remediation_flows.core.clocks import SiteCalendar
 from remediation_flows.core.config import ConfigInvalid, load_programme_file
 from remediation_flows.core.errors import RemediationError
+from remediation_flows.core.untrusted_input import PRINTED_PROBLEMS, excerpt
 
 if TYPE_CHECKING:  # imported late at run time to keep `--help` fast
     from remediation_flows.core.store import CaseStore
@@ -41,7 +42,17 @@ def parse_instant(text: str, what: str) -> dt.datetime:
     try:
         return dt.datetime.fromisoformat(text)
     except ValueError:
-        raise _fail(f"{what}: '{text}' is not an ISO 8601 date-time (e.g. 2026-11-24T09:30+06:00)") from None
+        raise _fail(
+            f"{what}: {excerpt(text)} is not an ISO 8601 date-time (e.g. 2026-11-24T09:30+06:00)"
+        ) from None
+
+
+def print_problems(problems: Sequence[object], limit: int = PRINTED_PROBLEMS) -> None:
+    """One line per problem on stderr, the first ``limit`` of them, then how many more there were."""
+    for problem in problems[:limit]:
+        print(problem, file=sys.stderr)
+    if len(problems) > limit:
+        print(f"remediate: ... and {len(problems) - limit} more problem(s) not shown", file=sys.stderr)
 
 
 def cmd_config_validate(args: argparse.Namespace) -> int:
@@ -51,8 +62,7 @@ def cmd_config_validate(args: argparse.Namespace) -> int:
             programme = load_programme_file(file)
         except ConfigInvalid as error:
             failed = True
-            for problem in error.problems:
-                print(problem, file=sys.stderr)
+            print_problems(error.problems)
             continue
         countries = ", ".join(sorted({site.country for site in programme.sites.values()}))
         print(
@@ -67,8 +77,7 @@ def cmd_config_load(args: argparse.Namespace) -> int:
     try:
         programme = load_programme_file(args.file)
     except ConfigInvalid as error:
-        for problem in error.problems:
-            print(problem, file=sys.stderr)
+        print_problems(error.problems)
         return EXIT_USAGE
     from remediation_flows.blocks import EnterpriseProgramme
 
@@ -84,7 +93,8 @@ def cmd_deadline(args: argparse.Namespace) -> int:
     try:
         programme = load_programme_file(args.config)
     except ConfigInvalid as error:
-        raise _fail(str(error)) from None
+        print_problems(error.problems)
+        return EXIT_USAGE
     site = programme.site(args.site)
     rule = programme.step(args.step)
     start = parse_instant(args.start, "--from")
@@ -258,18 +268,16 @@ IDENTITY_FIELDS = ("full_name", "birth_date", "address", "school", "guardian_nam
 
 def _read_identity(args: argparse.Namespace) -> dict[str, str]:
     if args.from_file:
-        from remediation_flows.core.config.loader import parse_yaml
+        from remediation_flows.core.config.loader import read_yaml_file
 
         path = Path(args.from_file)
         try:
-            document = parse_yaml(path.read_text(encoding="utf-8"), str(path))
-        except OSError as error:
-            raise _fail(f"{path}: cannot read file: {error.strerror}") from None
+            document = read_yaml_file(path)
         except ConfigInvalid as error:
             raise _fail(str(error)) from None
         if not isinstance(document, dict):
             raise _fail(f"{path}: expected a mapping of {', '.join(IDENTITY_FIELDS)}")
-        unknown = sorted(set(document) - set(IDENTITY_FIELDS))
+        unknown = sorted(excerpt(str(key), 30) for key in set(document) - set(IDENTITY_FIELDS))
         if unknown:
             raise _fail(
                 f"{path}: unknown field(s) {', '.join(unknown)}; expected {', '.join(IDENTITY_FIELDS)}"
@@ -545,30 +553,31 @@ def cmd_mail(args: argparse.Namespace) -> int:
 
 def cmd_cases_import(args: argparse.Namespace) -> int:
     """Import a spreadsheet of existing cases: every bad row reported, nothing written unless all are good."""
-    from remediation_flows.core.intake import IntakeInvalid, import_cases
+    from remediation_flows.core.intake import IntakeInvalid, import_rows, read_rows
     from remediation_flows.core.store import CaseStore
-    from remediation_flows.core.store import repository as repo
 
     path = Path(args.file)
     if not path.exists():
         raise _fail(f"{path}: no such file")
+    # The sheet and the programmes are read and bounded before the store is touched, so that a
+    # file refused unread leaves no store behind.
+    try:
+        programmes = [load_programme_file(file) for file in args.config or []]
+        rows = read_rows(path)
+    except ConfigInvalid as error:
+        print_problems(error.problems)
+        return EXIT_USAGE
+    except IntakeInvalid as error:
+        print_problems(error.problems)
+        print("remediate: nothing was imported", file=sys.stderr)
+        return EXIT_USAGE
     url = _store_url(args)
     _migrate(url)  # an import may be the store's first use: it creates the store on purpose
     store = CaseStore(url)
     try:
-        if args.config:
-            programmes = [load_programme_file(file) for file in args.config]
-            with store.transaction() as session:
-                for programme in programmes:
-                    repo.register_programme(session, programme, actor=args.imported_by)
-        references = import_cases(store, path, args.imported_by)
-    except ConfigInvalid as error:
-        for problem in error.problems:
-            print(problem, file=sys.stderr)
-        return EXIT_USAGE
+        references = import_rows(store, rows, path, args.imported_by, register=programmes)
     except IntakeInvalid as error:
-        for row_problem in error.problems:
-            print(row_problem, file=sys.stderr)
+        print_problems(error.problems)
         print(f"remediate: {len(error.problems)} problem(s); nothing was imported", file=sys.stderr)
         return EXIT_USAGE
     finally:

@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 import holidays
 
 from remediation_flows.core.config.model import Duration, DurationUnit, Site
+from remediation_flows.core.errors import InvalidInput
 
 END_OF_DAY = dt.time(23, 59, 59)
 _DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -88,7 +89,20 @@ class SiteCalendar:
         return instant.astimezone(self.zone)
 
     def due(self, start: dt.datetime, duration: Duration) -> Reckoning:
-        """When a step of ``duration`` that starts at ``start`` is due, with the reckoning."""
+        """When a step of ``duration`` that starts at ``start`` is due, with the reckoning.
+
+        :class:`InvalidInput` when the due instant would fall outside the years 1 to 9999,
+        which is all a date can hold.
+        """
+        try:
+            return self._due(start, duration)
+        except OverflowError:
+            raise InvalidInput(
+                f"a deadline of {duration} from {start.isoformat()} falls outside the calendar "
+                "(years 1 to 9999)"
+            ) from None
+
+    def _due(self, start: dt.datetime, duration: Duration) -> Reckoning:
         start = self.local(start)
         if duration.unit is DurationUnit.HOURS:
             due_at = (start.astimezone(dt.UTC) + dt.timedelta(hours=duration.amount)).astimezone(self.zone)

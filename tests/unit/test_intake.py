@@ -156,27 +156,33 @@ def imported(store) -> dict[str, int]:
 
 
 def test_a_row_that_fails_while_being_written_leaves_nothing_imported(store, tmp_path, monkeypatch):
-    """Every row passes the checks; the third fails in the database: the first two must go too."""
+    """Every row passes the checks; the third fails while being written: the first two must go too.
+
+    The import writes in bulk, table by table: by the time the third row's milestone fails,
+    every case, assessment and identity row is already in the transaction.
+    """
+    from remediation_flows.core import intake
+
     register_examples(store)
     nothing = imported(store)
     assert set(nothing.values()) == {0}
-    real_open_case = repo.open_case
+    real_planned_milestone = intake._planned_milestone
     calls = {"n": 0}
 
-    def fails_on_the_third_row(*args, **kwargs):
+    def fails_on_the_third_row(plan):
         calls["n"] += 1
         if calls["n"] == 3:
-            raise OperationalError("INSERT INTO cases", {}, Exception("disk I/O error"))
-        return real_open_case(*args, **kwargs)
+            raise OperationalError("INSERT INTO milestones", {}, Exception("disk I/O error"))
+        return real_planned_milestone(plan)
 
-    monkeypatch.setattr(repo, "open_case", fails_on_the_third_row)
+    monkeypatch.setattr(intake, "_planned_milestone", fails_on_the_third_row)
     with pytest.raises(OperationalError):
         import_cases(store, write_csv(tmp_path, GOOD), "pm@ngo.example")
-    assert calls["n"] == 3  # the first two rows were written before the third failed
+    assert calls["n"] == 3  # the first two rows' milestones were planned before the third failed
     assert imported(store) == nothing
 
     # Nothing half-imported stands in the way: the same sheet imports whole once the fault is gone.
-    monkeypatch.setattr(repo, "open_case", real_open_case)
+    monkeypatch.setattr(intake, "_planned_milestone", real_planned_milestone)
     assert len(import_cases(store, write_csv(tmp_path, GOOD), "pm@ngo.example")) == 3
     assert imported(store)["case_imported"] == 3
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -17,9 +18,11 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
+import jsonschema_rs
 import yaml
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, ValidationError
 
+from remediation_flows.core.config.bounded_yaml import load_bounded
 from remediation_flows.core.config.minimum_age import NATIONAL_MINIMUM_AGES
 from remediation_flows.core.config.model import (
     WEEKDAY_NUMBERS,
@@ -38,8 +41,18 @@ from remediation_flows.core.config.model import (
 )
 from remediation_flows.core.errors import RemediationError
 from remediation_flows.core.resources import schemas_dir
+from remediation_flows.core.untrusted_input import (
+    EXCERPT_CHARS,
+    UnreadableInput,
+    describe,
+    excerpt,
+    read_utf8_file,
+    shorten_message,
+)
 
 PROGRAMME_SCHEMA = "enterprise_programme.schema.json"
+#: A programme of a few hundred sites is some 100 KB; ten times the largest we have measured (5 MB).
+MAX_DOCUMENT_BYTES = 50 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -51,7 +64,7 @@ class ConfigProblem:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.source}: {self.path}: {self.message}"
+        return f"{self.source}: {shorten_message(self.path, 120)}: {shorten_message(self.message)}"
 
 
 class ConfigInvalid(RemediationError):
@@ -62,16 +75,6 @@ class ConfigInvalid(RemediationError):
         super().__init__("\n".join(str(p) for p in problems))
 
 
-class _StringDatesLoader(yaml.SafeLoader):
-    """A YAML loader that leaves dates as text, so that the schema sees what was written."""
-
-
-_StringDatesLoader.yaml_implicit_resolvers = {
-    key: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
 @cache
 def load_schema(name: str) -> dict[str, Any]:
     """The JSON Schema document called ``name``, from schemas/ (in the checkout, or the installed package)."""
@@ -80,9 +83,10 @@ def load_schema(name: str) -> dict[str, Any]:
 
 
 def parse_yaml(text: str, source: str) -> Any:
-    """Parse YAML text; a syntax error becomes a :class:`ConfigInvalid` naming line and column."""
+    """Parse YAML text, dates left as text; a syntax error, or a document that nests too deep or
+    whose aliases expand too far, becomes a :class:`ConfigInvalid` naming line and column."""
     try:
-        return yaml.load(text, Loader=_StringDatesLoader)  # noqa: S506 - a SafeLoader subclass
+        return load_bounded(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
@@ -92,19 +96,35 @@ def parse_yaml(text: str, source: str) -> Any:
         ) from None
 
 
+def read_yaml_file(path: str | Path) -> Any:
+    """The YAML document in a file; :class:`ConfigInvalid` names the file when it cannot be read,
+    is larger than :data:`MAX_DOCUMENT_BYTES`, is not UTF-8 (with the byte offset) or does not parse."""
+    path = Path(path)
+    try:
+        text = read_utf8_file(path, MAX_DOCUMENT_BYTES)
+    except UnreadableInput as error:
+        raise ConfigInvalid([ConfigProblem(error.source, "$", error.reason)]) from None
+    return parse_yaml(text, str(path))
+
+
 def load_programme_file(path: str | Path) -> Programme:
     """Read, validate and build the programme in a YAML file."""
-    path = Path(path)
-    source = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise ConfigInvalid([ConfigProblem(source, "$", f"cannot read file: {error.strerror}")]) from None
-    return load_programme_document(parse_yaml(text, source), source)
+    return load_programme_document(read_yaml_file(path), str(path))
 
 
 def load_programme_document(document: Any, source: str = "<document>") -> Programme:
     """Validate a parsed programme document and build the typed :class:`Programme`."""
+    if not isinstance(document, dict):
+        sections = ", ".join(load_schema(PROGRAMME_SCHEMA)["required"])
+        raise ConfigInvalid(
+            [
+                ConfigProblem(
+                    source,
+                    "$",
+                    f"expected a mapping with the sections {sections}; found {describe(document)}",
+                )
+            ]
+        )
     problems = schema_problems(document, PROGRAMME_SCHEMA, source)
     if not problems:
         problems = _cross_field_problems(document, source)
@@ -113,13 +133,48 @@ def load_programme_document(document: Any, source: str = "<document>") -> Progra
     return _build(document)
 
 
+@cache
+def _validators(schema_name: str) -> tuple[Callable[[Any], bool], Draft202012Validator]:
+    schema = load_schema(schema_name)
+    return jsonschema_rs.validator_for(schema).is_valid, Draft202012Validator(schema)
+
+
+def schema_errors(document: Any, schema_name: str) -> list[ValidationError]:
+    """Every JSON Schema violation of ``document`` (none when it is valid).
+
+    The compiled validator (jsonschema-rs) answers whether there is any, a hundred times faster;
+    only then does the Python one list them, so that messages and paths read as they always have.
+    The Python validator has the last word: where the two disagree on an edge (say, ``\\d`` and
+    non-ASCII digits), what it finds is what is reported.
+    """
+    is_valid, validator = _validators(schema_name)
+    if is_valid(document):
+        return []
+    return list(validator.iter_errors(document))
+
+
 def schema_problems(document: Any, schema_name: str, source: str) -> list[ConfigProblem]:
     """Every JSON Schema violation of ``document``, in document order, each naming its rule."""
-    validator = Draft202012Validator(load_schema(schema_name))
     problems = []
-    for error in sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.path))):
-        problems.append(ConfigProblem(source, error.json_path, f"{error.message} (rule: {error.validator})"))
+    for error in sorted(schema_errors(document, schema_name), key=lambda e: list(map(str, e.path))):
+        problems.append(
+            ConfigProblem(source, error.json_path, f"{schema_message(error)} (rule: {error.validator})")
+        )
     return problems
+
+
+def schema_message(error: ValidationError, withheld: bool = False) -> str:
+    """The schema's message for ``error``, quoting at most an excerpt of the value it is about.
+
+    jsonschema quotes the whole value, which for a large one is a large line; ``withheld``
+    leaves the value out altogether (a child's name or birth date).
+    """
+    message = error.message
+    if withheld or len(message) > EXCERPT_CHARS * 2:
+        quoted = repr(error.instance)
+        if quoted in message:
+            message = message.replace(quoted, "the value" if withheld else excerpt(error.instance), 1)
+    return shorten_message(message)
 
 
 def _cross_field_problems(doc: dict[str, Any], source: str) -> list[ConfigProblem]:
@@ -151,12 +206,9 @@ def _cross_field_problems(doc: dict[str, Any], source: str) -> list[ConfigProble
                 f"{path}.country",
                 f"no minimum working age for country '{country}': add it under $.minimum_working_age",
             )
-        try:
-            holidays.country_holidays(country, subdiv=site.get("subdivision"))
-        except NotImplementedError:
-            problem(f"{path}.country", f"no public-holiday calendar for country '{country}'")
-        except Exception as error:  # the holidays package raises a bare exception for a bad subdivision
-            problem(f"{path}.subdivision", str(error))
+        calendar_problem = _holiday_calendar_problem(country, site.get("subdivision"))
+        if calendar_problem is not None:
+            problem(f"{path}.{calendar_problem[0]}", calendar_problem[1])
         for closure_index, closure in enumerate(site.get("closure_days", [])):
             closure_path = f"{path}.closure_days[{closure_index}]"
             first = _parse_date(closure["from"], f"{closure_path}.from", problem)
@@ -186,6 +238,19 @@ def _cross_field_problems(doc: dict[str, Any], source: str) -> list[ConfigProble
             else:
                 _check_ladder(escalation, f"{path}.escalation", contact_roles, problem)
     return problems
+
+
+@cache
+def _holiday_calendar_problem(country: str, subdivision: str | None) -> tuple[str, str] | None:
+    """What is wrong with the site's holiday calendar, as (field, message); asked once per pair,
+    since a programme of thousands of sites has a handful of countries."""
+    try:
+        holidays.country_holidays(country, subdiv=subdivision)
+    except NotImplementedError:
+        return "country", f"no public-holiday calendar for country '{country}'"
+    except Exception as error:  # the holidays package raises a bare exception for a bad subdivision
+        return "subdivision", str(error)
+    return None
 
 
 def _check_ladder(ladder: list[dict[str, Any]], path: str, contact_roles: set[str], problem: Any) -> None:
