@@ -45,13 +45,13 @@ from remediation_core.escalation import resolve_recipients
 from remediation_core.mail.i18n import step_title, words
 from remediation_core.mail.render import extension_mail, format_instant
 from remediation_core.notices import enqueue_task_mail
+from remediation_core.safeguarding.free_text import screen_case_texts
 from remediation_core.store import repository as repo
 from remediation_core.store.repository import CaseStore
 from remediation_core.store.schema import (
     Assessment,
     AuditEvent,
     Case,
-    ChildPersonalData,
     FollowUpVisit,
     Milestone,
     Reintegration,
@@ -738,6 +738,7 @@ def decide_plan(
     """One role's decision on the current plan; the last approval moves the case on."""
     with store.transaction() as session:
         case = _locked_case(session, reference, DECIDE_PLAN)
+        screen_case_texts(session, case, comment=comment)
         programme = _programme(session, case)
         plan = _current_plan(session, case)
         if plan is None or plan.status != "proposed":
@@ -808,6 +809,7 @@ def record_reintegration(
     """Enrolment confirmed (or, for a young worker, protection in place); monitoring begins."""
     with store.transaction() as session:
         case = _locked_case(session, reference, RECORD_REINTEGRATION)
+        screen_case_texts(session, case, evidence_reference=report.evidence_reference)
         programme = _programme(session, case)
         young = case.state == CaseState.YOUNG_WORKER_PROTECTION
         if young:
@@ -877,18 +879,21 @@ def schedule_visit(
     return milestone
 
 
-def _age_on(session: Session, case: Case, day: dt.date) -> int:
-    """The child's age on ``day``: from the birth date if known, else from the verified age."""
-    identity = session.get(ChildPersonalData, case.id)
-    if identity is not None and identity.birth_date is not None:
-        born = identity.birth_date
-        return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+def _below_working_age_on(session: Session, case: Case, day: dt.date, minimum_age: int) -> bool:
+    """Whether the child is still under ``minimum_age`` on ``day``.
+
+    From the date stored on the case when the birth date was recorded, so that no worker needs the
+    personal-data key for it; else from the age verified at the latest assessment.
+    """
+    if case.reaches_working_age_on is not None:
+        return day < case.reaches_working_age_on
     assessment = session.scalars(
         select(Assessment).where(Assessment.case_id == case.id).order_by(Assessment.id.desc()).limit(1)
     ).first()
     if assessment is None:
         raise NotFound(f"case {case.reference} has no assessment to reckon the child's age from")
-    return assessment.age_years + int((day - assessment.assessed_at.date()).days / 365.2425)
+    age = assessment.age_years + int((day - assessment.assessed_at.date()).days / 365.2425)
+    return age < minimum_age
 
 
 def _monitoring_continues(
@@ -907,13 +912,14 @@ def _monitoring_continues(
         return False
     next_visit = _visit_start(programme, effective_on, visits + 1)
     minimum_age = programme.minimum_age_for(programme.site(case.site_id).country)
-    return _age_on(session, case, next_visit) < minimum_age
+    return _below_working_age_on(session, case, next_visit, minimum_age)
 
 
 def record_follow_up(store: CaseStore, reference: str, report: VisitReport, actor: str) -> CaseView:
     """A monitoring visit: the child back at work re-opens remediation; else the next visit or closure."""
     with store.transaction() as session:
         case = _locked_case(session, reference, RECORD_FOLLOW_UP)
+        screen_case_texts(session, case, findings=report.findings)
         programme = _programme(session, case)
         milestone = _open_milestone(session, case, "follow_up_visit")
         if milestone is None:
@@ -975,6 +981,7 @@ def decide_closure(
     """A decision on closing the case; a refusal keeps monitoring with one more visit."""
     with store.transaction() as session:
         case = _locked_case(session, reference, DECIDE_CLOSURE)
+        screen_case_texts(session, case, comment=comment)
         programme = _programme(session, case)
         closure = _open_milestone(session, case, "closure")
         if closure is None:
@@ -1008,6 +1015,7 @@ def reopen_case(store: CaseStore, reference: str, actor: str, reason: str) -> Ca
         raise InvalidInput("re-opening a case needs a reason")
     with store.transaction() as session:
         case = _locked_case(session, reference, REOPEN)
+        screen_case_texts(session, case, reason=reason)
         _reopen(session, _programme(session, case), case, actor, reason)
         return _view(session, case)
 
@@ -1018,6 +1026,7 @@ def withdraw_case(store: CaseStore, reference: str, actor: str, reason: str) -> 
         raise InvalidInput("withdrawing a case needs a reason")
     with store.transaction() as session:
         case = _locked_case(session, reference, WITHDRAW)
+        screen_case_texts(session, case, reason=reason)
         for milestone in session.scalars(
             select(Milestone).where(Milestone.case_id == case.id, Milestone.status == "open")
         ):
@@ -1032,6 +1041,7 @@ def reassign_case(store: CaseStore, reference: str, case_manager: str, actor: st
     """Hand a case to another case manager (an address from the programme's case managers)."""
     with store.transaction() as session:
         case = repo.get_case(session, reference, for_update=True)
+        screen_case_texts(session, case, reason=reason)
         programme = _programme(session, case)
         known = programme.emails_for([Role.CASE_MANAGER])
         if case_manager not in known:
@@ -1059,6 +1069,7 @@ def grant_extension(
         raise InvalidInput(f"working_days must be at least 1, not {working_days}")
     with store.transaction() as session:
         case = repo.get_case(session, reference, for_update=True)
+        screen_case_texts(session, case, reason=reason)
         programme = _programme(session, case)
         milestone = _open_milestone(session, case, step)
         if milestone is None:

@@ -21,6 +21,7 @@ from remediation_core.case_sources import CaseSource
 from remediation_core.case_states import CaseState, check_transition
 from remediation_core.clocks import Reckoning, SiteCalendar
 from remediation_core.config.loader import load_programme_document
+from remediation_core.config.minimum_age import HAZARDOUS_WORK_AGE
 from remediation_core.config.model import Programme, Role
 from remediation_core.errors import InvalidInput, NotFound
 from remediation_core.ladder import next_escalation_at
@@ -304,12 +305,27 @@ def record_child_identity(
         session.add(row)
     row.full_name = full_name.strip()
     row.birth_date, row.address, row.school = birth_date, address, school
+    if birth_date is None:
+        case.reaches_working_age_on = case.turns_18_on = None
+    else:
+        programme = programme_of(session, case)
+        minimum_age = programme.minimum_age_for(programme.site(case.site_id).country)
+        case.reaches_working_age_on = birthday(birth_date, minimum_age)
+        case.turns_18_on = birthday(birth_date, HAZARDOUS_WORK_AGE)
     row.guardian_name, row.photo_reference = guardian_name, photo_reference
     row.recorded_by, row.recorded_at = actor, utcnow()
     record_audit(
         session, actor=actor, action=action, entity="case", entity_id=case.reference, case_id=case.id
     )
     return row
+
+
+def birthday(born: dt.date, age: int) -> dt.date:
+    """The day a child born on ``born`` turns ``age`` (29 February: 1 March of a common year)."""
+    try:
+        return born.replace(year=born.year + age)
+    except ValueError:
+        return dt.date(born.year + age, 3, 1)
 
 
 def reckon_step(programme: Programme, site_id: str, step: str, start: dt.datetime) -> Reckoning:
