@@ -22,11 +22,11 @@ async def approve(store: CaseStore, view: dd.CycleView, what: str) -> None:
         asked_of=pending,
         due=view.due_local,
     )
-    apply(
+    await apply(
         store,
         view.reference,
         prompt,
-        answer.answered_by,
+        answer,
         lambda: dd.decide(
             store,
             view.enterprise_id,

@@ -23,11 +23,11 @@ async def monitor(store: CaseStore, view: dd.CycleView) -> None:
     )
     visit = dd.MonitoringVisit(site_id=site_id, **answer.model_dump(exclude={"answered_by"}))
     before = set(view.cases_opened)
-    recorded = apply(
+    recorded = await apply(
         store,
         view.reference,
         prompt,
-        answer.answered_by,
+        answer,
         lambda: dd.record_monitoring_visit(store, view.enterprise_id, view.year, visit, answer.answered_by),
     )
     if recorded:

@@ -24,10 +24,10 @@ async def review_policies(store: CaseStore, view: dd.CycleView) -> None:
         due=view.due_local,
     )
     review = dd.PolicyReview(**answer.model_dump(exclude={"answered_by"}))
-    apply(
+    await apply(
         store,
         view.reference,
         prompt,
-        answer.answered_by,
+        answer,
         lambda: dd.record_policy_review(store, view.enterprise_id, view.year, review, answer.answered_by),
     )

@@ -22,11 +22,11 @@ async def assess_risk(store: CaseStore, view: dd.CycleView) -> None:
         due=view.due_local,
     )
     questionnaire = SiteQuestionnaire(**answer.model_dump(exclude={"answered_by"}))
-    apply(
+    await apply(
         store,
         view.reference,
         prompt,
-        answer.answered_by,
+        answer,
         lambda: dd.record_site_risk(
             store, view.enterprise_id, view.year, site_id, questionnaire, answer.answered_by
         ),

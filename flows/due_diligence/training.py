@@ -22,11 +22,11 @@ async def train(store: CaseStore, view: dd.CycleView) -> None:
             asked_of="the program manager",
             due=view.due_local,
         )
-        apply(
+        await apply(
             store,
             view.reference,
             prompt,
-            answer.answered_by,
+            answer,
             lambda: dd.plan_training(
                 store,
                 view.enterprise_id,
@@ -47,10 +47,10 @@ async def train(store: CaseStore, view: dd.CycleView) -> None:
         asked_of="the program manager",
         due=view.due_local,
     )
-    apply(
+    await apply(
         store,
         view.reference,
         prompt,
-        answer.answered_by,
+        answer,
         lambda: dd.record_training(store, view.enterprise_id, view.year, answer.attended, answer.answered_by),
     )

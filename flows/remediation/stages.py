@@ -215,10 +215,10 @@ async def ask_and_apply(store: CaseStore, view: cw.CaseView, question: Question)
         asked_of=question.asked_of.format(**filled),
         due=milestone.due_local if milestone else None,
     )
-    apply(
+    await apply(
         store,
         view.reference,
         prompt,
-        answer.answered_by,  # type: ignore[attr-defined]
+        answer,
         lambda: question.apply(store, view.reference, answer),
     )
