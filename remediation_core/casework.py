@@ -573,7 +573,7 @@ def identify_child(
 ) -> None:
     """Store the child's identity; the only door for personal data, and it never opens onto Prefect."""
     if birth_date is not None and birth_date > dt.date.today():
-        raise InvalidInput(f"birth date {birth_date} is in the future")
+        raise InvalidInput("birth_date: is in the future (the date is not repeated: it is the child's)")
     with store.transaction() as session:
         case = repo.get_case(session, reference, for_update=True)
         repo.record_child_identity(

@@ -31,6 +31,8 @@ from remediation_core.store.schema import Assessment, Case, Reintegration
 
 INTAKE_SCHEMA = "case_intake.schema.json"
 INTEGER_COLUMNS = ("age_years", "visits_done")
+#: Columns of the child's identity: a problem with one is named, its value never repeated.
+IDENTITY_COLUMNS = ("full_name", "birth_date")
 ACTOR_PREFIX = "import"
 
 
@@ -126,9 +128,13 @@ def check_rows(
         row = _coerce(raw)
         errors = sorted(validator.iter_errors(row), key=lambda e: _column_of(e))
         for error in errors:
-            problems.append(
-                RowProblem(source, number, _column_of(error), f"{error.message} (rule: {error.validator})")
+            column = _column_of(error)
+            message = (
+                f"does not follow the rule '{error.validator}' (its value is not shown: it is the child's)"
+                if column in IDENTITY_COLUMNS
+                else f"{error.message} (rule: {error.validator})"
             )
+            problems.append(RowProblem(source, number, column, message))
         if errors:
             continue
         programme = programmes.get(row["enterprise_id"])
@@ -156,12 +162,12 @@ def check_rows(
                 try:
                     dates[column] = dt.date.fromisoformat(row[column])
                 except ValueError:
-                    problems.append(
-                        RowProblem(source, number, column, f"'{row[column]}' is not a calendar date")
-                    )
+                    shown = "it" if column in IDENTITY_COLUMNS else f"'{row[column]}'"
+                    problems.append(RowProblem(source, number, column, f"{shown} is not a calendar date"))
                     continue
                 if dates[column] > today:
-                    problems.append(RowProblem(source, number, column, f"{dates[column]} is in the future"))
+                    shown = "it" if column in IDENTITY_COLUMNS else str(dates[column])
+                    problems.append(RowProblem(source, number, column, f"{shown} is in the future"))
         if "assessed_on" in dates and dates["assessed_on"] < dates.get("notified_on", dates["assessed_on"]):
             problems.append(RowProblem(source, number, "assessed_on", "is before notified_on"))
         if (

@@ -399,3 +399,50 @@ def test_follow_ups_need_no_key_to_decide_whether_monitoring_goes_on(
     assert view.milestone("follow_up_visit").key.endswith("/follow_up_visit/3")
     view = visit(store, reference, today + dt.timedelta(days=VISIT_DAYS[2]))
     assert view.closure_pending == ["program_manager"]
+
+
+# --- the command line never prints an identity value back -------------------------------------------
+
+
+def test_case_identify_refuses_a_future_birth_date_without_printing_it(
+    store, agro_exporter, tmp_path, capsys
+):
+    from remediation_core.cli import main
+
+    reference = notify(store, agro_exporter)
+    future = dt.date.today() + dt.timedelta(days=400)
+    child = tmp_path / "child.yaml"
+    child.write_text(f"full_name: {CHILD}\nbirth_date: {future.isoformat()}\n", encoding="utf-8")
+    command = ["case", "identify", reference, "--from-file", str(child), "--recorded-by", ACTOR]
+    assert main([*command, "--url", store.url]) == 2
+    error = capsys.readouterr().err
+    assert "birth_date: is in the future" in error
+    assert future.isoformat() not in error and str(future.year) not in error and "Zarqa" not in error
+    with store.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(ChildPersonalData)) == 0
+
+
+def test_cases_import_names_a_bad_birth_date_without_printing_it(store, tmp_path, capsys, today):
+    from tests.unit.test_intake import register_examples, run_import, write_csv
+
+    register_examples(store)
+    future = today + dt.timedelta(days=30)
+    rows = [
+        f"OLD-30,campos-del-pacifico,sinaloa-culiacan,{today},audit,remediation_plan,child_labourer,12,"
+        f"{today},,,{CHILD},2012-02-30",
+        f"OLD-31,campos-del-pacifico,sinaloa-culiacan,{today},audit,remediation_plan,child_labourer,12,"
+        f"{today},,,{CHILD},{future}",
+        f"OLD-32,campos-del-pacifico,sinaloa-culiacan,{today},audit,remediation_plan,child_labourer,12,"
+        f"{today},,,{CHILD},3 March 2012",
+    ]
+    status, out = run_import(store, write_csv(tmp_path, rows), capsys)
+    assert status == 2
+    lines = out.err.strip().splitlines()
+    assert [line.split(": ", 1)[1] for line in lines] == [
+        "row 2: birth_date: it is not a calendar date",
+        "row 3: birth_date: it is in the future",
+        "row 4: birth_date: does not follow the rule 'pattern' (its value is not shown: it is the child's)",
+        "3 problem(s); nothing was imported",
+    ]
+    for value in ("2012-02-30", future.isoformat(), "3 March 2012", "Zarqa"):
+        assert value not in out.err
