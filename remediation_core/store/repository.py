@@ -298,6 +298,12 @@ def record_child_identity(
     """Store (or correct) the child's identity. The audit row says that it changed, never what."""
     if not full_name.strip():
         raise InvalidInput("full_name must not be empty")
+    # Read before the row is added: the programme's query would flush it half-filled.
+    programme = programme_of(session, case)
+    minimum_age = programme.minimum_age_for(programme.site(case.site_id).country)
+    # The lifecycle reckons with these, so that it never needs the key to the birth date.
+    case.reaches_working_age_on = birthday(birth_date, minimum_age) if birth_date else None
+    case.turns_18_on = birthday(birth_date, HAZARDOUS_WORK_AGE) if birth_date else None
     row = session.get(ChildPersonalData, case.id)
     action = "child_identity_recorded" if row is None else "child_identity_corrected"
     if row is None:
@@ -305,13 +311,6 @@ def record_child_identity(
         session.add(row)
     row.full_name = full_name.strip()
     row.birth_date, row.address, row.school = birth_date, address, school
-    if birth_date is None:
-        case.reaches_working_age_on = case.turns_18_on = None
-    else:
-        programme = programme_of(session, case)
-        minimum_age = programme.minimum_age_for(programme.site(case.site_id).country)
-        case.reaches_working_age_on = birthday(birth_date, minimum_age)
-        case.turns_18_on = birthday(birth_date, HAZARDOUS_WORK_AGE)
     row.guardian_name, row.photo_reference = guardian_name, photo_reference
     row.recorded_by, row.recorded_at = actor, utcnow()
     record_audit(
