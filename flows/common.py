@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 
 from prefect.exceptions import ObjectNotFound
-from remediation_flows.blocks import CaseStoreConnection, EnterpriseProgramme, MailTransport
 
+from remediation_flows.blocks import CaseStoreConnection, EnterpriseProgramme, MailTransport
 from remediation_flows.core.config import ConfigInvalid, Programme
 from remediation_flows.core.errors import NotFound
 from remediation_flows.core.mail.transport import SmtpSettings

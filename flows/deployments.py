@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
+
 from remediation_flows.flows.escalation import SWEEP_ESCALATED_EVENT
 
 if TYPE_CHECKING:

@@ -6,9 +6,9 @@ from typing import Annotated
 
 from prefect import flow, get_run_logger
 from pydantic import Field
-from remediation_flows.flows.common import case_store, mail_settings
 
 from remediation_flows.core.mail.outbox import dispatch
+from remediation_flows.flows.common import case_store, mail_settings
 
 
 @flow(

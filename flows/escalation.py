@@ -7,13 +7,13 @@ import datetime as dt
 from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_table_artifact
 from prefect.events import emit_event
+
+from remediation_flows.core.board import overdue_board
+from remediation_flows.core.escalation import Escalation, sweep
 from remediation_flows.flows.common import case_store
 from remediation_flows.flows.remediation.artifacts import publish_open_cases
 from remediation_flows.flows.remediation.runs import case_tag
 from remediation_flows.flows.wait_labels import mark_overdue
-
-from remediation_flows.core.board import overdue_board
-from remediation_flows.core.escalation import Escalation, sweep
 
 OVERDUE_EVENT = "remediation.milestone.overdue"
 #: Once per sweep that escalated anything; the outbox dispatcher's automation listens for it.

@@ -3,6 +3,8 @@
 A prompt is keyed by the case, its round and the question; if the core refuses
 an answer, the refusal is audited in the store and the next prompt carries a
 new key, so a resumed run asks again instead of replaying the refused answer.
+Once applied or refused, the answer is deleted from Prefect: the case store is
+its only record, and free text that named a child lingers nowhere.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from prefect import get_run_logger
+from prefect.client.orchestration import get_client
 from prefect.flow_runs import suspend_flow_run
 from prefect.input import RunInput
 
@@ -73,14 +76,41 @@ async def ask(
     )
 
 
-def apply(store: CaseStore, reference: str, prompt_key: str, actor: str, act: Callable[[], object]) -> bool:
-    """Run the core act; a refusal is logged and audited (nothing else changes). True if applied."""
+async def forget_answer(answer: RunInput) -> None:
+    """Delete the answer Prefect keeps as a run input; the case store holds what was accepted.
+
+    Prefect keeps a run input for as long as the run (forever, by default): a reason or a finding
+    that named a child, refused by the core's screen, would otherwise stay readable in the UI and
+    the API. The description and the form's schema, which hold no answer, stay.
+    """
+    async with get_client() as client:
+        await client.delete_flow_run_input(answer.metadata.receiver, answer.metadata.key)
+
+
+async def apply(
+    store: CaseStore,
+    reference: str,
+    prompt_key: str,
+    answer: RunInput,
+    act: Callable[[], object],
+    *,
+    actor: str | None = None,
+) -> bool:
+    """Run the core act on ``answer``; a refusal is logged and audited (nothing else changes).
+
+    ``actor`` is who answered, when known better than the form says (a verified task link).
+    Either way the answer is then deleted from Prefect. True if applied.
+    """
     logger = get_run_logger()
+    actor = actor or answer.answered_by  # type: ignore[attr-defined]  # every form has it
     try:
         act()
     except RemediationError as error:
+        # A free text naming a child is refused by field, never by what matched: safe to log and audit.
         logger.error("%s: answer refused: %s", reference, error)
         cw.record_refusal(store, prompt_key, str(error), actor, reference)
         return False
+    finally:
+        await forget_answer(answer)
     logger.info("%s: answer recorded by %s", reference, actor)
     return True

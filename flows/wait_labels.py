@@ -22,6 +22,7 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import StateType
 from prefect.context import FlowRunContext
+
 from remediation_flows.flows.remediation.artifacts import ROLE_NAMES
 
 WAITING_PREFIX = "waiting:"

@@ -41,7 +41,6 @@ def seed(url: str, count: int) -> dict:
 
 def blocks(url: str, smtp_port: int) -> dict:
     from remediation_flows.blocks import CaseStoreConnection, EnterpriseProgramme, MailTransport
-
     from remediation_flows.core.config import load_programme_file
 
     CaseStoreConnection(url=url).save("default", overwrite=True)

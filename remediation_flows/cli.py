@@ -674,6 +674,25 @@ def cmd_keygen(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys_rotate(args: argparse.Namespace) -> int:
+    """Re-encrypt every stored identity under the first key, in batches; run again to resume."""
+    from remediation_flows.core.safeguarding.keys import rotate_personal_data
+
+    if args.batch_size < 1:
+        raise _fail(f"--batch-size: {args.batch_size} is not a positive number of identities")
+    store = _open_store(args)
+    identities = values = 0
+    try:
+        for batch in rotate_personal_data(store, args.by, args.batch_size):
+            identities += batch.identities
+            values += batch.values
+            print(f"{identities} identities read, {values} values re-encrypted", flush=True)
+    finally:
+        store.dispose()
+    print(f"every identity is encrypted under the first key ({values} values re-encrypted)")
+    return 0
+
+
 def _add_store_options(parser: argparse.ArgumentParser) -> None:
     """--url or --home: which case store a command works on (see :func:`_store_url`)."""
     where = parser.add_mutually_exclusive_group()
@@ -854,6 +873,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     keygen = commands.add_parser("keygen", help="print a key to encrypt children's personal data at rest")
     keygen.set_defaults(handler=cmd_keygen)
+
+    keys = commands.add_parser("keys", help="the keys that encrypt children's personal data").add_subparsers(
+        dest="keys_command", required=True
+    )
+    rotate = keys.add_parser(
+        "rotate",
+        help="re-encrypt every stored identity under the first key of $REMEDIATION_PERSONAL_DATA_KEY "
+        "(resumable: run again after an interruption)",
+    )
+    rotate.add_argument("--by", required=True, help="who rotates, for the audit trail")
+    rotate.add_argument("--batch-size", type=int, default=200, help="identities per transaction (200)")
+    _add_store_options(rotate)
+    rotate.set_defaults(handler=cmd_keys_rotate)
 
     tour = commands.add_parser("tour", help="a short walk through the core on the embedded store")
     tour.add_argument(

@@ -6,9 +6,9 @@ import datetime as dt
 
 from prefect.input import RunInput
 from pydantic import Field
-from remediation_flows.flows.remediation.answers import ANSWERED_BY, NO_NAMES
 
 from remediation_flows.core.due_diligence.risk import AgeVerificationPractice
+from remediation_flows.flows.remediation.answers import ANSWERED_BY, NO_NAMES
 
 
 class SiteRiskAnswer(RunInput):

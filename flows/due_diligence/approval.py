@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+from remediation_flows.core.due_diligence import cycle as dd
+from remediation_flows.core.store import CaseStore
 from remediation_flows.flows.prompts import apply, ask
 from remediation_flows.flows.remediation.answers import ApprovalAnswer
 from remediation_flows.flows.remediation.artifacts import ROLE_NAMES
-
-from remediation_flows.core.due_diligence import cycle as dd
-from remediation_flows.core.store import CaseStore
 
 
 async def approve(store: CaseStore, view: dd.CycleView, what: str) -> None:
@@ -23,11 +22,11 @@ async def approve(store: CaseStore, view: dd.CycleView, what: str) -> None:
         asked_of=pending,
         due=view.due_local,
     )
-    apply(
+    await apply(
         store,
         view.reference,
         prompt,
-        answer.answered_by,
+        answer,
         lambda: dd.decide(
             store,
             view.enterprise_id,

@@ -6,11 +6,11 @@ import os
 from pathlib import Path
 
 from prefect.artifacts import acreate_markdown_artifact
-from remediation_flows.flows.due_diligence.approval import approve
 
 from remediation_flows.core.due_diligence import cycle as dd
 from remediation_flows.core.due_diligence.report import build_report, render_markdown, write_report
 from remediation_flows.core.store import CaseStore
+from remediation_flows.flows.due_diligence.approval import approve
 
 REPORTS_DIR = Path(os.environ.get("REMEDIATION_REPORTS_DIR", "var/reports"))
 

@@ -9,15 +9,15 @@ from typing import Annotated
 from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_markdown_artifact
 from pydantic import Field
+
+from remediation_flows.core.due_diligence import cycle as dd
+from remediation_flows.core.store import CaseStore
 from remediation_flows.flows.common import case_store, programme_from_block
 from remediation_flows.flows.due_diligence.communication import communicate, publish_report
 from remediation_flows.flows.due_diligence.monitoring import monitor
 from remediation_flows.flows.due_diligence.policies import review_policies
 from remediation_flows.flows.due_diligence.risk_assessment import assess_risk
 from remediation_flows.flows.due_diligence.training import train
-
-from remediation_flows.core.due_diligence import cycle as dd
-from remediation_flows.core.store import CaseStore
 
 Step = Callable[[CaseStore, dd.CycleView], Awaitable[None]]
 STEPS: dict[str, Step] = {

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+from remediation_flows.core.due_diligence import cycle as dd
+from remediation_flows.core.store import CaseStore
 from remediation_flows.flows.due_diligence.answers import MonitoringVisitAnswer
 from remediation_flows.flows.prompts import apply, ask
 from remediation_flows.flows.remediation.runs import start_lifecycle
-
-from remediation_flows.core.due_diligence import cycle as dd
-from remediation_flows.core.store import CaseStore
 
 
 async def monitor(store: CaseStore, view: dd.CycleView) -> None:
@@ -24,11 +23,11 @@ async def monitor(store: CaseStore, view: dd.CycleView) -> None:
     )
     visit = dd.MonitoringVisit(site_id=site_id, **answer.model_dump(exclude={"answered_by"}))
     before = set(view.cases_opened)
-    recorded = apply(
+    recorded = await apply(
         store,
         view.reference,
         prompt,
-        answer.answered_by,
+        answer,
         lambda: dd.record_monitoring_visit(store, view.enterprise_id, view.year, visit, answer.answered_by),
     )
     if recorded:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+from remediation_flows.core.due_diligence import cycle as dd
+from remediation_flows.core.store import CaseStore
 from remediation_flows.flows.due_diligence.answers import PolicyReviewAnswer
 from remediation_flows.flows.due_diligence.approval import approve
 from remediation_flows.flows.prompts import apply, ask
-
-from remediation_flows.core.due_diligence import cycle as dd
-from remediation_flows.core.store import CaseStore
 
 
 async def review_policies(store: CaseStore, view: dd.CycleView) -> None:
@@ -25,10 +24,10 @@ async def review_policies(store: CaseStore, view: dd.CycleView) -> None:
         due=view.due_local,
     )
     review = dd.PolicyReview(**answer.model_dump(exclude={"answered_by"}))
-    apply(
+    await apply(
         store,
         view.reference,
         prompt,
-        answer.answered_by,
+        answer,
         lambda: dd.record_policy_review(store, view.enterprise_id, view.year, review, answer.answered_by),
     )

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from remediation_flows.flows.due_diligence.answers import SiteRiskAnswer
-from remediation_flows.flows.prompts import apply, ask
-
 from remediation_flows.core.due_diligence import cycle as dd
 from remediation_flows.core.due_diligence.risk import SiteQuestionnaire
 from remediation_flows.core.store import CaseStore
+from remediation_flows.flows.due_diligence.answers import SiteRiskAnswer
+from remediation_flows.flows.prompts import apply, ask
 
 
 async def assess_risk(store: CaseStore, view: dd.CycleView) -> None:
@@ -23,11 +22,11 @@ async def assess_risk(store: CaseStore, view: dd.CycleView) -> None:
         due=view.due_local,
     )
     questionnaire = SiteQuestionnaire(**answer.model_dump(exclude={"answered_by"}))
-    apply(
+    await apply(
         store,
         view.reference,
         prompt,
-        answer.answered_by,
+        answer,
         lambda: dd.record_site_risk(
             store, view.enterprise_id, view.year, site_id, questionnaire, answer.answered_by
         ),

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from remediation_flows.flows.due_diligence.answers import TrainingAttendanceAnswer, TrainingPlanAnswer
-from remediation_flows.flows.prompts import apply, ask
-
 from remediation_flows.core.due_diligence import cycle as dd
 from remediation_flows.core.store import CaseStore
+from remediation_flows.flows.due_diligence.answers import TrainingAttendanceAnswer, TrainingPlanAnswer
+from remediation_flows.flows.prompts import apply, ask
 
 
 async def train(store: CaseStore, view: dd.CycleView) -> None:
@@ -23,11 +22,11 @@ async def train(store: CaseStore, view: dd.CycleView) -> None:
             asked_of="the program manager",
             due=view.due_local,
         )
-        apply(
+        await apply(
             store,
             view.reference,
             prompt,
-            answer.answered_by,
+            answer,
             lambda: dd.plan_training(
                 store,
                 view.enterprise_id,
@@ -48,10 +47,10 @@ async def train(store: CaseStore, view: dd.CycleView) -> None:
         asked_of="the program manager",
         due=view.due_local,
     )
-    apply(
+    await apply(
         store,
         view.reference,
         prompt,
-        answer.answered_by,
+        answer,
         lambda: dd.record_training(store, view.enterprise_id, view.year, answer.attended, answer.answered_by),
     )

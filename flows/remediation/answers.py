@@ -108,3 +108,13 @@ class FollowUpVisitAnswer(RunInput):
         title="Found working again", description="Re-opens remediation with a new plan."
     )
     findings: str | None = Field(default=None, title="Findings", description=NO_NAMES, max_length=2000)
+
+
+class ActReasonAnswer(RunInput):
+    """The free text of an act outside the normal course, asked after the run starts.
+
+    Asked in the Resume dialog rather than as a flow-run parameter: Prefect keeps parameters for
+    the life of the run, while this answer is deleted once the core has screened and applied it.
+    """
+
+    reason: str = Field(title="Reason", description=NO_NAMES, min_length=3, max_length=2000)

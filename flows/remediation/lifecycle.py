@@ -11,11 +11,11 @@ from typing import Annotated
 
 from prefect import flow, get_run_logger
 from pydantic import Field
+
+from remediation_flows.core import casework as cw
 from remediation_flows.flows.common import case_store
 from remediation_flows.flows.remediation.artifacts import publish_case
 from remediation_flows.flows.remediation.stages import ask_and_apply, question_for
-
-from remediation_flows.core import casework as cw
 
 CASE_REFERENCE = Field(pattern=r"^CL-\d{4}-\d{6}$", title="Case reference", examples=["CL-2026-000123"])
 

@@ -8,11 +8,11 @@ import datetime as dt
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 from pydantic import BaseModel, Field
-from remediation_flows.flows.common import case_store, programme_from_block
-from remediation_flows.flows.remediation.runs import start_lifecycle
 
 from remediation_flows.core import casework as cw
 from remediation_flows.core.errors import InvalidInput, RemediationError
+from remediation_flows.flows.common import case_store, programme_from_block
+from remediation_flows.flows.remediation.runs import start_lifecycle
 
 
 class CaseNotification(BaseModel):

@@ -12,10 +12,10 @@ from typing import Annotated
 
 from prefect import flow, get_run_logger
 from pydantic import Field
-from remediation_flows.flows.common import case_store
-from remediation_flows.flows.remediation.runs import cases_with_a_live_lifecycle, start_lifecycle
 
 from remediation_flows.core import casework as cw
+from remediation_flows.flows.common import case_store
+from remediation_flows.flows.remediation.runs import cases_with_a_live_lifecycle, start_lifecycle
 
 
 @flow(

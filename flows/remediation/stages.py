@@ -21,6 +21,12 @@ from decimal import Decimal
 from typing import Any, get_type_hints
 
 from prefect.input import RunInput
+
+from remediation_flows.core import casework as cw
+from remediation_flows.core.approvals import Decider
+from remediation_flows.core.case_states import CaseState
+from remediation_flows.core.store import CaseStore
+from remediation_flows.core.task_links import VerifiedAnswer, verified_answer
 from remediation_flows.flows.prompts import apply, ask, case_subject, input_key
 from remediation_flows.flows.remediation.answers import (
     IDENTITY_FIELDS,
@@ -33,12 +39,6 @@ from remediation_flows.flows.remediation.answers import (
 )
 from remediation_flows.flows.remediation.artifacts import ROLE_NAMES
 from remediation_flows.flows.wait_labels import label_this_wait, wait_name, wait_tags
-
-from remediation_flows.core import casework as cw
-from remediation_flows.core.approvals import Decider
-from remediation_flows.core.case_states import CaseState
-from remediation_flows.core.store import CaseStore
-from remediation_flows.core.task_links import VerifiedAnswer, verified_answer
 
 CASE_MANAGER = "the case manager ({case_manager})"
 
@@ -273,10 +273,11 @@ async def ask_and_apply(store: CaseStore, view: cw.CaseView, question: Question)
     link = verified_answer(store, key)
     if link is not None and link.answer != answer_payload(answer):
         link = None  # someone answered this suspension in the UI instead: not the link's answer
-    apply(
+    await apply(
         store,
         view.reference,
         prompt,
-        link.recipient if link else answer.answered_by,  # type: ignore[attr-defined]
+        answer,
         lambda: question.apply(store, view.reference, answer, link),
+        actor=link.recipient if link else None,
     )

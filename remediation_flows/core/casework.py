@@ -53,13 +53,13 @@ from remediation_flows.core.holds import active_holds, hold_label
 from remediation_flows.core.mail.i18n import step_title, words
 from remediation_flows.core.mail.render import extension_mail, format_instant
 from remediation_flows.core.notices import enqueue_task_mail
+from remediation_flows.core.safeguarding.free_text import screen_case_texts
 from remediation_flows.core.store import repository as repo
 from remediation_flows.core.store.repository import CaseStore
 from remediation_flows.core.store.schema import (
     Assessment,
     AuditEvent,
     Case,
-    ChildPersonalData,
     FollowUpVisit,
     Milestone,
     Reintegration,
@@ -605,7 +605,7 @@ def identify_child(
 ) -> None:
     """Store the child's identity; the only door for personal data, and it never opens onto Prefect."""
     if birth_date is not None and birth_date > dt.date.today():
-        raise InvalidInput(f"birth date {birth_date} is in the future")
+        raise InvalidInput("birth_date: is in the future (the date is not repeated: it is the child's)")
     with store.transaction() as session:
         case = repo.get_case(session, reference, for_update=True)
         repo.record_child_identity(
@@ -793,6 +793,7 @@ def decide_plan(
     decider = decider or Decider(person=actor, verified=False)
     with store.transaction() as session:
         case = _locked_case(session, reference, DECIDE_PLAN)
+        screen_case_texts(session, case, comment=comment)
         programme = _programme(session, case)
         plan = _current_plan(session, case)
         if plan is None or plan.status != "proposed":
@@ -880,6 +881,7 @@ def record_reintegration(
     """Enrolment confirmed (or, for a young worker, protection in place); monitoring begins."""
     with store.transaction() as session:
         case = _locked_case(session, reference, RECORD_REINTEGRATION)
+        screen_case_texts(session, case, evidence_reference=report.evidence_reference)
         programme = _programme(session, case)
         young = case.state == CaseState.YOUNG_WORKER_PROTECTION
         if young:
@@ -949,18 +951,21 @@ def schedule_visit(
     return milestone
 
 
-def _age_on(session: Session, case: Case, day: dt.date) -> int:
-    """The child's age on ``day``: from the birth date if known, else from the verified age."""
-    identity = session.get(ChildPersonalData, case.id)
-    if identity is not None and identity.birth_date is not None:
-        born = identity.birth_date
-        return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+def _below_working_age_on(session: Session, case: Case, day: dt.date, minimum_age: int) -> bool:
+    """Whether the child is still under ``minimum_age`` on ``day``.
+
+    From the date stored on the case when the birth date was recorded, so that no worker needs the
+    personal-data key for it; else from the age verified at the latest assessment.
+    """
+    if case.reaches_working_age_on is not None:
+        return day < case.reaches_working_age_on
     assessment = session.scalars(
         select(Assessment).where(Assessment.case_id == case.id).order_by(Assessment.id.desc()).limit(1)
     ).first()
     if assessment is None:
         raise NotFound(f"case {case.reference} has no assessment to reckon the child's age from")
-    return assessment.age_years + int((day - assessment.assessed_at.date()).days / 365.2425)
+    age = assessment.age_years + int((day - assessment.assessed_at.date()).days / 365.2425)
+    return age < minimum_age
 
 
 def _monitoring_continues(
@@ -979,13 +984,14 @@ def _monitoring_continues(
         return False
     next_visit = _visit_start(programme, effective_on, visits + 1)
     minimum_age = programme.minimum_age_for(programme.site(case.site_id).country)
-    return _age_on(session, case, next_visit) < minimum_age
+    return _below_working_age_on(session, case, next_visit, minimum_age)
 
 
 def record_follow_up(store: CaseStore, reference: str, report: VisitReport, actor: str) -> CaseView:
     """A monitoring visit: the child back at work re-opens remediation; else the next visit or closure."""
     with store.transaction() as session:
         case = _locked_case(session, reference, RECORD_FOLLOW_UP)
+        screen_case_texts(session, case, findings=report.findings)
         programme = _programme(session, case)
         milestone = _open_milestone(session, case, "follow_up_visit")
         if milestone is None:
@@ -1065,6 +1071,7 @@ def decide_closure(
     decider = decider or Decider(person=actor, verified=False)
     with store.transaction() as session:
         case = _locked_case(session, reference, DECIDE_CLOSURE)
+        screen_case_texts(session, case, comment=comment)
         programme = _programme(session, case)
         closure = _open_milestone(session, case, "closure")
         if closure is None:
@@ -1106,6 +1113,7 @@ def reopen_case(store: CaseStore, reference: str, actor: str, reason: str) -> Ca
         raise InvalidInput("re-opening a case needs a reason")
     with store.transaction() as session:
         case = _locked_case(session, reference, REOPEN)
+        screen_case_texts(session, case, reason=reason)
         _reopen(session, _programme(session, case), case, actor, reason)
         return _view(session, case)
 
@@ -1116,6 +1124,7 @@ def withdraw_case(store: CaseStore, reference: str, actor: str, reason: str) -> 
         raise InvalidInput("withdrawing a case needs a reason")
     with store.transaction() as session:
         case = _locked_case(session, reference, WITHDRAW)
+        screen_case_texts(session, case, reason=reason)
         for milestone in session.scalars(
             select(Milestone).where(Milestone.case_id == case.id, Milestone.status == "open")
         ):
@@ -1130,6 +1139,7 @@ def reassign_case(store: CaseStore, reference: str, case_manager: str, actor: st
     """Hand a case to another case manager (an address from the programme's case managers)."""
     with store.transaction() as session:
         case = repo.get_case(session, reference, for_update=True)
+        screen_case_texts(session, case, reason=reason)
         programme = _programme(session, case)
         # The site's case managers and the enterprise's: a case may move to either.
         known = list(
@@ -1163,6 +1173,7 @@ def grant_extension(
         raise InvalidInput(f"working_days must be at least 1, not {working_days}")
     with store.transaction() as session:
         case = repo.get_case(session, reference, for_update=True)
+        screen_case_texts(session, case, reason=reason)
         programme = _programme(session, case)
         milestone = _open_milestone(session, case, step)
         if milestone is None:

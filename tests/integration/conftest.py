@@ -127,7 +127,6 @@ class Deployed:
 
 def save_blocks(database_url: str, smtp_port: int) -> None:
     from remediation_flows.blocks import CaseStoreConnection, EnterpriseProgramme, MailTransport
-
     from remediation_flows.core.config.loader import parse_yaml
 
     CaseStoreConnection(url=database_url).save("default", overwrite=True)
@@ -212,3 +211,22 @@ async def run_logs(flow_run_id: Any) -> list[str]:
             log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id]))
         )
     return [log.message for log in logs]
+
+
+async def run_act_and_wait(name: str, parameters: dict[str, Any], reason: str, timeout: float = 120) -> Any:
+    """Run an act's deployment, give its reason in the Resume dialog as a person does, wait for its end."""
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import arun_deployment
+
+    from remediation_flows.stack.answering import RunAnswerer
+
+    run = await arun_deployment(name, parameters=parameters, timeout=0, as_subflow=False)
+    await RunAnswerer(run.id).answer("Why this", {"reason": reason}, timeout=timeout)
+    deadline = time.time() + timeout
+    async with get_client() as client:
+        while time.time() < deadline:
+            run = await client.read_flow_run(run.id)
+            if run.state is not None and run.state.is_final():
+                return run
+            await asyncio.sleep(0.4)
+    raise AssertionError(f"{name} did not finish within {timeout:.0f} s: {run.state}")

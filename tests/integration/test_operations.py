@@ -14,7 +14,7 @@ from remediation_flows.core.store import repository as repo
 from remediation_flows.core.store.schema import Case, Milestone, MilestoneEscalation
 from remediation_flows.stack.answering import CaseAnswerer as Driver
 from tests.conftest import EXAMPLES
-from tests.integration.conftest import run_deployment_and_wait, run_logs
+from tests.integration.conftest import run_act_and_wait, run_deployment_and_wait, run_logs
 from tests.integration.test_remediation_flows import open_case, state_of
 
 pytestmark = pytest.mark.prefect
@@ -34,7 +34,6 @@ def test_config_load_saves_a_valid_programme_and_refuses_an_invalid_one(deployed
 
 async def test_a_block_edited_into_an_invalid_state_is_refused_when_loaded(deployed):
     from remediation_flows.blocks import EnterpriseProgramme
-
     from remediation_flows.core.config import ConfigInvalid
     from remediation_flows.core.config.loader import parse_yaml
     from tests.integration.conftest import run_logs
@@ -165,15 +164,15 @@ async def test_extension_and_withdrawal_from_their_deployments(deployed):
     await case.wait("On-site assessment")
     with deployed.store.transaction() as session:
         before = session.scalar(select(Milestone.due_at).join(Case).where(Case.reference == reference))
-    extension = await run_deployment_and_wait(
+    extension = await run_act_and_wait(
         "grant-an-extension/grant-an-extension",
         {
             "case_reference": reference,
             "step": "on_site_assessment",
-            "reason": "road closed by floods",
             "granted_by": "lucia.fernandez@centro-mx.example",
             "working_days": 3,
         },
+        reason="road closed by floods",
     )
     assert extension.state.is_completed(), extension.state
     with deployed.store.transaction() as session:
@@ -181,14 +180,14 @@ async def test_extension_and_withdrawal_from_their_deployments(deployed):
         actions = [e.action for e in repo.audit_trail(session, repo.get_case(session, reference))]
     assert after > before and "deadline_extended" in actions
 
-    withdrawal = await run_deployment_and_wait(
+    withdrawal = await run_act_and_wait(
         "withdraw-a-case/withdraw-a-case",
         {
             "case_reference": reference,
             "why": "duplicate",
-            "details": "same child as an earlier case",
             "withdrawn_by": "lucia.fernandez@centro-mx.example",
         },
+        reason="same child as an earlier case",
     )
     assert withdrawal.state.is_completed(), withdrawal.state
     assert state_of(deployed, reference) == ("withdrawn", 1)

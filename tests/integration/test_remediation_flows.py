@@ -375,3 +375,70 @@ async def test_bad_input_is_refused_with_a_clear_message_and_changes_nothing(dep
             select(func.count()).select_from(FollowUpVisit).join(Case).where(Case.reference == reference)
         )
     assert visits == 0 and state_of(deployed, reference) == ("monitoring", 1)
+
+
+async def test_a_childs_name_typed_in_a_resume_answer_or_an_acts_reason_is_refused_and_kept_nowhere(
+    deployed, tmp_path
+):
+    from tests.integration.conftest import run_act_and_wait
+    from tests.unit.test_free_text_screen import everything_outside_the_protected_table
+
+    reference = await open_case(deployed)
+    identity = tmp_path / "child.yaml"
+    identity.write_text(
+        f"full_name: {CHILD_NAME}\nbirth_date: {BIRTH_DATE}\nschool: Escuela Primaria Benito Juárez\n"
+    )
+    identify = ["case", "identify", reference, "--from-file", str(identity), "--recorded-by", CM]
+    assert remediate([*identify, "--url", deployed.store.url]) == 0
+    slips = {
+        "evidence_reference": "enrolment letter of Juanita X.",
+        "reason": "Xochitl is in hospital",
+    }
+
+    case = Driver(reference)
+    await case.answer("On-site assessment", assessment(14, "child_labourer"))
+    await case.answer("Remediation plan", plan())
+    await case.answer("Approve remediation plan", approval("supervisor"))
+    await case.answer("Approve remediation plan", approval("enterprise_focal_point"))
+    await case.answer("School reintegration", enrolment(slips["evidence_reference"]))
+    refused_run = case.run.id
+    description = await case.wait("School reintegration")  # asked again, naming the field only
+    assert "evidence_reference: appears to contain the identity of the child of case" in description
+    await case.answer("School reintegration", enrolment("ENR-2026-0107"))
+    await _wait_state(deployed, reference, "monitoring")
+
+    act = {"case_reference": reference, "step": "follow_up_visit", "granted_by": CM, "working_days": 5}
+    refused_act = await run_act_and_wait("grant-an-extension/grant-an-extension", act, slips["reason"])
+    assert refused_act.state.is_failed()
+    assert any("reason: appears to contain the identity" in line for line in await run_logs(refused_act.id))
+    granted = await run_act_and_wait("grant-an-extension/grant-an-extension", act, "visit team unavailable")
+    assert granted.state.is_completed(), granted.state
+    await dispatch_mail(deployed)
+
+    # Prefect holds no answer of these runs any more; the name is nowhere but the store's own table.
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(deployed.prefect_db)
+    try:
+        with engine.connect() as connection:
+            answers_kept = connection.execute(
+                text(
+                    "SELECT key FROM flow_run_input "
+                    "WHERE flow_run_id = ANY(CAST(:runs AS uuid[])) AND key LIKE '%-response'"
+                ),
+                {"runs": [str(r) for r in (refused_run, refused_act.id, granted.id)]},
+            ).all()
+    finally:
+        engine.dispose()
+    assert answers_kept == []
+    everything_prefect_holds = _dump_prefect_database(deployed.prefect_db)
+    assert reference in everything_prefect_holds and "ENR-2026-0107" not in everything_prefect_holds
+    store_outside_identity = everything_outside_the_protected_table(deployed.store)
+    assert "visit team unavailable" in store_outside_identity  # the accepted reason is the store's record
+    emails = "\n".join(raw.decode("utf-8", "replace") for _, _, raw in deployed.mail.messages)
+    serve_log = deployed.serve_log.read_text()
+    for secret in ("Juanita", "Xochitl", BIRTH_DATE, "Benito Juárez"):
+        assert secret not in everything_prefect_holds, f"{secret} found in the Prefect database"
+        assert secret.lower() not in store_outside_identity, f"{secret} found in the store outside its table"
+        assert secret not in emails, f"{secret} found in an email"
+        assert secret not in serve_log, f"{secret} found in the runner's log"

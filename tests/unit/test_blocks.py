@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 from pydantic import ValidationError
-from remediation_flows.blocks import CaseStoreConnection, EnterpriseProgramme, MailTransport
 
+from remediation_flows.blocks import CaseStoreConnection, EnterpriseProgramme, MailTransport
 from remediation_flows.core.config.loader import parse_yaml
 from tests.conftest import EXAMPLES
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from remediation_flows.flows.deployments import DEPLOYMENTS, prefect_yaml, runner_deployment, served_schedules
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -109,3 +110,20 @@ def test_served_dispatcher_has_the_trigger_limit_and_parameters_of_prefect_yaml(
     assert trigger.match.model_dump() == {"prefect.resource.id": "remediation.sweep.*"}
     assert trigger.expect == {"remediation.sweep.escalated"}
     assert (trigger.threshold, trigger.within, trigger.posture) == (1, dt.timedelta(0), "Reactive")
+
+
+def test_no_act_deployment_takes_free_text_as_a_parameter():
+    """Prefect keeps a run's parameters for the life of the run: reasons are asked as run inputs."""
+    from remediation_flows.flows.remediation import acts
+
+    parameters = {
+        flow.name: set(flow.parameters.properties)
+        for flow in (acts.reopen_a_case, acts.grant_an_extension, acts.reassign_a_case, acts.withdraw_a_case)
+    }
+    assert parameters == {
+        "re-open-a-case": {"case_reference", "reopened_by"},
+        "grant-an-extension": {"case_reference", "step", "granted_by", "new_due_at", "working_days"},
+        "reassign-a-case": {"case_reference", "case_manager_email", "reassigned_by"},
+        "withdraw-a-case": {"case_reference", "why", "withdrawn_by"},
+    }
+    assert set(acts.ActReasonAnswer.model_fields) == {"reason"}

@@ -8,6 +8,11 @@ import inspect
 from decimal import Decimal
 
 import pytest
+
+from remediation_flows.core import casework as cw
+from remediation_flows.core.approvals import Decider
+from remediation_flows.core.case_states import CaseState
+from remediation_flows.core.task_links import VerifiedAnswer
 from remediation_flows.flows.remediation.acts import ExtendableStep
 from remediation_flows.flows.remediation.answers import (
     IDENTITY_FIELDS,
@@ -24,11 +29,6 @@ from remediation_flows.flows.remediation.stages import (
     question_for,
     to_report,
 )
-
-from remediation_flows.core import casework as cw
-from remediation_flows.core.approvals import Decider
-from remediation_flows.core.case_states import CaseState
-from remediation_flows.core.task_links import VerifiedAnswer
 
 
 def view(state: CaseState, **changes) -> cw.CaseView:

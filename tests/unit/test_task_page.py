@@ -11,13 +11,13 @@ import re
 
 import pytest
 from fastapi.testclient import TestClient
-from remediation_flows.flows.prompts import input_key
-from remediation_flows.flows.remediation.stages import prompt_key, question_for
 from sqlalchemy import update
 
 from remediation_flows.core import casework as cw
 from remediation_flows.core import task_links as tl
 from remediation_flows.core.store.schema import TaskLink
+from remediation_flows.flows.prompts import input_key
+from remediation_flows.flows.remediation.stages import prompt_key, question_for
 from remediation_flows.task_page.app import CSRF_COOKIE, TaskPage, WaitingRun, create_app
 from tests.unit.test_task_links import (
     FOCAL_POINT,

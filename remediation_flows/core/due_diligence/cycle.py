@@ -26,6 +26,7 @@ from remediation_flows.core.errors import IllegalTransition, InvalidInput, NotFo
 from remediation_flows.core.mail.i18n import step_title, words
 from remediation_flows.core.mail.render import format_instant
 from remediation_flows.core.notices import enqueue_task_mail
+from remediation_flows.core.safeguarding.free_text import screen_site_texts
 from remediation_flows.core.store import repository as repo
 from remediation_flows.core.store.repository import CaseStore
 from remediation_flows.core.store.schema import (
@@ -378,6 +379,7 @@ def record_policy_review(
     with store.transaction() as session:
         cycle = _cycle(session, enterprise_id, year, lock=True)
         RECORD_POLICY_REVIEW.check(cycle)
+        screen_site_texts(session, enterprise_id, None, document_reference=review.document_reference)
         programme = repo.programme_version(session, cycle.config_sha256)
         session.add(
             DueDiligenceRecord(
@@ -412,6 +414,7 @@ def decide(
     with store.transaction() as session:
         cycle = _cycle(session, enterprise_id, year, lock=True)
         DECIDE.check(cycle)
+        screen_site_texts(session, enterprise_id, None, comment=comment)
         programme = repo.programme_version(session, cycle.config_sha256)
         milestone = _step_milestone(session, cycle)
         subject = _subject(cycle, session)
@@ -485,6 +488,7 @@ def record_monitoring_visit(
     with store.transaction() as session:
         cycle = _cycle(session, enterprise_id, year, lock=True)
         RECORD_MONITORING_VISIT.check(cycle)
+        screen_site_texts(session, enterprise_id, visit.site_id, findings=visit.findings)
         programme = repo.programme_version(session, cycle.config_sha256)
         planned = monitoring_sites(_assessments(session, cycle))
         if visit.site_id not in planned:

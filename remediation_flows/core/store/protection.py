@@ -5,6 +5,10 @@ value of the child's table is stored encrypted; a database dump, a backup or a s
 then shows tokens, not names. Values written before a key was set are read as they are, and
 encrypted the next time they are written. Losing the key loses the identities: keep it in a
 secret store, not beside the database.
+
+To change keys, list several, comma-separated, newest first: the first encrypts, every one
+decrypts (``cryptography``'s MultiFernet), so casework goes on while ``remediate keys rotate``
+re-encrypts the stored values under the first; then drop the old key.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import os
 from functools import cache
 from typing import Any
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlalchemy import Text, TypeDecorator
 
 from remediation_flows.core.errors import RemediationError
@@ -37,9 +41,52 @@ def _fernet(key: str) -> Fernet:
         ) from None
 
 
-def _current() -> Fernet | None:
-    key = os.environ.get(KEY_VARIABLE)
-    return _fernet(key) if key else None
+@cache
+def _keys(setting: str) -> tuple[Fernet, ...]:
+    keys = [key.strip() for key in setting.split(",") if key.strip()]
+    return tuple(_fernet(key) for key in keys)
+
+
+def configured_keys() -> tuple[Fernet, ...]:
+    """The configured keys, the one that encrypts first; empty when none is set."""
+    return _keys(os.environ.get(KEY_VARIABLE, ""))
+
+
+def _current() -> MultiFernet | None:
+    keys = configured_keys()
+    return MultiFernet(list(keys)) if keys else None
+
+
+def is_protected(stored: str | None) -> bool:
+    """Whether a stored value is encrypted (rather than written before any key was set)."""
+    return stored is not None and stored.startswith(PREFIX)
+
+
+def under_current_key(stored: str) -> bool:
+    """Whether an encrypted value is already encrypted with the first (encrypting) key."""
+    keys = configured_keys()
+    if not keys or not is_protected(stored):
+        return False
+    try:
+        keys[0].decrypt(stored[len(PREFIX) :].encode())
+    except InvalidToken:
+        return False
+    return True
+
+
+def reprotect(stored: str | None) -> str | None:
+    """The stored value encrypted under the first key: a plain value encrypted, a token rotated."""
+    fernet = _current()
+    if stored is None:
+        return None
+    if fernet is None:
+        raise PersonalDataKeyError(f"set {KEY_VARIABLE} to encrypt personal data")
+    if not is_protected(stored):
+        return protect(stored)
+    try:
+        return PREFIX + fernet.rotate(stored[len(PREFIX) :].encode()).decode()
+    except InvalidToken:
+        raise PersonalDataKeyError(f"{KEY_VARIABLE} does not open the stored personal data") from None
 
 
 def protect(text: str | None) -> str | None:

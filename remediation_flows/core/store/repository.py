@@ -21,6 +21,7 @@ from remediation_flows.core.case_sources import CaseSource
 from remediation_flows.core.case_states import CaseState, check_transition
 from remediation_flows.core.clocks import Reckoning, SiteCalendar
 from remediation_flows.core.config.loader import load_programme_document
+from remediation_flows.core.config.minimum_age import HAZARDOUS_WORK_AGE
 from remediation_flows.core.config.model import Programme, Role
 from remediation_flows.core.errors import InvalidInput, NotFound
 from remediation_flows.core.ladder import next_escalation_at
@@ -378,6 +379,12 @@ def record_child_identity(
     """Store (or correct) the child's identity. The audit row says that it changed, never what."""
     if not full_name.strip():
         raise InvalidInput("full_name must not be empty")
+    # Read before the row is added: the programme's query would flush it half-filled.
+    programme = programme_of(session, case)
+    minimum_age = programme.minimum_age_for(programme.site(case.site_id).country)
+    # The lifecycle reckons with these, so that it never needs the key to the birth date.
+    case.reaches_working_age_on = birthday(birth_date, minimum_age) if birth_date else None
+    case.turns_18_on = birthday(birth_date, HAZARDOUS_WORK_AGE) if birth_date else None
     row = session.get(ChildPersonalData, case.id)
     action = "child_identity_recorded" if row is None else "child_identity_corrected"
     if row is None:
@@ -391,6 +398,14 @@ def record_child_identity(
         session, actor=actor, action=action, entity="case", entity_id=case.reference, case_id=case.id
     )
     return row
+
+
+def birthday(born: dt.date, age: int) -> dt.date:
+    """The day a child born on ``born`` turns ``age`` (29 February: 1 March of a common year)."""
+    try:
+        return born.replace(year=born.year + age)
+    except ValueError:
+        return dt.date(born.year + age, 3, 1)
 
 
 def reckon_step(programme: Programme, site_id: str, step: str, start: dt.datetime) -> Reckoning:

@@ -121,6 +121,11 @@ class Case(Base):
     notification_key: Mapped[str | None] = mapped_column(String(100))
     notification_child: Mapped[int | None] = mapped_column(Integer)
     round: Mapped[int] = mapped_column(Integer, default=1)
+    # Derived from the birth date when the identity is recorded, so that the lifecycle decides
+    # whether monitoring goes on without the personal-data key. They stay in the case store: a
+    # birthday anniversary gives the birth date away, so neither ever enters Prefect or an email.
+    reaches_working_age_on: Mapped[dt.date | None] = mapped_column(Date)
+    turns_18_on: Mapped[dt.date | None] = mapped_column(Date)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -1,0 +1,1 @@
+"""Keeping a child's identity inside the case store's protected table."""
