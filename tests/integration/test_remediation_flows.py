@@ -76,10 +76,14 @@ PROGRAMMES = {p.enterprise_id: p for p in map(load_programme_file, sorted(EXAMPL
 
 
 def approval(
-    role: str, approved: bool = True, comment: str | None = None, enterprise: str = "campos-del-pacifico"
+    role: str,
+    approved: bool = True,
+    comment: str | None = None,
+    enterprise: str = "campos-del-pacifico",
+    site: str | None = None,
 ) -> dict:
-    # An approver must hold the role in the programme: the first person it lists for the role.
-    approver = PROGRAMMES[enterprise].contacts[Role(role)][0].email
+    # An approver must hold the role at the case's site: the first person the programme lists there.
+    approver = PROGRAMMES[enterprise].people_for(Role(role), site)[0].email
     return {"answered_by": approver, "role": role, "approved": approved, "comment": comment}
 
 
@@ -251,8 +255,11 @@ async def test_young_worker_path(deployed):
     await case.answer("On-site assessment", assessment(16, "young_worker"))
     young_plan = plan("young_worker_protection", 0) | {"currency": "VND"}
     await case.answer("Remediation plan", young_plan)
-    await case.answer("Approve remediation plan", approval("supervisor", enterprise=brand))
-    await case.answer("Approve remediation plan", approval("enterprise_focal_point", enterprise=brand))
+    site = "hcmc-sew-02"
+    await case.answer("Approve remediation plan", approval("supervisor", enterprise=brand, site=site))
+    await case.answer(
+        "Approve remediation plan", approval("enterprise_focal_point", enterprise=brand, site=site)
+    )
     await case.answer(
         "Young-worker protection",
         {
@@ -265,7 +272,7 @@ async def test_young_worker_path(deployed):
     )
     for number, days in ((1, 31), (2, 62), (3, 93)):
         await case.answer(f"Follow-up visit {number}", visit(TODAY + dt.timedelta(days=days)))
-    await case.answer("Close the case?", approval("program_manager", enterprise=brand))
+    await case.answer("Close the case?", approval("program_manager", enterprise=brand, site=site))
     await _wait_state(deployed, reference, "closed")
     with deployed.store.transaction() as session:
         moves = [
