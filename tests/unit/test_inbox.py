@@ -41,24 +41,26 @@ def test_each_wait_names_the_roles_that_must_act_most_urgent_first(store, garmen
 
 def test_the_inbox_costs_the_same_few_queries_however_many_cases_are_open(store, garment_brand):
     now = dt.datetime.now(dt.UTC)
-    counted = []
+    counted: list[int] = []
+    for more in (2, 12):  # 2 open cases, then 14
+        for _ in range(more):
+            _open(store, garment_brand, now)
+        statements = [0]
 
-    def count(*_args):
-        counted[-1] += 1
+        def count(*_args, statements=statements):
+            statements[0] += 1
 
-    event.listen(store.engine, "before_cursor_execute", count)
-    try:
-        for cases in (2, 12):
-            while len({w.reference for w in _waits(store, now, [])}) < cases:
-                _open(store, garment_brand, now)
-            counted.append(0)
-            _waits(store, now, counted)
-    finally:
-        event.remove(store.engine, "before_cursor_execute", count)
+        event.listen(store.engine, "before_cursor_execute", count)
+        try:
+            waits = _waits(store, now)
+        finally:
+            event.remove(store.engine, "before_cursor_execute", count)
+        counted.append(statements[0])
+    assert len({w.reference for w in waits}) == 14
     assert counted[0] == counted[1], f"queries grew with the open cases: {counted}"
 
 
-def _waits(store, now, counted):
+def _waits(store, now):
     with store.reading() as session:
         return open_waits(session, now)
 
