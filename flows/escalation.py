@@ -10,8 +10,10 @@ from prefect.events import emit_event
 
 from remediation_flows.core.board import overdue_board
 from remediation_flows.core.escalation import Escalation, sweep
+from remediation_flows.core.inbox import open_waits
 from remediation_flows.flows.common import case_store
 from remediation_flows.flows.remediation.artifacts import publish_open_cases
+from remediation_flows.flows.remediation.inbox import publish_inboxes
 from remediation_flows.flows.remediation.runs import case_tag
 from remediation_flows.flows.wait_labels import mark_overdue
 
@@ -130,6 +132,8 @@ async def escalation_sweep(as_of: dt.datetime | None = None) -> dict[str, int | 
         await mark_overdue(case_tag(reference) for reference in escalated_cases)
     with store.reading() as session:
         board = overdue_board(session, when)
+        waits = open_waits(session, when)
+    await publish_inboxes(waits)
     await acreate_table_artifact(
         key="overdue-board",
         table=[

@@ -534,7 +534,7 @@ def _planned_milestone(plan: _Planned) -> dict[str, Any] | None:
     if state is CaseState.MONITORING:
         step = "follow_up_visit"
         number = row.get("visits_done", 0) + 1
-        planned_day = cw._visit_start(programme, dt.date.fromisoformat(row["effective_on"]), number)
+        planned_day = cw.visit_start(programme, dt.date.fromisoformat(row["effective_on"]), number)
         start = dt.datetime.combine(planned_day, dt.time(0, 0), tzinfo=plan.calendar.zone)
     else:
         step = state.value if state.value in programme.remediation_steps else "school_reintegration"

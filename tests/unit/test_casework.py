@@ -348,7 +348,9 @@ def test_a_notification_opens_every_child_once_however_often_it_is_retried(store
 
 
 def test_a_notification_that_fails_part_way_opens_no_child(store, agro_exporter, monkeypatch):
-    real = cw.open_case_in
+    from remediation_flows.core.casework import notification
+
+    real = notification.open_case_in
     calls = {"n": 0}
 
     def dies_on_the_fifth_child(*args, **kwargs):
@@ -357,13 +359,13 @@ def test_a_notification_that_fails_part_way_opens_no_child(store, agro_exporter,
             raise RuntimeError("the process died")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(cw, "open_case_in", dies_on_the_fifth_child)
+    monkeypatch.setattr(notification, "open_case_in", dies_on_the_fifth_child)
     with pytest.raises(RuntimeError):
         cw.open_notification(store, agro_exporter, _notification(agro_exporter, 8), ACTOR, key="run-3")
     assert _case_count(store) == 0
     with store.transaction() as session:
         assert session.scalar(select(func.count()).select_from(OutboxMessage)) == 0
-    monkeypatch.setattr(cw, "open_case_in", real)
+    monkeypatch.setattr(notification, "open_case_in", real)
     assert (
         len(cw.open_notification(store, agro_exporter, _notification(agro_exporter, 8), ACTOR, "run-3")) == 8
     )
