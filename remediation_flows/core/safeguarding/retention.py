@@ -59,10 +59,6 @@ def months_before(instant: dt.datetime, months: int) -> dt.datetime:
     return instant.replace(year=year, month=month + 1, day=day)
 
 
-def _active_hold(case_id: ColumnElement[int] | int) -> ColumnElement[bool]:
-    return exists().where(IdentityLegalHold.case_id == case_id, IdentityLegalHold.released_at.is_(None))
-
-
 def _expired(session: Session, now: dt.datetime) -> tuple[ColumnElement[bool], dict[str, int]]:
     """Which ended cases are past their enterprise's retention period at ``now``."""
     months = {
@@ -83,7 +79,7 @@ def _expired(session: Session, now: dt.datetime) -> tuple[ColumnElement[bool], d
         Case.ended_at.is_not(None),
         or_(*per_enterprise) if per_enterprise else false(),
         has_data,
-        ~_active_hold(Case.id),
+        ~exists().where(IdentityLegalHold.case_id == Case.id, IdentityLegalHold.released_at.is_(None)),
     )
     return condition, months
 
