@@ -140,6 +140,17 @@ DEPLOYMENTS: tuple[Deployment, ...] = (
         runner=OPERATIONS,
     ),
     Deployment(
+        "erase-expired-identities",
+        "flows/retention.py:erase_expired_identities",
+        ("safeguarding",),
+        concurrency_limit=1,
+        schedule=Every(86400, "REMEDIATION_ERASURE_SECONDS"),
+        parameters={"batch_size": 200},
+        note="Daily: erases each identity kept past its programme's retention.identity_months after the\n"
+        "case ended, unless the case is on legal hold (`remediate case hold`).",
+        runner=OPERATIONS,
+    ),
+    Deployment(
         "due-diligence-cycle",
         "flows/due_diligence/cycle.py:due_diligence_cycle",
         ("due-diligence",),

@@ -319,6 +319,101 @@ def cmd_case_identify(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_case_show_identity(args: argparse.Namespace) -> int:
+    """Show a child's identity to the person asking, logged with who and why in the same transaction."""
+    from remediation_flows.core.safeguarding.access import read_child_identity
+
+    store = _open_store(args)
+    try:
+        identity = read_child_identity(store, args.reference, actor=args.by, reason=args.reason)
+    finally:
+        store.dispose()
+    print(f"case:          {identity.case_reference}")
+    print(f"full name:     {identity.full_name}")
+    for label, value in (
+        ("birth date", identity.birth_date.isoformat() if identity.birth_date else None),
+        ("address", identity.address),
+        ("school", identity.school),
+        ("guardian", identity.guardian_name),
+        ("photo", identity.photo_reference),
+    ):
+        if value is not None:
+            print(f"{label + ':':<14} {value}")
+    return 0
+
+
+def cmd_case_access_log(args: argparse.Namespace) -> int:
+    """Who read a case's identity, when and why."""
+    from remediation_flows.core.safeguarding.access import access_log
+
+    store = _open_store(args)
+    try:
+        entries = access_log(store, args.reference)
+    finally:
+        store.dispose()
+    if not entries:
+        print(f"{args.reference}: nobody has read the child's identity")
+    for entry in entries:
+        print(
+            f"{entry.accessed_at:%Y-%m-%d %H:%M:%S} UTC  {entry.accessed_by}  {entry.purpose}  {entry.reason}"
+        )
+    return 0
+
+
+def cmd_case_hold(args: argparse.Namespace) -> int:
+    """Put a case on legal hold: its child's identity is not erased, whatever its retention."""
+    from remediation_flows.core.safeguarding.retention import place_legal_hold
+
+    store = _open_store(args)
+    try:
+        view = place_legal_hold(store, args.reference, reason=args.reason, actor=args.by)
+    finally:
+        store.dispose()
+    print(
+        f"{view.case_reference}: on legal hold since {view.held_at:%Y-%m-%d %H:%M} UTC; its identity is kept"
+    )
+    return 0
+
+
+def cmd_case_release_hold(args: argparse.Namespace) -> int:
+    """End a case's legal hold: its identity is erased once its retention period has passed."""
+    from remediation_flows.core.safeguarding.retention import release_legal_hold
+
+    store = _open_store(args)
+    try:
+        view = release_legal_hold(store, args.reference, reason=args.reason, actor=args.by)
+    finally:
+        store.dispose()
+    print(f"{view.case_reference}: legal hold released; its identity follows the retention rule again")
+    return 0
+
+
+def cmd_identities_erase_expired(args: argparse.Namespace) -> int:
+    """Erase every identity kept past its programme's retention period (a dry run lists them)."""
+    from remediation_flows.core.safeguarding.retention import erase_expired_identities
+
+    if args.batch_size < 1:
+        raise _fail(f"--batch-size: {args.batch_size} is not a positive number of cases")
+    store = _open_store(args)
+    erased = 0
+    verb = "would erase" if args.dry_run else "erased"
+    try:
+        for batch in erase_expired_identities(
+            store, args.by, batch_size=args.batch_size, dry_run=args.dry_run
+        ):
+            for erasure in batch:
+                print(
+                    f"{erasure.case_reference}: {verb} (ended {erasure.ended_at:%Y-%m-%d}, "
+                    f"kept {erasure.retention_months} months)",
+                    flush=True,
+                )
+            erased += len(batch)
+    finally:
+        store.dispose()
+    print(f"{erased} identit{'y' if erased == 1 else 'ies'} {verb}")
+    return 0
+
+
 def cmd_task_link_reissue(args: argparse.Namespace) -> int:
     """Send a person a new link for a case's task; the old one stops working."""
     from remediation_flows.core import task_links
@@ -745,6 +840,42 @@ def build_parser() -> argparse.ArgumentParser:
     identify.add_argument("--recorded-by", required=True, help="your name or email, for the audit trail")
     _add_store_options(identify)
     identify.set_defaults(handler=cmd_case_identify)
+    show_identity = case.add_parser(
+        "show-identity", help="show a child's identity; the read is logged with who and why"
+    )
+    show_identity.add_argument("reference", metavar="CASE_REF")
+    show_identity.add_argument("--reason", required=True, help="why you need it, for the access log")
+    show_identity.add_argument("--by", required=True, help="your name or email, for the access log")
+    _add_store_options(show_identity)
+    show_identity.set_defaults(handler=cmd_case_show_identity)
+    access = case.add_parser("access-log", help="who read a case's identity, when and why")
+    access.add_argument("reference", metavar="CASE_REF")
+    _add_store_options(access)
+    access.set_defaults(handler=cmd_case_access_log)
+    legal_hold = case.add_parser("hold", help="legal hold: keep a case's identity past its retention")
+    legal_hold.add_argument("reference", metavar="CASE_REF")
+    legal_hold.add_argument("--reason", required=True, help="why it must be kept (kept in the case store)")
+    legal_hold.add_argument("--by", required=True, help="your name or email, for the audit trail")
+    _add_store_options(legal_hold)
+    legal_hold.set_defaults(handler=cmd_case_hold)
+    release_hold = case.add_parser("release-hold", help="end a legal hold: the retention rule applies again")
+    release_hold.add_argument("reference", metavar="CASE_REF")
+    release_hold.add_argument("--reason", required=True, help="why it need no longer be kept")
+    release_hold.add_argument("--by", required=True, help="your name or email, for the audit trail")
+    _add_store_options(release_hold)
+    release_hold.set_defaults(handler=cmd_case_release_hold)
+
+    identities = commands.add_parser("identities", help="children's identities across cases").add_subparsers(
+        dest="identities_command", required=True
+    )
+    erase = identities.add_parser(
+        "erase-expired", help="erase identities kept past their programme's retention (not on legal hold)"
+    )
+    erase.add_argument("--by", required=True, help="who erases, for the audit trail")
+    erase.add_argument("--dry-run", action="store_true", help="list what would be erased; write nothing")
+    erase.add_argument("--batch-size", type=int, default=200, help="cases per transaction (200)")
+    _add_store_options(erase)
+    erase.set_defaults(handler=cmd_identities_erase_expired)
 
     milestone = commands.add_parser(
         "milestone", help="a case's milestone: hold or release its clock"

@@ -137,8 +137,10 @@ def _derive_transitions(acts: Iterable[Act]) -> dict[CaseState, frozenset[CaseSt
 #: Every move allowed between states: derived from the acts, never written by hand.
 ALLOWED_TRANSITIONS: dict[CaseState, frozenset[CaseState]] = _derive_transitions(ACTS)
 
+#: A case in one of these has ended: the retention of the child's identity counts from then.
+ENDED_STATES = frozenset({CaseState.CLOSED, CaseState.WITHDRAWN})
 #: States in which a case still needs work.
-OPEN_STATES = frozenset(CaseState) - {CaseState.CLOSED, CaseState.WITHDRAWN}
+OPEN_STATES = frozenset(CaseState) - ENDED_STATES
 
 
 def check_transition(case_reference: str, current: str, requested: str) -> CaseState:

@@ -31,7 +31,7 @@ from sqlalchemy import Insert, insert, select, update
 from sqlalchemy.orm import Session
 
 from remediation_flows.core import casework as cw
-from remediation_flows.core.case_states import CaseState
+from remediation_flows.core.case_states import ENDED_STATES, CaseState
 from remediation_flows.core.clocks import SiteCalendar
 from remediation_flows.core.config.loader import schema_errors, schema_message
 from remediation_flows.core.config.model import Programme, Role
@@ -483,6 +483,8 @@ def _case_row(plan: _Planned, placeholder: str, now: dt.datetime) -> dict[str, A
         "round": 1,
         "created_at": now,
         "updated_at": now,
+        # An imported closed case's retention counts from its import: its real end is not known.
+        "ended_at": now if row["state"] in ENDED_STATES else None,
     }
 
 

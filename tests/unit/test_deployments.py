@@ -64,11 +64,16 @@ def test_served_intervals_come_from_the_environment_and_zero_turns_them_off(monk
         "REMEDIATION_SWEEP_SECONDS",
         "REMEDIATION_DISPATCH_SECONDS",
         "REMEDIATION_RECOVERY_SECONDS",
+        "REMEDIATION_ERASURE_SECONDS",
     ):
         monkeypatch.delenv(variable, raising=False)
     assert _intervals("escalation-sweep") == [dt.timedelta(seconds=900)]
     assert _intervals("outbox-dispatcher") == [dt.timedelta(seconds=60)]
     assert _intervals("recover-case-lifecycles") == [dt.timedelta(seconds=3600)]
+    assert _intervals("erase-expired-identities") == [dt.timedelta(days=1)]
+    assert _deployment("erase-expired-identities").runner == "operations"
+    monkeypatch.setenv("REMEDIATION_ERASURE_SECONDS", "0")
+    assert _intervals("erase-expired-identities") == []
     monkeypatch.setenv("REMEDIATION_DISPATCH_SECONDS", "30")
     monkeypatch.setenv("REMEDIATION_RECOVERY_SECONDS", "0")
     assert _intervals("outbox-dispatcher") == [dt.timedelta(seconds=30)]

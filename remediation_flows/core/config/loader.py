@@ -25,6 +25,7 @@ from jsonschema import Draft202012Validator, ValidationError
 from remediation_flows.core.config.bounded_yaml import load_bounded
 from remediation_flows.core.config.minimum_age import NATIONAL_MINIMUM_AGES
 from remediation_flows.core.config.model import (
+    DEFAULT_IDENTITY_RETENTION_MONTHS,
     WEEKDAY_NUMBERS,
     ApprovalPolicy,
     Closure,
@@ -367,6 +368,9 @@ def _build(doc: dict[str, Any]) -> Programme:
             policy_review_every_months=dd.get("policy_review_every_months", 24),
             report_due_months_after_year_end=dd.get("report_due_months_after_year_end", 4),
             steps=_steps(dd["steps"], ladders),
+        ),
+        identity_retention_months=doc.get("retention", {}).get(
+            "identity_months", DEFAULT_IDENTITY_RETENTION_MONTHS
         ),
         document=doc,
         fingerprint=hashlib.sha256(json.dumps(doc, sort_keys=True, ensure_ascii=False).encode()).hexdigest(),

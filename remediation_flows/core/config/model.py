@@ -129,6 +129,14 @@ class DueDiligenceRule:
     steps: dict[str, StepRule]
 
 
+#: Months a child's identity is kept after the case is closed or withdrawn, unless the programme
+#: says otherwise. Three years: a child found working again in that time (a recurrence, most often
+#: at the brand's next yearly audits of the site) is recognised as the same child and the case
+#: re-opened rather than started afresh, and three yearly audit cycles can still check the
+#: remediation against the child it was for. Longer would keep identities no casework needs.
+DEFAULT_IDENTITY_RETENTION_MONTHS = 36
+
+
 @dataclass(frozen=True)
 class Programme:
     """One enterprise's whole programme, as configured."""
@@ -144,6 +152,8 @@ class Programme:
     remediation_steps: dict[str, StepRule]
     monitoring: MonitoringRule
     due_diligence: DueDiligenceRule
+    #: Months the child's identity is kept after its case is closed or withdrawn.
+    identity_retention_months: int = DEFAULT_IDENTITY_RETENTION_MONTHS
     document: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
     #: SHA-256 of the canonical document: names this exact version of the programme.
     fingerprint: str = ""

@@ -18,7 +18,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from remediation_flows.core.case_sources import CaseSource
-from remediation_flows.core.case_states import CaseState, check_transition
+from remediation_flows.core.case_states import ENDED_STATES, CaseState, check_transition
 from remediation_flows.core.clocks import Reckoning, SiteCalendar
 from remediation_flows.core.config.loader import load_programme_document
 from remediation_flows.core.config.minimum_age import HAZARDOUS_WORK_AGE
@@ -286,6 +286,8 @@ def transition_case(
     previous = case.state
     case.state = target.value
     case.updated_at = utcnow()
+    # Retention counts from the end of the case; a re-opened case is running again.
+    case.ended_at = case.updated_at if target in ENDED_STATES else None
     if target is CaseState.REOPENED:
         case.round += 1
     record_audit(

@@ -126,6 +126,9 @@ class Case(Base):
     # birthday anniversary gives the birth date away, so neither ever enters Prefect or an email.
     reaches_working_age_on: Mapped[dt.date | None] = mapped_column(Date)
     turns_18_on: Mapped[dt.date | None] = mapped_column(Date)
+    # When the case was closed or withdrawn (NULL while it runs): the child's identity is kept
+    # for the programme's retention period from then, unless a legal hold stops its erasure.
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -143,6 +146,36 @@ class ChildPersonalData(Base):
     photo_reference: Mapped[str | None] = mapped_column(ProtectedText)
     recorded_by: Mapped[str] = mapped_column(String(200))
     recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class IdentityLegalHold(Base):
+    """A legal hold on a case: while it is not released, the child's identity is never erased.
+
+    ``reason`` is staff's free text, screened against the identity, and stays in the store.
+    """
+
+    __tablename__ = "identity_legal_holds"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    held_by: Mapped[str] = mapped_column(String(200))
+    held_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    released_by: Mapped[str | None] = mapped_column(String(200))
+    released_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    release_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class IdentityAccess(Base):
+    """One read of a child's identity by a person: who, when, which case, why. Never the identity."""
+
+    __tablename__ = "identity_access_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    accessed_by: Mapped[str] = mapped_column(String(200))
+    accessed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    reason: Mapped[str] = mapped_column(Text)
+    #: How it was read, e.g. "show-identity".
+    purpose: Mapped[str] = mapped_column(String(64))
 
 
 class Milestone(Base):
