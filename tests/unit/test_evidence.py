@@ -1,4 +1,4 @@
-"""Evidence files on SQLite and PostgreSQL: judged by content, bounded, encrypted at rest, exported audited."""
+"""Evidence files on SQLite and PostgreSQL: judged by content, bounded, encrypted at rest, export audited."""
 
 from __future__ import annotations
 
@@ -227,3 +227,23 @@ def test_remediate_evidence_add_list_and_export(reintegrating, tmp_path, capsys)
     assert (out / f"{digest}.png").read_bytes() == PNG
     assert main([*export[:-4], "--reason", "", *url]) == 2
     assert "--reason" in capsys.readouterr().err
+
+
+def test_key_rotation_re_encrypts_evidence_so_the_old_key_can_be_dropped(reintegrating, monkeypatch):
+    from remediation_flows.core.safeguarding.keys import rotate_personal_data
+
+    store, reference = reintegrating
+    monkeypatch.delenv(KEY_VARIABLE, raising=False)
+    plain = ev.add_evidence(store, reference, JPEG, step="school_reintegration", by=STAFF, source="a.jpg")
+    old, new = new_key(), new_key()
+    monkeypatch.setenv(KEY_VARIABLE, old)
+    keyed = ev.add_evidence(store, reference, PDF, step="school_reintegration", by=STAFF, source="b.pdf")
+    monkeypatch.setenv(KEY_VARIABLE, f"{new},{old}")
+    assert sum(batch.values for batch in list(rotate_personal_data(store, STAFF))) == 2
+    assert sum(batch.values for batch in rotate_personal_data(store, STAFF)) == 0, "a second run skips them"
+    monkeypatch.setenv(KEY_VARIABLE, new)  # the old key is gone
+    assert ev.evidence_content(store, reference, plain.sha256) == JPEG
+    assert ev.evidence_content(store, reference, keyed.sha256) == PDF
+    with store.engine.connect() as connection:
+        raw = [bytes(r) for r in connection.execute(text("SELECT content FROM evidence_files")).scalars()]
+    assert all(r.startswith(b"fernet:") and JPEG not in r and PDF not in r for r in raw)

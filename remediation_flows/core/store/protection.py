@@ -161,6 +161,20 @@ def reveal_bytes(stored: bytes) -> bytes:
         raise PersonalDataKeyError(f"{KEY_VARIABLE} does not open the stored personal data") from None
 
 
+def reprotect_bytes(stored: bytes) -> bytes | None:
+    """The stored bytes under the first key, or None when they already are (nothing to rewrite)."""
+    keys = configured_keys()
+    if not keys:
+        raise PersonalDataKeyError(f"set {KEY_VARIABLE} to encrypt personal data")
+    if stored.startswith(BYTES_PREFIX):
+        try:
+            keys[0].decrypt(stored[len(BYTES_PREFIX) :])
+            return None
+        except InvalidToken:
+            pass
+    return protect_bytes(reveal_bytes(stored))
+
+
 class ProtectedBytes(TypeDecorator[bytes]):
     """Binary content (an evidence file) encrypted at rest when a key is configured.
 
