@@ -452,6 +452,68 @@ def cmd_task_link_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_evidence_file(path: Path) -> bytes:
+    """The file's bytes, read no further than one byte past the size limit (a bigger file is refused)."""
+    from remediation_flows.core.evidence import max_bytes
+
+    if not path.is_file():
+        raise _fail(f"{path}: no such file")
+    with path.open("rb") as handle:
+        return handle.read(max_bytes() + 1)
+
+
+def cmd_evidence_add(args: argparse.Namespace) -> int:
+    """Add a file (PDF, JPEG or PNG) as evidence for a step of a case, recorded as added by staff."""
+    from remediation_flows.core import evidence
+
+    content = _read_evidence_file(Path(args.file))
+    store = _open_store(args)
+    try:
+        added = evidence.add_evidence(
+            store, args.reference, content, step=args.step, by=args.by, source=args.file
+        )
+    finally:
+        store.dispose()
+    print(
+        f"{args.reference}: {added.media_type} {added.sha256} ({added.size} bytes) "
+        f"is evidence for {added.step}"
+    )
+    return 0
+
+
+def cmd_evidence_list(args: argparse.Namespace) -> int:
+    """A case's evidence files by hash, type and size (never their content)."""
+    from remediation_flows.core import evidence
+
+    store = _open_store(args)
+    try:
+        files = evidence.evidence_of(store, args.reference)
+    finally:
+        store.dispose()
+    for item in files:
+        how = "verified" if item.verified else "staff"
+        print(
+            f"{item.sha256}  {item.media_type:<15} {item.size:>10}  {item.step:<24} "
+            f"{item.uploaded_by} ({how})  {item.uploaded_at:%Y-%m-%d %H:%M} UTC"
+        )
+    return 0
+
+
+def cmd_evidence_export(args: argparse.Namespace) -> int:
+    """Write a case's evidence files into a folder, named by hash and type; audited with who and why."""
+    from remediation_flows.core import evidence
+
+    store = _open_store(args)
+    try:
+        written = evidence.export_evidence(
+            store, args.reference, Path(args.out), by=args.by, reason=args.reason
+        )
+    finally:
+        store.dispose()
+    print(f"{args.reference}: {len(written)} evidence file(s) written to {args.out}")
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     """Report whether the running stack works by itself; exit 1 with one line per problem if not."""
     from remediation_flows.stack.status import stack_status
@@ -914,6 +976,32 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("reference", metavar="CASE_REF")
     _add_store_options(listing)
     listing.set_defaults(handler=cmd_task_link_list)
+
+    evidence = commands.add_parser("evidence", help="a case's evidence files").add_subparsers(
+        dest="evidence_command", required=True
+    )
+    evidence_add = evidence.add_parser("add", help="add a PDF, JPEG or PNG file as evidence for a step")
+    evidence_add.add_argument("reference", metavar="CASE_REF")
+    evidence_add.add_argument("file", metavar="FILE")
+    evidence_add.add_argument(
+        "--step", required=True, help="the step it is evidence for, e.g. school_reintegration"
+    )
+    evidence_add.add_argument("--by", required=True, help="your name or email, for the audit trail")
+    _add_store_options(evidence_add)
+    evidence_add.set_defaults(handler=cmd_evidence_add)
+    evidence_list = evidence.add_parser("list", help="a case's evidence by hash, type and size")
+    evidence_list.add_argument("reference", metavar="CASE_REF")
+    _add_store_options(evidence_list)
+    evidence_list.set_defaults(handler=cmd_evidence_list)
+    evidence_export = evidence.add_parser(
+        "export", help="write a case's evidence files to a folder (audited)"
+    )
+    evidence_export.add_argument("reference", metavar="CASE_REF")
+    evidence_export.add_argument("--out", required=True, metavar="DIR", help="the folder to write into")
+    evidence_export.add_argument("--by", required=True, help="your name or email, for the audit trail")
+    evidence_export.add_argument("--reason", required=True, help="why the files leave the case store")
+    _add_store_options(evidence_export)
+    evidence_export.set_defaults(handler=cmd_evidence_export)
 
     cases = commands.add_parser("cases", help="many cases at once").add_subparsers(
         dest="cases_command", required=True

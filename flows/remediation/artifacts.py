@@ -77,6 +77,19 @@ def case_markdown(view: cw.CaseView) -> str:
                 f"| {d.subject} | {ROLE_NAMES.get(d.role, d.role)} | {d.status} | {d.decided_for or ''} "
                 f"| {d.how} | {when} |"
             )
+    if view.evidence:
+        # By hash, type and size only: a letter or photo may show the child, so it stays in the store.
+        lines += [
+            "",
+            "| evidence for | sha256 | type | bytes | given by | how we know | when (UTC) |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for e in view.evidence:
+            how = "verified by task link" if e.verified else "added by staff"
+            lines.append(
+                f"| {e.step} | {e.sha256} | {e.media_type} | {e.size} | {e.uploaded_by} | {how} "
+                f"| {e.uploaded_at:%Y-%m-%d %H:%M} |"
+            )
     return "\n".join(lines)
 
 

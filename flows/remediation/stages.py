@@ -64,6 +64,8 @@ class Question:
     when: Callable[[cw.CaseView], bool] = lambda view: True
     #: Other milestone steps the answer may be due under.
     also_due_under: tuple[str, ...] = ()
+    #: The evidence file the task page accepts with the answer, in words ("" when it takes none).
+    evidence: str = ""
 
     @property
     def is_approval(self) -> bool:
@@ -176,6 +178,7 @@ QUESTIONS: tuple[Question, ...] = (
         act=cw.record_reintegration,
         report=cw.ReintegrationReport,
         words="School reintegration: enrolment confirmed and first stipend paid",
+        evidence="the enrolment letter or the stipend receipt",
     ),
     Question(
         state=CaseState.YOUNG_WORKER_PROTECTION,
@@ -188,6 +191,7 @@ QUESTIONS: tuple[Question, ...] = (
         words="Young-worker protection: hazardous tasks removed, hours cut, night shifts stopped",
         # A programme without a young-worker step schedules it under the reintegration rules.
         also_due_under=("school_reintegration",),
+        evidence="a signed record of the protection measures (e.g. the new job description or rota)",
     ),
     Question(
         state=CaseState.MONITORING,

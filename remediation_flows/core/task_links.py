@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from remediation_flows.core.config.model import Programme, Role
 from remediation_flows.core.errors import InvalidInput, NotFound, RemediationError
+from remediation_flows.core.evidence import EvidenceUpload, store_evidence
 from remediation_flows.core.store import repository as repo
 from remediation_flows.core.store.repository import CaseStore
 from remediation_flows.core.store.schema import Approval, Case, Enterprise, Milestone, TaskLink, utcnow
@@ -274,13 +275,15 @@ def use_link(
     answered_key: str,
     answer: dict[str, Any],
     deliver: Callable[[LinkTask], None],
+    evidence: EvidenceUpload | None = None,
     now: dt.datetime | None = None,
 ) -> LinkTask:
     """Spend the link on ``answer`` to the prompt ``answered_key`` and ``deliver`` it, all or nothing.
 
-    The link is locked, marked used with the answer and audited, then ``deliver`` runs (it resumes
-    the waiting flow run) before the transaction commits: if delivering fails, the link stays
-    unused and nothing is recorded.
+    The link is locked, marked used with the answer and audited, and ``evidence`` (a file given
+    with the answer) is stored as the recipient's, verified by this link; then ``deliver`` runs (it
+    resumes the waiting flow run) before the transaction commits: if delivering fails, the link
+    stays unused and nothing is recorded.
     """
     with store.transaction() as session:
         link, case, milestone = _checked_link(
@@ -299,6 +302,17 @@ def use_link(
             case_id=case.id,
             details={"role": link.role, "step": link.step, "subject": link.subject, "verified": True},
         )
+        if evidence is not None:
+            store_evidence(
+                session,
+                case,
+                evidence.content,
+                step=link.step,
+                uploaded_by=link.recipient,
+                verified=True,
+                source=evidence.source,
+                task_link_id=link.id,
+            )
         session.flush()
         task = _task(link, case, milestone)
         deliver(task)

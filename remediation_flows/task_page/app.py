@@ -6,11 +6,18 @@ the fields that say who answers: the link says that). POST validates the answer 
 would (the core act, rehearsed on a transaction that rolls back), spends the link and resumes the
 waiting run in one step. Every refusal is a page with its HTTP status that changes nothing.
 
+Where the question asks for evidence (an enrolment letter, say), the form is multipart and takes
+one file, stored under the link's recipient in the same transaction that spends the link; a file
+too big is refused with 413, one that is not a PDF, JPEG or PNG by its content with 415. The file's
+name is never kept or shown: a person chose it, and it may name the child.
+
 No child's identity is read here: only the case view, which carries references.
 """
 
 from __future__ import annotations
 
+import email.parser
+import email.policy
 import hashlib
 import hmac
 import os
@@ -32,6 +39,7 @@ from prefect.input import RunInput
 from pydantic import ValidationError
 
 from remediation_flows.core import casework as cw
+from remediation_flows.core import evidence as ev
 from remediation_flows.core import task_links as tl
 from remediation_flows.core.errors import RemediationError
 from remediation_flows.core.mail.render import format_instant
@@ -54,6 +62,10 @@ SECRET_VARIABLE = "REMEDIATION_TASK_PAGE_SECRET"
 CSRF_COOKIE = "task_page_csrf"
 
 REFUSAL_STATUS = {"unknown": 404, "gone": 410, "wrong_task": 403}
+EVIDENCE_FIELD = "evidence_file"
+EVIDENCE_STATUS = {"too_large": 413, "wrong_type": 415, "empty": 422}
+#: What a multipart body may carry beyond the file itself: the answer's fields and the part headers.
+FORM_ALLOWANCE = 64 * 1024
 
 
 class Refusal(Exception):
@@ -189,6 +201,56 @@ def parse_form(body: bytes) -> dict[str, str]:
     return {name: values[-1] for name, values in posted.items()}
 
 
+@dataclass(frozen=True)
+class Posted:
+    """A posted form: its fields, one value each, and the evidence file if one was chosen."""
+
+    fields: dict[str, str]
+    evidence: bytes | None = None
+
+
+def too_large() -> Refusal:
+    """The refusal of a file over the configured limit."""
+    return Refusal(
+        413,
+        "File too large",
+        f"The file is over the limit of {ev.max_bytes():,} bytes. Please send a smaller scan or photo.",
+    )
+
+
+def parse_multipart(content_type: str, body: bytes) -> Posted:
+    """A multipart/form-data body, parsed with the standard library's email parser.
+
+    A file input left empty posts a part with an empty file name and no bytes: no file was chosen.
+    A field that comes twice keeps its last value, as the url-encoded form does.
+    """
+    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1")
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
+    if not message.is_multipart():
+        raise Refusal(400, "Form not readable", "The form could not be read; please open the link again.")
+    fields: dict[str, str] = {}
+    evidence: bytes | None = None
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if not isinstance(name, str):
+            continue
+        payload = part.get_payload(decode=True)
+        content = payload if isinstance(payload, bytes) else b""
+        if part.get_filename() is not None:
+            if name == EVIDENCE_FIELD and (content or part.get_filename()):
+                evidence = content
+            continue
+        fields[name] = content.decode("utf-8", errors="replace")
+    return Posted(fields, evidence)
+
+
+def parse_posted(content_type: str, body: bytes) -> Posted:
+    """The posted form, url-encoded or multipart (a form that carries a file)."""
+    if content_type.lower().startswith("multipart/form-data"):
+        return parse_multipart(content_type, body)
+    return Posted(parse_form(body))
+
+
 def answer_values(form: type[RunInput], posted: dict[str, str]) -> dict[str, Any]:
     """The posted values typed as the form expects: unticked boxes are False, blanks are absent."""
     values: dict[str, Any] = {}
@@ -311,12 +373,21 @@ class TaskPage:
             "fields": extra.pop("fields", None) or form_fields(question.form),
             "csrf": self.csrf_token(token),
             "errors": extra.pop("errors", []),
+            "evidence": question.evidence,
+            "evidence_limit": f"{ev.max_bytes() / (1024 * 1024):g} MB",
             **extra,
         }
 
     def submit(
-        self, token: str, reference: str, step: str, posted: dict[str, str], csrf_cookie: str | None
+        self,
+        token: str,
+        reference: str,
+        step: str,
+        posted: dict[str, str] | Posted,
+        csrf_cookie: str | None,
     ) -> HTMLResponse:
+        form = posted if isinstance(posted, Posted) else Posted(posted)
+        posted = form.fields
         task, view, question = self.open_task(token, reference, step)
         expected = self.csrf_token(token)
         sent = posted.get("csrf", "")
@@ -327,6 +398,7 @@ class TaskPage:
                 "This form did not come from your task page (its anti-forgery token is missing or wrong). "
                 "Please open the link from your email again.",
             )
+        upload = self._evidence(form, question)
         values = answer_values(question.form, posted)
         identity: dict[str, Any] = {"answered_by": task.recipient}
         if question.is_approval:
@@ -342,6 +414,13 @@ class TaskPage:
             question.apply(self.store.rehearsal(), reference, answer, link)
         except RemediationError as error:
             return self._form_again(task, view, question, token, posted, [str(error)])
+        if upload is not None:
+            try:
+                ev.check_evidence(upload.content, upload.source)
+            except ev.EvidenceRefused as refused:
+                return self._form_again(
+                    task, view, question, token, posted, [str(refused)], EVIDENCE_STATUS[refused.kind]
+                )
         key = input_key(self.store, prompt_key(view, question))
         run = next((r for r in self.find_runs(reference) if r.key == key), None)
         if run is None:
@@ -360,9 +439,12 @@ class TaskPage:
                 answered_key=key,
                 answer=payload,
                 deliver=lambda _: self.resume(run.run_id, payload),
+                evidence=upload,
             )
         except tl.LinkRefused as error:  # used a moment ago by a second click
             raise Refusal(REFUSAL_STATUS[error.kind], "This link no longer works", str(error)) from None
+        except RemediationError as error:  # e.g. the same file given twice: nothing was written
+            return self._form_again(task, view, question, token, posted, [str(error)])
         decider = decider_of(answer, link)
         return self.render(
             "done.html",
@@ -370,6 +452,15 @@ class TaskPage:
             recipient=decider.person,
             role=ROLE_NAMES.get(task.role, task.role),
         )
+
+    @staticmethod
+    def _evidence(form: Posted, question: Question) -> ev.EvidenceUpload | None:
+        """The file posted with the answer, if any; refused when the task takes none."""
+        if form.evidence is None:
+            return None
+        if not question.evidence:
+            raise Refusal(400, "No file expected", "This task takes no file; please answer without one.")
+        return ev.EvidenceUpload(form.evidence, "evidence file")
 
     def _form_again(
         self,
@@ -379,10 +470,11 @@ class TaskPage:
         token: str,
         posted: dict[str, str],
         problems: list[str],
+        status: int = 422,
     ) -> HTMLResponse:
         fields = form_fields(question.form, {k: v for k, v in posted.items() if k != "csrf"})
         context = self.page_context(task, view, question, token, fields=fields, errors=problems)
-        response = self.render("task.html", 422, **context)
+        response = self.render("task.html", status, **context)
         response.set_cookie(CSRF_COOKIE, context["csrf"], httponly=True, samesite="strict")
         return response
 
@@ -410,12 +502,26 @@ def create_app(page: TaskPage) -> FastAPI:
 
     @app.post("/tasks/{reference}/{step}/{token}", response_class=HTMLResponse)
     async def answer(reference: str, step: str, token: str, request: Request) -> HTMLResponse:
-        body = await request.body()
+        # Read no more than a file at the limit and its form: a bigger body is refused unread.
+        cap = ev.max_bytes() + FORM_ALLOWANCE
+        chunks: list[bytes] = []
+        received = 0
+        async for chunk in request.stream():
+            received += len(chunk)
+            if received > cap:
+                break
+            chunks.append(chunk)
+        body = b"".join(chunks)
+        content_type = request.headers.get("content-type", "")
 
         def submit() -> HTMLResponse:
             try:
                 page.limit(request, token)
-                return page.submit(token, reference, step, parse_form(body), request.cookies.get(CSRF_COOKIE))
+                if received > cap:
+                    page.open_task(token, reference, step)  # a bad link is refused as such first
+                    raise too_large()
+                posted = parse_posted(content_type, body)
+                return page.submit(token, reference, step, posted, request.cookies.get(CSRF_COOKIE))
             except Refusal as refusal:
                 return page.refusal(refusal)
 

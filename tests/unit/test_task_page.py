@@ -7,15 +7,17 @@ tests/integration/test_task_links_flow.py resumes a real suspended run through a
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from remediation_flows.core import casework as cw
+from remediation_flows.core import evidence as ev
 from remediation_flows.core import task_links as tl
-from remediation_flows.core.store.schema import TaskLink
+from remediation_flows.core.store.schema import AuditEvent, EvidenceFile, TaskLink
 from remediation_flows.flows.prompts import input_key
 from remediation_flows.flows.remediation.stages import prompt_key, question_for
 from remediation_flows.task_page.app import CSRF_COOKIE, TaskPage, WaitingRun, create_app
@@ -175,4 +177,121 @@ def test_the_page_refuses_when_the_run_is_not_waiting_on_this_question(awaiting)
     runs.key = "some-other-suspension-0"
     assert "try again in a minute" in refused(
         client, store, runs, "POST", url, 409, data={"csrf": csrf, "approved": "true"}
+    )
+
+
+PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n"
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00" * 40
+REINTEGRATION = {
+    "effective_on": "2026-03-02",
+    "first_stipend_paid_on": "2026-03-05",
+    "evidence_reference": "ENR-1",
+}
+
+
+@pytest.fixture
+def awaiting_enrolment(store, garment_brand):  # noqa: F811
+    """A case whose plan is approved: its focal points' links ask for enrolment, with a file."""
+    reference = case_awaiting_plan_approval(store, garment_brand)
+    cw.decide_plan(store, reference, "supervisor", True, SUPERVISOR)
+    cw.decide_plan(store, reference, "enterprise_focal_point", True, FOCAL_POINT)
+    runs = Runs(store, reference)
+    page = TaskPage(store, secret=b"test secret", find_runs=runs.find, resume=runs.resume)
+    client = TestClient(create_app(page))
+    url = path(
+        next(
+            link
+            for recipient, link in links_in_mail(store, reference).items()
+            if recipient == FOCAL_POINT and "/school_reintegration/" in link
+        )
+    )
+    return store, reference, runs, client, url
+
+
+def evidence_rows(store) -> list[tuple]:
+    with store.transaction() as session:
+        return list(
+            session.execute(
+                select(
+                    EvidenceFile.sha256,
+                    EvidenceFile.uploaded_by,
+                    EvidenceFile.verified,
+                    EvidenceFile.task_link_id,
+                )
+            )
+        )
+
+
+def test_an_enrolment_letter_uploaded_with_the_answer_is_stored_as_the_verified_recipients(
+    awaiting_enrolment,
+):
+    store, reference, runs, client, url = awaiting_enrolment
+    html = client.get(url).text
+    assert 'enctype="multipart/form-data"' in html and 'type="file" name="evidence_file"' in html
+    response = client.post(
+        url,
+        data={"csrf": csrf_of(html), **REINTEGRATION},
+        files={"evidence_file": ("Shirin enrolment.png", PNG, "application/pdf")},
+    )
+    assert response.status_code == 200, response.text
+    [(run_id, run_input)] = runs.resumed
+    assert "evidence_file" not in run_input and PNG.decode("latin-1") not in str(run_input)
+    [(sha256, uploaded_by, verified, link_id)] = evidence_rows(store)
+    assert (sha256, uploaded_by, verified) == (hashlib.sha256(PNG).hexdigest(), FOCAL_POINT, True)
+    assert link_id == tl.verified_answer(store, runs.key).link_id
+    [stored] = ev.evidence_of(store, reference)
+    assert stored.media_type == "image/png", "judged by its content, not its name or declared type"
+    assert ev.evidence_content(store, reference, sha256) == PNG
+    with store.transaction() as session:
+        audit = session.scalars(select(AuditEvent).where(AuditEvent.action == "evidence_added")).one()
+    assert audit.actor == FOCAL_POINT and "Shirin" not in str(audit.details)
+
+
+def test_an_answer_without_a_file_is_still_accepted(awaiting_enrolment):
+    store, reference, runs, client, url = awaiting_enrolment
+    html = client.get(url).text
+    response = client.post(
+        url, data={"csrf": csrf_of(html), **REINTEGRATION}, files={"evidence_file": ("", b"", "")}
+    )
+    assert response.status_code == 200, response.text
+    assert len(runs.resumed) == 1 and evidence_rows(store) == []
+
+
+def test_a_file_of_the_wrong_type_too_big_or_empty_is_refused_and_changes_nothing(
+    awaiting_enrolment, monkeypatch
+):
+    store, reference, runs, client, url = awaiting_enrolment
+    csrf = csrf_of(client.get(url).text)
+    form = {"csrf": csrf, **REINTEGRATION}
+    text_as_pdf = {"evidence_file": ("letter.pdf", b"Dear school, please enrol the child", "application/pdf")}
+    assert "not a PDF, JPEG or PNG" in refused(
+        client, store, runs, "POST", url, 415, data=form, files=text_as_pdf
+    )
+    empty = {"evidence_file": ("letter.pdf", b"", "application/pdf")}
+    assert "the file is empty" in refused(client, store, runs, "POST", url, 422, data=form, files=empty)
+    monkeypatch.setenv(ev.MAX_BYTES_VARIABLE, str(len(PDF) - 1))
+    big = {"evidence_file": ("letter.pdf", PDF, "application/pdf")}
+    assert "over the limit" in refused(client, store, runs, "POST", url, 413, data=form, files=big)
+    # Far over the limit, the body is refused before it is read to the end.
+    monkeypatch.setenv(ev.MAX_BYTES_VARIABLE, "10")
+    huge = {"evidence_file": ("scan.pdf", PDF + b"\0" * (200 * 1024), "application/pdf")}
+    assert "over the limit" in refused(client, store, runs, "POST", url, 413, data=form, files=huge)
+    assert evidence_rows(store) == []
+    assert tl.verified_answer(store, runs.key) is None
+
+
+def test_a_task_that_asks_no_evidence_shows_no_file_input_and_refuses_one(awaiting):
+    store, reference, links, runs, client = awaiting
+    url = path(links[SUPERVISOR])
+    html = client.get(url).text
+    assert 'type="file"' not in html and "multipart" not in html
+    assert "takes no file" in refused(
+        client,
+        store,
+        runs,
+        "POST",
+        url,
+        400,
+        data={"csrf": csrf_of(html), "approved": "true"},
+        files={"evidence_file": ("x.pdf", PDF, "application/pdf")},
     )

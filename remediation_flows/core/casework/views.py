@@ -24,6 +24,7 @@ from remediation_flows.core.casework.common import (
     _reintegration,
     _visits_done,
 )
+from remediation_flows.core.evidence import EvidenceSummary, evidence_in
 from remediation_flows.core.holds import active_holds, hold_label
 from remediation_flows.core.mail.render import format_instant
 from remediation_flows.core.store import repository as repo
@@ -72,6 +73,8 @@ class CaseView:
     visits_done: int = 0
     #: Every approval decision so far: who, in which role, verified or on whose behalf, when.
     decisions: list[DecisionView] = field(default_factory=list)
+    #: The case's evidence files, by hash, type and size only.
+    evidence: list[EvidenceSummary] = field(default_factory=list)
 
     @property
     def is_finished(self) -> bool:
@@ -133,6 +136,7 @@ def _view(session: Session, case: Case) -> CaseView:
         effective_on=reintegration.effective_on if reintegration else None,
         visits_done=_visits_done(session, case, reintegration.effective_on if reintegration else None),
         decisions=decisions_of_case(session, case.id),
+        evidence=evidence_in(session, case.id),
     )
 
 

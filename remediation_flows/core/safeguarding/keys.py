@@ -19,15 +19,20 @@ from remediation_flows.core.store.protection import (
     PersonalDataKeyError,
     configured_keys,
     reprotect,
+    reprotect_bytes,
     under_current_key,
 )
 from remediation_flows.core.store.repository import CaseStore
-from remediation_flows.core.store.schema import Case
+from remediation_flows.core.store.schema import Case, EvidenceFile
 
 PROTECTED_COLUMNS = ("full_name", "birth_date", "address", "school", "guardian_name", "photo_reference")
 
 # The child's table as stored, without the types that decrypt on read: rotation moves tokens only.
 _STORED = table("child_personal_data", column("case_id"), *(column(name) for name in PROTECTED_COLUMNS))
+# Evidence files as stored, likewise: a letter or photo may show the child, so it is under the same key.
+_EVIDENCE = table("evidence_files", column("id"), column("case_id"), column("content"))
+#: Files are up to the evidence size limit each, so they go a few at a time.
+EVIDENCE_BATCH = 10
 
 
 @dataclass(frozen=True)
@@ -56,7 +61,7 @@ def rotate_personal_data(store: CaseStore, actor: str, batch_size: int = 200) ->
                 .with_for_update(of=_STORED)
             ).all()
             if not rows:
-                return
+                break
             changed = 0
             for row in rows:
                 values = row._mapping
@@ -80,3 +85,36 @@ def rotate_personal_data(store: CaseStore, actor: str, batch_size: int = 200) ->
                 )
             after = rows[-1].case_id
         yield RotatedBatch(identities=len(rows), values=changed)
+    yield from _rotate_evidence(store, actor)
+
+
+def _rotate_evidence(store: CaseStore, actor: str) -> Iterator[RotatedBatch]:
+    after = 0
+    while True:
+        with store.transaction() as session:
+            rows = session.execute(
+                select(_EVIDENCE)
+                .where(_EVIDENCE.c.id > after)
+                .order_by(_EVIDENCE.c.id)
+                .limit(EVIDENCE_BATCH)
+                .with_for_update()
+            ).all()
+            if not rows:
+                return
+            changed = 0
+            for row in rows:
+                rotated = reprotect_bytes(bytes(row.content))
+                if rotated is None:
+                    continue
+                session.execute(update(_EVIDENCE).where(_EVIDENCE.c.id == row.id).values(content=rotated))
+                changed += 1
+                repo.record_audit(
+                    session,
+                    actor=actor,
+                    action="evidence_reencrypted",
+                    entity=EvidenceFile.__tablename__,
+                    entity_id=row.id,
+                    case_id=row.case_id,
+                )
+            after = rows[-1].id
+        yield RotatedBatch(identities=0, values=changed)

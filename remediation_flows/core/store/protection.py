@@ -19,7 +19,7 @@ from functools import cache
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from sqlalchemy import Text, TypeDecorator
+from sqlalchemy import LargeBinary, Text, TypeDecorator
 
 from remediation_flows.core.errors import RemediationError
 
@@ -135,6 +135,61 @@ class ProtectedDate(TypeDecorator[dt.date]):
     def process_result_value(self, value: str | None, dialect: Any) -> dt.date | None:
         text = reveal(value)
         return dt.date.fromisoformat(text) if text else None
+
+
+BYTES_PREFIX = PREFIX.encode()
+
+
+def protect_bytes(content: bytes) -> bytes:
+    """The bytes as stored: a Fernet token behind a marker when a key is configured, else as given."""
+    fernet = _current()
+    if fernet is None:
+        return content
+    return BYTES_PREFIX + fernet.encrypt(content)
+
+
+def reveal_bytes(stored: bytes) -> bytes:
+    """The bytes as written, from what is stored."""
+    if not stored.startswith(BYTES_PREFIX):
+        return stored
+    fernet = _current()
+    if fernet is None:
+        raise PersonalDataKeyError(f"personal data is encrypted: set {KEY_VARIABLE} to read it")
+    try:
+        return fernet.decrypt(stored[len(BYTES_PREFIX) :])
+    except InvalidToken:
+        raise PersonalDataKeyError(f"{KEY_VARIABLE} does not open the stored personal data") from None
+
+
+def reprotect_bytes(stored: bytes) -> bytes | None:
+    """The stored bytes under the first key, or None when they already are (nothing to rewrite)."""
+    keys = configured_keys()
+    if not keys:
+        raise PersonalDataKeyError(f"set {KEY_VARIABLE} to encrypt personal data")
+    if stored.startswith(BYTES_PREFIX):
+        try:
+            keys[0].decrypt(stored[len(BYTES_PREFIX) :])
+            return None
+        except InvalidToken:
+            pass
+    return protect_bytes(reveal_bytes(stored))
+
+
+class ProtectedBytes(TypeDecorator[bytes]):
+    """Binary content (an evidence file) encrypted at rest when a key is configured.
+
+    A stored value is recognised as encrypted by its marker; the files it holds begin with their
+    own magic bytes (PDF, JPEG, PNG), which never spell the marker.
+    """
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def process_bind_param(self, value: bytes | None, dialect: Any) -> bytes | None:
+        return None if value is None else protect_bytes(value)
+
+    def process_result_value(self, value: bytes | None, dialect: Any) -> bytes | None:
+        return None if value is None else reveal_bytes(bytes(value))
 
 
 def new_key() -> str:

@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from remediation_flows.core.store.protection import ProtectedDate, ProtectedText
+from remediation_flows.core.store.protection import ProtectedBytes, ProtectedDate, ProtectedText
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -321,6 +321,31 @@ class TaskLink(Base):
     void_reason: Mapped[str | None] = mapped_column(Text)
     answered_key: Mapped[str | None] = mapped_column(String(200))
     answer: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class EvidenceFile(Base):
+    """A file that proves a step was done (an enrolment letter, a stipend receipt, an attendance sheet).
+
+    Only the case store holds the bytes, encrypted at rest where a key is configured: a letter or a
+    photo may show the child. Anything shown outside the store names the file by hash, type and size.
+    """
+
+    __tablename__ = "evidence_files"
+    __table_args__ = (UniqueConstraint("case_id", "sha256"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    milestone_id: Mapped[int | None] = mapped_column(ForeignKey("milestones.id"))
+    #: The milestone step the file is evidence for (e.g. "school_reintegration").
+    step: Mapped[str] = mapped_column(String(64))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    media_type: Mapped[str] = mapped_column(String(32))
+    content: Mapped[bytes] = mapped_column(ProtectedBytes)
+    uploaded_by: Mapped[str] = mapped_column(String(200))
+    #: True when the uploader followed a task link issued to them; False when staff added it.
+    verified: Mapped[bool] = mapped_column(Boolean)
+    task_link_id: Mapped[int | None] = mapped_column(ForeignKey("task_links.id"))
+    uploaded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Assessment(Base):
