@@ -8,6 +8,9 @@ import pytest
 
 from remediation_flows.flows import run_log
 
+# Outside a flow run Prefect's API log handler warns that it has no run to send these records to.
+pytestmark = pytest.mark.filterwarnings("ignore:Logger 'prefect.flow_runs' attempted to send logs")
+
 
 class Recorder(logging.Handler):
     def __init__(self) -> None:
