@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from remediation_flows.core.clocks import SiteCalendar
 from remediation_flows.core.config import ConfigInvalid, load_programme_file
 from remediation_flows.core.errors import RemediationError
+from remediation_flows.core.statuses import OutboxStatus
 from remediation_flows.core.untrusted_input import PRINTED_PROBLEMS, excerpt
 
 if TYPE_CHECKING:  # imported late at run time to keep `--help` fast
@@ -242,9 +243,7 @@ def cmd_outbox(args: argparse.Namespace) -> int:
             query = query.where(OutboxMessage.status == args.status)
         rows = session.scalars(query).all()
     store.dispose()
-    print(
-        ", ".join(f"{status}: {totals.get(status, 0)}" for status in ("pending", "sending", "sent", "failed"))
-    )
+    print(", ".join(f"{status}: {totals.get(status, 0)}" for status in OutboxStatus))
     _print_table(
         ("id", "status", "tries", "kind", "to", "subject", "last error"),
         [
@@ -1041,7 +1040,7 @@ def build_parser() -> argparse.ArgumentParser:
     overdue.set_defaults(handler=cmd_overdue)
 
     outbox = commands.add_parser("outbox", help="emails pending, sent and failed")
-    outbox.add_argument("--status", choices=["pending", "sending", "sent", "failed"])
+    outbox.add_argument("--status", choices=[status.value for status in OutboxStatus])
     outbox.add_argument("--limit", type=int, default=20)
     _add_store_options(outbox)
     outbox.set_defaults(handler=cmd_outbox)

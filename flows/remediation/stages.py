@@ -25,6 +25,7 @@ from prefect.input import RunInput
 from remediation_flows.core import casework as cw
 from remediation_flows.core.approvals import Decider
 from remediation_flows.core.case_states import CaseState
+from remediation_flows.core.statuses import PlanStatus
 from remediation_flows.core.store import CaseStore
 from remediation_flows.core.task_links import VerifiedAnswer, verified_answer
 from remediation_flows.flows.prompts import apply, ask, case_subject, input_key
@@ -156,7 +157,7 @@ QUESTIONS: tuple[Question, ...] = (
         act=cw.propose_plan,
         report=cw.PlanProposal,
         words="Remediation plan: schooling or training, stipend, fees and who pays",
-        when=lambda view: view.plan_status != "proposed",
+        when=lambda view: view.plan_status != PlanStatus.PROPOSED,
     ),
     Question(
         state=CaseState.REMEDIATION_PLAN,
@@ -167,7 +168,7 @@ QUESTIONS: tuple[Question, ...] = (
         act=cw.decide_plan,
         report=None,
         words="Approve remediation plan {plan_id}? (awaiting: {pending})",
-        when=lambda view: view.plan_status == "proposed",
+        when=lambda view: view.plan_status == PlanStatus.PROPOSED,
     ),
     Question(
         state=CaseState.SCHOOL_REINTEGRATION,

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from remediation_flows.core.config.model import Programme, Role
 from remediation_flows.core.errors import InvalidInput
+from remediation_flows.core.statuses import ApprovalStatus
 from remediation_flows.core.store import repository as repo
 from remediation_flows.core.store.schema import Approval, Milestone
 
@@ -37,7 +38,9 @@ def all_approved(session: Session, milestone: Milestone | None, subject: str) ->
 
     Call it after recording a decision: with nothing requested there is nothing to wait for.
     """
-    return all(approval.status == "approved" for approval in approvals_on(session, milestone, subject))
+    return all(
+        approval.status == ApprovalStatus.APPROVED for approval in approvals_on(session, milestone, subject)
+    )
 
 
 @dataclass(frozen=True)
@@ -112,7 +115,7 @@ def check_decider(
         for other in approvals_on(session, milestone, subject):
             if (
                 other.role != role_name
-                and other.status != "requested"
+                and other.status != ApprovalStatus.REQUESTED
                 and _same(other.decided_for, decider.person)
             ):
                 raise InvalidInput(
@@ -176,7 +179,7 @@ def decisions_of_case(session: Session, case_id: int) -> list[DecisionView]:
     """Every decision taken on the case's approvals, in the order they were taken."""
     approvals = session.scalars(
         select(Approval)
-        .where(Approval.case_id == case_id, Approval.status != "requested")
+        .where(Approval.case_id == case_id, Approval.status != ApprovalStatus.REQUESTED)
         .order_by(Approval.decided_at, Approval.id)
     )
     return [

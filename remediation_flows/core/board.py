@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from remediation_flows.core.holds import active_holds, hold_label
 from remediation_flows.core.ladder import Calendars
 from remediation_flows.core.mail.render import format_instant
+from remediation_flows.core.statuses import MilestoneStatus
 from remediation_flows.core.store.repository import programme_versions
 from remediation_flows.core.store.schema import Case, Milestone
 
@@ -43,7 +44,7 @@ def overdue_board(
     rows = session.execute(
         select(Milestone, Case.reference)
         .outerjoin(Case, Case.id == Milestone.case_id)
-        .where(Milestone.status == "open", Milestone.due_at <= as_of + horizon)
+        .where(Milestone.status == MilestoneStatus.OPEN, Milestone.due_at <= as_of + horizon)
         .order_by(Milestone.due_at, Milestone.id)
     ).all()
     holds = active_holds(session, [milestone.id for milestone, _ in rows])

@@ -23,6 +23,7 @@ from remediation_flows.core.config.model import Programme, Role
 from remediation_flows.core.errors import RemediationError
 from remediation_flows.core.ladder import Calendars, LevelTime, ladder_schedule, next_escalation_at
 from remediation_flows.core.mail.render import escalation_mail, unplaceable_ladder_mail
+from remediation_flows.core.statuses import MilestoneStatus, OutboxStatus
 from remediation_flows.core.store.repository import (
     CaseStore,
     enqueue_mail,
@@ -207,7 +208,7 @@ def _sweep_batch(
         .outerjoin(Case, Case.id == Milestone.case_id)
         # A held milestone has no next level; the test on held_since guards against one set by mistake.
         .where(
-            Milestone.status == "open",
+            Milestone.status == MilestoneStatus.OPEN,
             Milestone.next_escalation_at <= as_of,
             Milestone.held_since.is_(None),
         )
@@ -308,7 +309,7 @@ def _sweep_batch(
                     "body_text": mail.text,
                     "body_html": mail.html,
                     "calendar_ics": None,
-                    "status": "pending",
+                    "status": OutboxStatus.PENDING,
                     "attempts": 0,
                     "next_attempt_at": now,
                     "created_at": now,

@@ -36,6 +36,7 @@ from remediation_flows.core.errors import InvalidInput, NotFound
 from remediation_flows.core.escalation import resolve_recipients
 from remediation_flows.core.ladder import next_escalation_at
 from remediation_flows.core.mail.render import extension_mail
+from remediation_flows.core.statuses import MilestoneStatus
 from remediation_flows.core.store import repository as repo
 from remediation_flows.core.store.repository import CaseStore
 from remediation_flows.core.store.schema import Case, Milestone, MilestoneHold, utcnow
@@ -124,14 +125,16 @@ def _open_milestone_of(session: Session, case: Case, step: str) -> Milestone:
     """The case's earliest-due open milestone of ``step``, locked; NotFound names the open steps."""
     milestone = session.scalars(
         select(Milestone)
-        .where(Milestone.case_id == case.id, Milestone.kind == step, Milestone.status == "open")
+        .where(Milestone.case_id == case.id, Milestone.kind == step, Milestone.status == MilestoneStatus.OPEN)
         .order_by(Milestone.due_at, Milestone.id)
         .limit(1)
         .with_for_update()
     ).first()
     if milestone is None:
         open_steps = session.scalars(
-            select(Milestone.kind).where(Milestone.case_id == case.id, Milestone.status == "open")
+            select(Milestone.kind).where(
+                Milestone.case_id == case.id, Milestone.status == MilestoneStatus.OPEN
+            )
         ).all()
         raise NotFound(
             f"case {case.reference} has no open '{step}' milestone (open: {', '.join(open_steps) or 'none'})"

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from remediation_flows.core.holds import active_holds, hold_label
 from remediation_flows.core.ladder import Calendars
 from remediation_flows.core.mail.render import format_instant
+from remediation_flows.core.statuses import ApprovalStatus, MilestoneStatus
 from remediation_flows.core.store.repository import programme_versions
 from remediation_flows.core.store.schema import Approval, Case, Milestone
 
@@ -43,14 +44,14 @@ def open_waits(session: Session, as_of: dt.datetime) -> list[Wait]:
     rows = session.execute(
         select(Milestone, Case.reference)
         .join(Case, Case.id == Milestone.case_id)
-        .where(Milestone.status == "open")
+        .where(Milestone.status == MilestoneStatus.OPEN)
         .order_by(Milestone.due_at, Milestone.id)
     ).all()
     ids = [milestone.id for milestone, _ in rows]
     approvers: dict[int, list[str]] = {}
     for milestone_id, role in session.execute(
         select(Approval.milestone_id, Approval.role)
-        .where(Approval.status == "requested", Approval.milestone_id.in_(ids))
+        .where(Approval.status == ApprovalStatus.REQUESTED, Approval.milestone_id.in_(ids))
         .order_by(Approval.id)
     ):
         approvers.setdefault(milestone_id, []).append(role)

@@ -39,6 +39,7 @@ from remediation_flows.core.errors import RemediationError
 from remediation_flows.core.ladder import next_escalation_at
 from remediation_flows.core.mail.i18n import step_title, words
 from remediation_flows.core.notices import enqueue_task_mail
+from remediation_flows.core.statuses import MilestoneStatus
 from remediation_flows.core.store import repository as repo
 from remediation_flows.core.store.repository import CaseStore
 from remediation_flows.core.store.schema import (
@@ -557,7 +558,7 @@ def _planned_milestone(plan: _Planned) -> dict[str, Any] | None:
         "title": step_title("en", step) + (f" {number}" if number is not None else ""),
         "config_sha256": programme.fingerprint,
         "owner_role": str(rule.owner),
-        "status": "open",
+        "status": MilestoneStatus.OPEN,
         "due_at": due_at,
         "escalation_level": -1,
         "next_escalation_at": next_escalation_at(programme, plan.calendar, step, due_at, -1),

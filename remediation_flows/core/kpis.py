@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from remediation_flows.core.statuses import PlanStatus
 from remediation_flows.core.store.repository import CaseStore
 from remediation_flows.core.store.schema import (
     Assessment,
@@ -151,8 +152,8 @@ def _facts(session: Session, case: Case) -> CaseFacts:
         sex=sex or NOT_RECORDED,
         assessed_in_time=bool(assessments)
         and assessments[0].assessed_at - case.notified_at <= ASSESSMENT_WINDOW,
-        plans_decided=sum(status in ("accepted", "rejected") for status in plans),
-        plans_accepted=sum(status == "accepted" for status in plans),
+        plans_decided=sum(status in (PlanStatus.ACCEPTED, PlanStatus.REJECTED) for status in plans),
+        plans_accepted=sum(status == PlanStatus.ACCEPTED for status in plans),
         reintegrated=bool(reintegrations),
         schooling="school_reintegration" in reintegrations,
         visits=len(visits),

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from remediation_flows.core.statuses import OutboxStatus
 from remediation_flows.core.store.repository import CaseStore
 from remediation_flows.core.store.schema import OutboxMessage
 
@@ -173,9 +174,11 @@ def outbox_backlog(store: CaseStore) -> Backlog:
     """Pending and failed emails in the case store, and since when the oldest pending one waits."""
     with store.reading() as session:
         pending, oldest = session.execute(
-            select(func.count(), func.min(OutboxMessage.created_at)).where(OutboxMessage.status == "pending")
+            select(func.count(), func.min(OutboxMessage.created_at)).where(
+                OutboxMessage.status == OutboxStatus.PENDING
+            )
         ).one()
-        failed = session.scalar(select(func.count()).where(OutboxMessage.status == "failed"))
+        failed = session.scalar(select(func.count()).where(OutboxMessage.status == OutboxStatus.FAILED))
     return Backlog(pending=pending, oldest_pending_at=oldest, failed=failed or 0)
 
 

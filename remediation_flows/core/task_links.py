@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from remediation_flows.core.config.model import Programme, Role
 from remediation_flows.core.errors import InvalidInput, NotFound, RemediationError
 from remediation_flows.core.evidence import EvidenceUpload, store_evidence
+from remediation_flows.core.statuses import ApprovalStatus, MilestoneStatus
 from remediation_flows.core.store import repository as repo
 from remediation_flows.core.store.repository import CaseStore
 from remediation_flows.core.store.schema import Approval, Case, Enterprise, Milestone, TaskLink, utcnow
@@ -225,7 +226,7 @@ def _checked_link(
         raise LinkGone(f"this link no longer works: {link.void_reason}")
     if now >= link.expires_at:
         raise LinkGone(f"this link expired on {link.expires_at:%Y-%m-%d %H:%M} UTC")
-    if milestone.status != "open":
+    if milestone.status != MilestoneStatus.OPEN:
         raise LinkGone("this task is no longer open: it was answered or cancelled")
     if link.subject:
         approval = session.scalars(
@@ -235,7 +236,7 @@ def _checked_link(
                 Approval.role == link.role,
             )
         ).one_or_none()
-        if approval is None or approval.status != "requested":
+        if approval is None or approval.status != ApprovalStatus.REQUESTED:
             raise LinkGone("this approval was already given by another route")
     programme = current_programme(session, case.enterprise_id)
     if not holds_role(programme, link.recipient, link.role, case.site_id):
@@ -420,7 +421,9 @@ def reissue_link(
         case = repo.get_case(session, reference, for_update=True)
         milestone = session.scalars(
             select(Milestone)
-            .where(Milestone.case_id == case.id, Milestone.kind == step, Milestone.status == "open")
+            .where(
+                Milestone.case_id == case.id, Milestone.kind == step, Milestone.status == MilestoneStatus.OPEN
+            )
             .order_by(Milestone.id.desc())
             .limit(1)
         ).first()

@@ -421,3 +421,25 @@ def test_a_read_takes_no_write_lock_on_sqlite(tmp_path):
             writer.execute("BEGIN IMMEDIATE")  # a writing transaction holds it from its start
     writer.close()
     store.dispose()
+
+
+def test_a_status_is_one_of_its_enum_and_reads_back_as_it(store, garment_brand):
+    """A typo in a status is refused when written, not stored as a new state nobody handles."""
+    from remediation_flows.core import casework as cw
+    from remediation_flows.core.statuses import MilestoneStatus
+
+    notification = cw.Notification(
+        enterprise_id=garment_brand.enterprise_id,
+        site_id="dhaka-knit-01",
+        notified_at=NOTIFIED_AT,
+        source=cw.Source.AUDIT,
+    )
+    reference = cw.open_case(store, garment_brand, notification, actor="pm@ngo.example").reference
+    key = f"{reference}/r1/on_site_assessment"
+    with store.transaction() as session:
+        milestone = repo.get_milestone(session, key)
+        assert milestone.status is MilestoneStatus.OPEN and milestone.status == "open"
+    with pytest.raises(Exception, match="opne"), store.transaction() as session:
+        repo.get_milestone(session, key).status = "opne"
+    with store.transaction() as session:
+        assert repo.get_milestone(session, key).status is MilestoneStatus.OPEN

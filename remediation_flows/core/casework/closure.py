@@ -29,6 +29,7 @@ from remediation_flows.core.casework.views import CaseView, _view
 from remediation_flows.core.config.model import Role
 from remediation_flows.core.errors import InvalidInput
 from remediation_flows.core.safeguarding.free_text import screen_case_texts
+from remediation_flows.core.statuses import MilestoneStatus
 from remediation_flows.core.store import repository as repo
 from remediation_flows.core.store.repository import CaseStore
 from remediation_flows.core.store.schema import Milestone
@@ -70,7 +71,11 @@ def decide_closure(
         actor = decider.actor
         if not approved:
             repo.complete_milestone(
-                session, closure, actor=actor, reason=f"closure refused: {comment}", status="cancelled"
+                session,
+                closure,
+                actor=actor,
+                reason=f"closure refused: {comment}",
+                status=MilestoneStatus.CANCELLED,
             )
             reintegration = _required_reintegration(session, case)
             visits = _visits_done(session, case, reintegration.effective_on)
@@ -107,10 +112,14 @@ def withdraw_case(store: CaseStore, reference: str, actor: str, reason: str) -> 
         case = _locked_case(session, reference, WITHDRAW)
         screen_case_texts(session, case, reason=reason)
         for milestone in session.scalars(
-            select(Milestone).where(Milestone.case_id == case.id, Milestone.status == "open")
+            select(Milestone).where(Milestone.case_id == case.id, Milestone.status == MilestoneStatus.OPEN)
         ):
             repo.complete_milestone(
-                session, milestone, actor=actor, reason=f"withdrawn: {reason}", status="cancelled"
+                session,
+                milestone,
+                actor=actor,
+                reason=f"withdrawn: {reason}",
+                status=MilestoneStatus.CANCELLED,
             )
         _move(session, case, WITHDRAW, CaseState.WITHDRAWN, actor=actor, reason=reason)
         return _view(session, case)

@@ -18,6 +18,7 @@ from remediation_flows.core.config.model import Programme, Role
 from remediation_flows.core.errors import NotFound
 from remediation_flows.core.mail.i18n import step_title, words
 from remediation_flows.core.notices import enqueue_task_mail
+from remediation_flows.core.statuses import MilestoneStatus
 from remediation_flows.core.store import repository as repo
 from remediation_flows.core.store.schema import (
     Case,
@@ -46,7 +47,7 @@ def _current_plan(session: Session, case: Case) -> RemediationPlan | None:
 def _open_milestone(session: Session, case: Case, step: str) -> Milestone | None:
     return session.scalars(
         select(Milestone)
-        .where(Milestone.case_id == case.id, Milestone.kind == step, Milestone.status == "open")
+        .where(Milestone.case_id == case.id, Milestone.kind == step, Milestone.status == MilestoneStatus.OPEN)
         .order_by(Milestone.id.desc())
         .limit(1)
     ).first()
@@ -179,10 +180,10 @@ def _complete(session: Session, case: Case, step: str, actor: str, reason: str) 
 
 def _reopen(session: Session, programme: Programme, case: Case, actor: str, reason: str) -> None:
     for milestone in session.scalars(
-        select(Milestone).where(Milestone.case_id == case.id, Milestone.status == "open")
+        select(Milestone).where(Milestone.case_id == case.id, Milestone.status == MilestoneStatus.OPEN)
     ):
         repo.complete_milestone(
-            session, milestone, actor=actor, reason=f"re-opened: {reason}", status="cancelled"
+            session, milestone, actor=actor, reason=f"re-opened: {reason}", status=MilestoneStatus.CANCELLED
         )
     _move(session, case, REOPEN, CaseState.REOPENED, actor=actor, reason=reason)
     _move(session, case, NEW_ROUND, CaseState.REMEDIATION_PLAN, actor=actor, reason="a new plan is needed")

@@ -14,6 +14,7 @@ from remediation_flows.core.errors import InvalidInput, NotFound
 from remediation_flows.core.escalation import resolve_recipients
 from remediation_flows.core.mail.render import extension_mail
 from remediation_flows.core.safeguarding.free_text import screen_case_texts
+from remediation_flows.core.statuses import MilestoneStatus
 from remediation_flows.core.store import repository as repo
 from remediation_flows.core.store.repository import CaseStore
 from remediation_flows.core.store.schema import Milestone
@@ -64,7 +65,9 @@ def grant_extension(
             open_steps = [
                 m.kind
                 for m in session.scalars(
-                    select(Milestone).where(Milestone.case_id == case.id, Milestone.status == "open")
+                    select(Milestone).where(
+                        Milestone.case_id == case.id, Milestone.status == MilestoneStatus.OPEN
+                    )
                 )
             ]
             raise NotFound(

@@ -33,6 +33,7 @@ from remediation_flows.core.config.model import Programme, Role
 from remediation_flows.core.errors import InvalidInput
 from remediation_flows.core.mail.i18n import words
 from remediation_flows.core.safeguarding.free_text import screen_case_texts
+from remediation_flows.core.statuses import PlanStatus
 from remediation_flows.core.store import repository as repo
 from remediation_flows.core.store.repository import CaseStore
 from remediation_flows.core.store.schema import (
@@ -49,7 +50,7 @@ def propose_plan(store: CaseStore, reference: str, proposal: PlanProposal, actor
         case = _locked_case(session, reference, PROPOSE_PLAN)
         programme = _programme(session, case)
         current = _current_plan(session, case)
-        if current is not None and current.status == "proposed":
+        if current is not None and current.status == PlanStatus.PROPOSED:
             raise InvalidInput(f"plan {current.id} of case {reference} is still awaiting decisions")
         young = case.outcome == AssessmentOutcome.YOUNG_WORKER
         if young != (proposal.pathway is Pathway.YOUNG_WORKER_PROTECTION):
@@ -67,7 +68,7 @@ def propose_plan(store: CaseStore, reference: str, proposal: PlanProposal, actor
             currency=proposal.currency.upper(),
             school_fees=money(proposal.school_fees, "school_fees"),
             payer=str(proposal.payer),
-            status="proposed",
+            status=PlanStatus.PROPOSED,
             proposed_by=actor,
         )
         session.add(plan)
@@ -135,7 +136,7 @@ def decide_plan(
         screen_case_texts(session, case, comment=comment)
         programme = _programme(session, case)
         plan = _current_plan(session, case)
-        if plan is None or plan.status != "proposed":
+        if plan is None or plan.status != PlanStatus.PROPOSED:
             raise InvalidInput(f"case {reference} has no remediation plan awaiting a decision")
         milestone = _required_milestone(session, case, "remediation_plan")
         subject = f"plan {plan.id}"
@@ -152,7 +153,7 @@ def decide_plan(
         )
         actor = decider.actor
         if not approved:
-            plan.status = "rejected"
+            plan.status = PlanStatus.REJECTED
             repo.record_audit(
                 session,
                 actor=actor,
@@ -180,7 +181,7 @@ def decide_plan(
 def _accept_plan(
     session: Session, programme: Programme, case: Case, plan: RemediationPlan, actor: str, act: Act
 ) -> None:
-    plan.status = "accepted"
+    plan.status = PlanStatus.ACCEPTED
     repo.record_audit(
         session,
         actor=actor,

@@ -27,6 +27,7 @@ from remediation_flows.core.casework.common import (
 from remediation_flows.core.evidence import EvidenceSummary, evidence_in
 from remediation_flows.core.holds import active_holds, hold_label
 from remediation_flows.core.mail.render import format_instant
+from remediation_flows.core.statuses import ApprovalStatus, MilestoneStatus
 from remediation_flows.core.store import repository as repo
 from remediation_flows.core.store.repository import CaseStore
 from remediation_flows.core.store.schema import (
@@ -89,7 +90,7 @@ def _view(session: Session, case: Case) -> CaseView:
     site = programme.site(case.site_id)
     milestones = session.scalars(
         select(Milestone)
-        .where(Milestone.case_id == case.id, Milestone.status == "open")
+        .where(Milestone.case_id == case.id, Milestone.status == MilestoneStatus.OPEN)
         .order_by(Milestone.due_at)
     ).all()
     holds = active_holds(session, [m.id for m in milestones])
@@ -128,10 +129,10 @@ def _view(session: Session, case: Case) -> CaseView:
         plan_id=plan.id if plan else None,
         plan_status=plan.status if plan else None,
         plans_proposed=plans_proposed or 0,
-        pending_approvals=[a.role for a in plan_approvals if a.status == "requested"],
-        decisions_made=sum(a.status != "requested" for a in plan_approvals),
+        pending_approvals=[a.role for a in plan_approvals if a.status == ApprovalStatus.REQUESTED],
+        decisions_made=sum(a.status != ApprovalStatus.REQUESTED for a in plan_approvals),
         closure_pending=[
-            a.role for a in approvals_on(session, closure, "closure") if a.status == "requested"
+            a.role for a in approvals_on(session, closure, "closure") if a.status == ApprovalStatus.REQUESTED
         ],
         effective_on=reintegration.effective_on if reintegration else None,
         visits_done=_visits_done(session, case, reintegration.effective_on if reintegration else None),

@@ -27,6 +27,7 @@ from remediation_flows.core.mail.i18n import step_title, words
 from remediation_flows.core.mail.render import format_instant
 from remediation_flows.core.notices import enqueue_task_mail
 from remediation_flows.core.safeguarding.free_text import screen_site_texts
+from remediation_flows.core.statuses import ApprovalStatus, MilestoneStatus
 from remediation_flows.core.store import repository as repo
 from remediation_flows.core.store.repository import CaseStore
 from remediation_flows.core.store.schema import (
@@ -140,7 +141,7 @@ def monitoring_sites(assessments: list[SiteRiskAssessment]) -> list[str]:
 def _open_milestone(session: Session, cycle: DueDiligenceCycle) -> Milestone | None:
     return session.scalars(
         select(Milestone)
-        .where(Milestone.cycle_id == cycle.id, Milestone.status == "open")
+        .where(Milestone.cycle_id == cycle.id, Milestone.status == MilestoneStatus.OPEN)
         .order_by(Milestone.id)
     ).first()
 
@@ -182,8 +183,8 @@ def _view(session: Session, cycle: DueDiligenceCycle) -> CycleView:
         risk_levels={a.site_id: a.level for a in assessments},
         monitoring_sites=monitoring_sites(assessments),
         visited_sites=[v.site_id for v in visits if v.site_id],
-        pending_approvals=[a.role for a in approvals if a.status == "requested"],
-        refused=any(a.status == "rejected" for a in approvals),
+        pending_approvals=[a.role for a in approvals if a.status == ApprovalStatus.REQUESTED],
+        refused=any(a.status == ApprovalStatus.REJECTED for a in approvals),
         reviews=len(_records(session, cycle, "policy_review")),
         training_planned=plan[-1].data["planned_participants"] if plan else None,
         training_attended=attendance[-1].data["attended"] if attendance else None,

@@ -44,6 +44,7 @@ from remediation_flows.core.mail.transport import (
     SmtpSettings,
     compose,
 )
+from remediation_flows.core.statuses import OutboxStatus
 from remediation_flows.core.store.repository import (
     CaseStore,
     enqueue_mail,
@@ -83,7 +84,7 @@ class Claim:
 
     def ours(self) -> ColumnElement[bool]:
         """The condition under which a row is still held by this claim."""
-        return and_(OutboxMessage.status == "sending", OutboxMessage.claimed_by == self.token)
+        return and_(OutboxMessage.status == OutboxStatus.SENDING, OutboxMessage.claimed_by == self.token)
 
 
 def backoff(attempts: int, base: dt.timedelta = dt.timedelta(minutes=1)) -> dt.timedelta:
@@ -100,8 +101,8 @@ def release_expired_claims(store: CaseStore, now: dt.datetime) -> int:
             "CursorResult[Any]",
             session.execute(
                 update(OutboxMessage)
-                .where(OutboxMessage.status == "sending", OutboxMessage.claimed_until < now)
-                .values(status="pending", claimed_until=None, claimed_by=None, next_attempt_at=now)
+                .where(OutboxMessage.status == OutboxStatus.SENDING, OutboxMessage.claimed_until < now)
+                .values(status=OutboxStatus.PENDING, claimed_until=None, claimed_by=None, next_attempt_at=now)
             ),
         )
         return result.rowcount or 0
@@ -117,14 +118,14 @@ def claim_batch(
         rows = list(
             session.scalars(
                 select(OutboxMessage)
-                .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now)
+                .where(OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.next_attempt_at <= now)
                 .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
                 .limit(batch_size)
                 .with_for_update(skip_locked=True)
             )
         )
         for row in rows:
-            row.status = "sending"
+            row.status = OutboxStatus.SENDING
             row.claimed_until = claim.until
             row.claimed_by = claim.token
             row.attempts += 1
@@ -259,7 +260,7 @@ _RECORD_OUTCOME = (
     update(OutboxMessage)
     .where(
         OutboxMessage.id == bindparam("row_id"),
-        OutboxMessage.status == "sending",
+        OutboxMessage.status == OutboxStatus.SENDING,
         OutboxMessage.claimed_by == bindparam("token"),
     )
     .values(
@@ -309,9 +310,15 @@ class _Batch:
                 newly_failed[recipient] = refusal.error
         states = {deliveries.get(recipient, {}).get("status", "pending") for recipient in row.recipients}
         # Pending while anyone may still get it; failed when someone never will; else sent.
-        status = "pending" if "pending" in states else "failed" if "failed" in states else "sent"
+        status = (
+            OutboxStatus.PENDING
+            if OutboxStatus.PENDING in states
+            else OutboxStatus.FAILED
+            if OutboxStatus.FAILED in states
+            else OutboxStatus.SENT
+        )
         last_error = _summary(row.recipients, deliveries)
-        retry_at = self.now + backoff(row.attempts) if status == "pending" else row.next_attempt_at
+        retry_at = self.now + backoff(row.attempts) if status is OutboxStatus.PENDING else row.next_attempt_at
         values = {
             "new_status": status,
             "new_deliveries": deliveries,
@@ -340,9 +347,9 @@ class _Batch:
         row.deliveries = deliveries
         if any(refusal is not None for refusal in outcome.values()):
             self.result.errors.append(f"{row.message_id}: {last_error}")
-        if status == "sent":
+        if status is OutboxStatus.SENT:
             self.result.sent += 1
-        elif status == "failed":
+        elif status is OutboxStatus.FAILED:
             self.result.failed += 1
         else:
             self.result.retrying += 1

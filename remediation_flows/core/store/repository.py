@@ -25,6 +25,7 @@ from remediation_flows.core.config.minimum_age import HAZARDOUS_WORK_AGE
 from remediation_flows.core.config.model import Programme, Role
 from remediation_flows.core.errors import InvalidInput, NotFound
 from remediation_flows.core.ladder import next_escalation_at
+from remediation_flows.core.statuses import ApprovalStatus, MilestoneStatus, OutboxStatus
 from remediation_flows.core.store.database import READ_ONLY, make_engine
 from remediation_flows.core.store.schema import (
     Approval,
@@ -448,7 +449,7 @@ def add_milestone(
         title=title,
         config_sha256=programme.fingerprint,
         owner_role=str(rule.owner),
-        status="open",
+        status=MilestoneStatus.OPEN,
         due_at=due_at,
         escalation_level=-1,
         next_escalation_at=next_escalation_at(programme, calendar, step, due_at, -1),
@@ -484,10 +485,10 @@ def complete_milestone(
     actor: str,
     reason: str | None = None,
     at: dt.datetime | None = None,
-    status: str = "done",
+    status: MilestoneStatus = MilestoneStatus.DONE,
 ) -> Milestone:
     """Close an open milestone (done, or cancelled); closing a closed one is an error."""
-    if milestone.status != "open":
+    if milestone.status != MilestoneStatus.OPEN:
         raise InvalidInput(f"milestone '{milestone.key}' is already {milestone.status}")
     milestone.status = status
     milestone.next_escalation_at = None
@@ -522,7 +523,7 @@ def extend_deadline(
     reason: str,
 ) -> DeadlineExtension:
     """Move an open milestone's due date later; escalation starts again from the new date."""
-    if milestone.status != "open":
+    if milestone.status != MilestoneStatus.OPEN:
         raise InvalidInput(
             f"milestone '{milestone.key}' is {milestone.status}; only open ones can be extended"
         )
@@ -622,11 +623,11 @@ def decide_approval(
     approval = _approval(session, milestone, subject, role)
     if approval is None:
         raise NotFound(f"no approval by '{role}' was requested for milestone '{milestone.key}'")
-    if approval.status != "requested":
+    if approval.status != ApprovalStatus.REQUESTED:
         raise InvalidInput(f"the '{role}' approval of '{milestone.key}' was already {approval.status}")
     if not approved and not (comment or "").strip():
         raise InvalidInput("a rejection needs a comment saying why")
-    approval.status = "approved" if approved else "rejected"
+    approval.status = ApprovalStatus.APPROVED if approved else ApprovalStatus.REJECTED
     approval.decided_by, approval.decided_at, approval.comment = actor, utcnow(), comment
     approval.decided_for, approval.verified = decided_for, verified
     approval.on_behalf_reason = on_behalf_reason
@@ -761,7 +762,7 @@ def enqueue_mail(
         body_text=body_text,
         body_html=body_html,
         calendar_ics=calendar_ics,
-        status="pending",
+        status=OutboxStatus.PENDING,
         attempts=0,
         next_attempt_at=utcnow(),
     )

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     JSON,
     Boolean,
     Date,
     DateTime,
+    Enum,
     ForeignKey,
     Index,
     Integer,
@@ -24,6 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from remediation_flows.core.statuses import ApprovalStatus, MilestoneStatus, OutboxStatus, PlanStatus
 from remediation_flows.core.store.protection import ProtectedBytes, ProtectedDate, ProtectedText
 
 
@@ -59,6 +62,28 @@ class Base(DeclarativeBase):
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+Status = TypeVar("Status", bound=StrEnum)
+
+
+def status_column(statuses: type[Status], default: Status) -> Mapped[Status]:
+    """A status column: the enum's values in the VARCHAR(16) it always was, no database enum type.
+
+    No CHECK constraint either, so the schema is the one the migrations made; the enum refuses an
+    unknown status when a row is written or read.
+    """
+    return mapped_column(
+        Enum(
+            statuses,
+            native_enum=False,
+            create_constraint=False,
+            length=16,
+            values_callable=lambda members: [member.value for member in members],
+            validate_strings=True,
+        ),
+        default=default,
+    )
 
 
 class Enterprise(Base):
@@ -209,7 +234,7 @@ class Milestone(Base):
     # The programme version whose rules (deadline, ladder) this milestone follows.
     config_sha256: Mapped[str] = mapped_column(String(64))
     owner_role: Mapped[str] = mapped_column(String(32))
-    status: Mapped[str] = mapped_column(String(16), default="open")
+    status: Mapped[MilestoneStatus] = status_column(MilestoneStatus, MilestoneStatus.OPEN)
     due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     # Index in the ladder of the highest level fired for the current due date (-1: none).
     escalation_level: Mapped[int] = mapped_column(Integer, default=-1)
@@ -282,7 +307,7 @@ class Approval(Base):
     subject: Mapped[str] = mapped_column(String(64), default="")
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
     role: Mapped[str] = mapped_column(String(32))
-    status: Mapped[str] = mapped_column(String(16), default="requested")
+    status: Mapped[ApprovalStatus] = status_column(ApprovalStatus, ApprovalStatus.REQUESTED)
     requested_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     decided_by: Mapped[str | None] = mapped_column(String(200))
     decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
@@ -376,7 +401,7 @@ class RemediationPlan(Base):
     currency: Mapped[str] = mapped_column(String(3))
     school_fees: Mapped[Decimal] = mapped_column(Numeric(12, 2), default=Decimal(0))
     payer: Mapped[str] = mapped_column(String(32))
-    status: Mapped[str] = mapped_column(String(16), default="proposed")
+    status: Mapped[PlanStatus] = status_column(PlanStatus, PlanStatus.PROPOSED)
     proposed_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -422,7 +447,7 @@ class EnterpriseTask(Base):
     title: Mapped[str] = mapped_column(String(300))
     instructions: Mapped[str] = mapped_column(Text)
     due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-    status: Mapped[str] = mapped_column(String(16), default="open")
+    status: Mapped[MilestoneStatus] = status_column(MilestoneStatus, MilestoneStatus.OPEN)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -482,7 +507,7 @@ class OutboxMessage(Base):
     body_text: Mapped[str] = mapped_column(Text)
     body_html: Mapped[str | None] = mapped_column(Text)
     calendar_ics: Mapped[str | None] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[OutboxStatus] = status_column(OutboxStatus, OutboxStatus.PENDING)
     # A dispatcher that claims a row owns it until then; after a crash another one takes it.
     claimed_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     # Which claim owns the row: outcomes apply only while it is still ours, even after a renewal
