@@ -29,7 +29,15 @@ class OnSiteAssessmentAnswer(RunInput):
     age_years: int = Field(title="Verified age (years)", ge=5, le=30)
     age_verification: AgeVerification = Field(title="How the age was verified")
     outcome: AssessmentOutcome = Field(title="Outcome")
-    removed_from_work: bool = Field(title="The child was removed from all work")
+    removed_from_work: bool = Field(
+        title="The child was removed from all work",
+        description="Required for a child labourer. A young worker may keep the job: answer below.",
+    )
+    removed_from_hazardous_work: bool = Field(
+        default=False,
+        title="Young worker: removed from hazardous tasks and night shifts",
+        description="Required for a young worker (above the minimum age, under 18) who keeps the job.",
+    )
     safe_place: bool = Field(title="The child is in a safe place")
     child_consent: bool = Field(title="The child consents")
     guardian_consent: bool = Field(title="The guardian consents")

@@ -252,7 +252,8 @@ async def test_young_worker_path(deployed):
     brand = "northwind-apparel"
     reference = await open_case(deployed, enterprise=brand, site="hcmc-sew-02")
     case = Driver(reference)
-    await case.answer("On-site assessment", assessment(16, "young_worker"))
+    # 17: a young worker followed until 18, a year of visits.
+    await case.answer("On-site assessment", assessment(17, "young_worker"))
     young_plan = plan("young_worker_protection", 0) | {"currency": "VND"}
     await case.answer("Remediation plan", young_plan)
     site = "hcmc-sew-02"
@@ -270,8 +271,12 @@ async def test_young_worker_path(deployed):
             "night_shifts_stopped": True,
         },
     )
-    for number, days in ((1, 31), (2, 62), (3, 93)):
-        await case.answer(f"Follow-up visit {number}", visit(TODAY + dt.timedelta(days=days)))
+    # The programme's three offsets, then its repeat interval until the 18th birthday.
+    visits = 0
+    while "Close the case?" not in await case.wait(""):
+        visits += 1
+        await case.answer(f"Follow-up visit {visits}", visit(TODAY + dt.timedelta(days=31 * visits)))
+    assert 3 < visits <= 6, f"{visits} visits for a young worker turning 18 within the year"
     await case.answer("Close the case?", approval("program_manager", enterprise=brand, site=site))
     await _wait_state(deployed, reference, "closed")
     with deployed.store.transaction() as session:

@@ -12,7 +12,13 @@ from remediation_flows.core import casework as cw
 from remediation_flows.core.config import Role
 from remediation_flows.core.errors import IllegalTransition, InvalidInput
 from remediation_flows.core.store import repository as repo
-from remediation_flows.core.store.schema import AuditEvent, EnterpriseTask, OutboxMessage
+from remediation_flows.core.store.schema import (
+    Assessment,
+    AuditEvent,
+    EnterpriseTask,
+    OutboxMessage,
+    Reintegration,
+)
 from tests.conftest import years_before
 
 ACTOR = "lucia.fernandez@centro-mx.example"
@@ -217,41 +223,110 @@ def test_the_reintegration_task_goes_to_the_enterprise_focal_point(store, agro_e
         assert enterprise_task.enterprise_id == agro_exporter.enterprise_id
 
 
-def test_young_worker_path_is_protection_not_school(store, agro_exporter, today):
-    ref = notify(store, agro_exporter)
-    with pytest.raises(InvalidInput, match="young_worker needs an age from 15 to 17"):
-        assess(store, ref, age=14, outcome=cw.AssessmentOutcome.YOUNG_WORKER)
-    assess(store, ref, age=16, outcome=cw.AssessmentOutcome.YOUNG_WORKER)
+def assess_young_worker(store, ref, age, removed_from_hazardous_work=True):
+    return cw.record_assessment(
+        store,
+        ref,
+        cw.AssessmentReport(
+            age_years=age,
+            age_verification=cw.AgeVerification.IDENTITY_DOCUMENTS,
+            outcome=cw.AssessmentOutcome.YOUNG_WORKER,
+            removed_from_work=False,  # a young worker may keep the job
+            removed_from_hazardous_work=removed_from_hazardous_work,
+            safe_place=True,
+            child_consent=True,
+            guardian_consent=True,
+        ),
+        actor=ACTOR,
+    )
+
+
+def to_young_worker_protection(store, ref) -> cw.CaseView:
     with pytest.raises(InvalidInput, match="needs the pathway young_worker_protection"):
         cw.propose_plan(store, ref, plan(), ACTOR)
     cw.propose_plan(store, ref, plan(pathway=cw.Pathway.YOUNG_WORKER_PROTECTION, stipend="0"), ACTOR)
     cw.decide_plan(store, ref, "supervisor", True, "elena.torres@centro-mx.example")
-    view = cw.decide_plan(store, ref, "enterprise_focal_point", True, "cumplimiento@campos-pacifico.example")
-    assert view.state == "young_worker_protection"
-    assert outbox(store)[-1].subject.startswith(f"[{ref}] Tarea: Protección de trabajador(a) joven")
-    with pytest.raises(InvalidInput, match="night_shifts_stopped not confirmed"):
-        cw.record_reintegration(
-            store,
-            ref,
-            cw.ReintegrationReport(
-                effective_on=today,
-                hazardous_tasks_removed=True,
-                hours_reduced=True,
-                night_shifts_stopped=False,
-            ),
-            ACTOR,
-        )
-    cw.record_reintegration(
+    return cw.decide_plan(store, ref, "enterprise_focal_point", True, "cumplimiento@campos-pacifico.example")
+
+
+def protect(store, ref, today, night_shifts_stopped=True) -> cw.CaseView:
+    return cw.record_reintegration(
         store,
         ref,
         cw.ReintegrationReport(
-            effective_on=today, hazardous_tasks_removed=True, hours_reduced=True, night_shifts_stopped=True
+            effective_on=today,
+            hazardous_tasks_removed=True,
+            hours_reduced=True,
+            night_shifts_stopped=night_shifts_stopped,
         ),
         ACTOR,
     )
+
+
+def test_young_worker_path_is_protection_not_school(store, agro_exporter, today):
+    ref = notify(store, agro_exporter)
+    with pytest.raises(InvalidInput, match="young_worker needs an age from 15 to 17"):
+        assess(store, ref, age=14, outcome=cw.AssessmentOutcome.YOUNG_WORKER)
+    # Kept in the job but still on hazardous tasks: not yet a young worker's assessment.
+    with pytest.raises(InvalidInput, match="removed from hazardous work"):
+        assess_young_worker(store, ref, age=16, removed_from_hazardous_work=False)
+    assess_young_worker(store, ref, age=16)
+    with store.transaction() as session:
+        [assessment] = session.scalars(select(Assessment)).all()
+        assert assessment.removed_from_work is False and assessment.removed_from_hazardous_work is True
+    view = to_young_worker_protection(store, ref)
+    assert view.state == "young_worker_protection"
+    task = outbox(store)[-1]
+    assert task.subject.startswith(f"[{ref}] Tarea: Protección de trabajador(a) joven")
+    for measure in ("tareas peligrosas", "turnos nocturnos", "límite legal"):  # the 3 H's, in Spanish
+        assert measure in task.body_text
+    with pytest.raises(InvalidInput, match="night_shifts_stopped not confirmed"):
+        protect(store, ref, today, night_shifts_stopped=False)
+    protect(store, ref, today)
+    with store.transaction() as session:
+        [protection] = session.scalars(select(Reintegration)).all()
+        assert protection.hazardous_tasks_removed and protection.hours_reduced
+        assert protection.night_shifts_stopped
     visit(store, ref, today + dt.timedelta(days=170))
     view = visit(store, ref, today + dt.timedelta(days=350))
-    assert view.closure_pending == ["program_manager"]  # the two listed visits are enough for a young worker
+    # The listed two visits are not enough: assessed at 16, the young worker is under 18 at the next.
+    assert view.closure_pending == [] and view.milestone("follow_up_visit").key.endswith("/follow_up_visit/3")
+
+
+def test_a_young_worker_is_monitored_until_18_then_closure_is_asked(store, agro_exporter, today):
+    ref = notify(store, agro_exporter)
+    # Mexico's visits fall 180, 540, 720 and 900 days after protection; the worker turns 18 the day
+    # after the fourth, so the listed offsets, then two repeats, then closure.
+    born = years_before(today + dt.timedelta(days=VISIT_DAYS[3] + 1), 18)
+    assert age_on(born, today + dt.timedelta(days=VISIT_DAYS[3])) == 17
+    assert age_on(born, today + dt.timedelta(days=VISIT_DAYS[3] + 180)) == 18
+    cw.identify_child(store, ref, full_name=CHILD_NAME, birth_date=born, actor=ACTOR)
+    assess_young_worker(store, ref, age=age_on(born, today))
+    to_young_worker_protection(store, ref)
+    view = protect(store, ref, today)
+    assert view.state == "monitoring"
+    for number, days in enumerate(VISIT_DAYS[:3], start=1):
+        view = visit(store, ref, today + dt.timedelta(days=days))
+        assert view.closure_pending == [], f"closure asked after visit {number}, before the 18th birthday"
+        following = view.milestone("follow_up_visit")
+        assert following is not None and following.key.endswith(f"/follow_up_visit/{number + 1}")
+    view = visit(store, ref, today + dt.timedelta(days=VISIT_DAYS[3]))
+    assert view.closure_pending == ["program_manager"] and view.milestone("follow_up_visit") is None
+    assert view.visits_done == 4
+    view = cw.decide_closure(store, ref, "program_manager", True, ACTOR, comment="18, in a safe job")
+    assert view.state == "closed"
+
+
+def test_a_young_worker_without_a_recorded_birth_date_is_followed_from_the_verified_age(
+    store, agro_exporter, today
+):
+    ref = notify(store, agro_exporter)
+    assess_young_worker(store, ref, age=17)  # 17 today: 18 by the second listed visit (540 days)
+    to_young_worker_protection(store, ref)
+    protect(store, ref, today)
+    visit(store, ref, today + dt.timedelta(days=VISIT_DAYS[0]))
+    view = visit(store, ref, today + dt.timedelta(days=VISIT_DAYS[1]))
+    assert view.closure_pending == ["program_manager"] and view.visits_done == 2
 
 
 def test_back_at_work_reopens_with_a_new_plan_round(store, agro_exporter, today):

@@ -55,6 +55,17 @@ def test_remediation_needs_the_child_out_of_work_and_the_guardians_consent():
         rules.check_assessment(report(12, AssessmentOutcome.CHILD_LABOURER, guardian_consent=False), 14, "BD")
 
 
+def test_a_young_worker_may_keep_the_job_but_not_its_hazards():
+    kept_on = dict(removed_from_work=False, removed_from_hazardous_work=True)
+    rules.check_assessment(report(16, AssessmentOutcome.YOUNG_WORKER, **kept_on), 14, "BD")
+    rules.check_assessment(report(16, AssessmentOutcome.YOUNG_WORKER), 14, "BD")  # out of all work: also fine
+    with pytest.raises(InvalidInput, match="young worker must be removed from hazardous work"):
+        rules.check_assessment(report(16, AssessmentOutcome.YOUNG_WORKER, removed_from_work=False), 14, "BD")
+    # Out of hazardous work is not enough below the minimum age.
+    with pytest.raises(InvalidInput, match="removed from work"):
+        rules.check_assessment(report(12, AssessmentOutcome.CHILD_LABOURER, **kept_on), 14, "BD")
+
+
 def test_visits_follow_the_offsets_then_repeat(garment_brand):
     # garment_brand: 30, 60 and 90 days after the last, then every 90 days.
     enrolled = dt.date(2026, 1, 10)

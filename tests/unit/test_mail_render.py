@@ -138,6 +138,7 @@ def test_instructions_format_with_the_values_the_callers_give(language):
         "number": 3,
         "comment": "stipend too low",
         "year": 2026,
+        "site": "dhaka-knit-01",
     }
     for key in (k for k in STRINGS[language] if k.startswith("instr.")):
         text = words(language)[key].format(**values)

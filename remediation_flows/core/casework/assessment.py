@@ -42,6 +42,7 @@ def record_assessment(store: CaseStore, reference: str, report: AssessmentReport
                 age_verification=str(report.age_verification),
                 outcome=str(report.outcome),
                 removed_from_work=report.removed_from_work,
+                removed_from_hazardous_work=report.removed_from_hazardous_work or report.removed_from_work,
                 safe_place=report.safe_place,
                 child_consent=report.child_consent,
                 guardian_consent=report.guardian_consent,

@@ -1,4 +1,8 @@
-"""Monitoring: follow-up visits, planned from the reintegration date, until the programme's rule ends them."""
+"""Monitoring: follow-up visits, planned from the reintegration date, until the programme's rule ends them.
+
+A child labourer is followed until the minimum working age (or the listed visits end); a young
+worker until 18.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ from remediation_flows.core.casework.reports import AssessmentOutcome, VisitRepo
 from remediation_flows.core.casework.rules import visit_start
 from remediation_flows.core.casework.views import CaseView, _view
 from remediation_flows.core.clocks import SiteCalendar
+from remediation_flows.core.config.minimum_age import HAZARDOUS_WORK_AGE
 from remediation_flows.core.config.model import Programme, Role
 from remediation_flows.core.errors import InvalidInput, NotFound
 from remediation_flows.core.mail.i18n import words
@@ -50,21 +55,34 @@ def schedule_visit(
     return milestone
 
 
-def _below_working_age_on(session: Session, case: Case, day: dt.date, minimum_age: int) -> bool:
-    """Whether the child is still under ``minimum_age`` on ``day``.
+def _below_age_on(
+    session: Session, case: Case, day: dt.date, age: int, stored_birthday: dt.date | None
+) -> bool:
+    """Whether the child is still under ``age`` on ``day``.
 
-    From the date stored on the case when the birth date was recorded, so that no worker needs the
-    personal-data key for it; else from the age verified at the latest assessment.
+    From ``stored_birthday`` (the day the child reaches ``age``, stored on the case when the birth
+    date was recorded), so that no worker needs the personal-data key for it; else from the age
+    verified at the latest assessment.
     """
-    if case.reaches_working_age_on is not None:
-        return day < case.reaches_working_age_on
+    if stored_birthday is not None:
+        return day < stored_birthday
     assessment = session.scalars(
         select(Assessment).where(Assessment.case_id == case.id).order_by(Assessment.id.desc()).limit(1)
     ).first()
     if assessment is None:
         raise NotFound(f"case {case.reference} has no assessment to reckon the child's age from")
-    age = assessment.age_years + int((day - assessment.assessed_at.date()).days / 365.2425)
-    return age < minimum_age
+    reckoned = assessment.age_years + int((day - assessment.assessed_at.date()).days / 365.2425)
+    return reckoned < age
+
+
+def _below_working_age_on(session: Session, case: Case, day: dt.date, minimum_age: int) -> bool:
+    """Whether the child is still under the site country's ``minimum_age`` on ``day``."""
+    return _below_age_on(session, case, day, minimum_age, case.reaches_working_age_on)
+
+
+def _under_18_on(session: Session, case: Case, day: dt.date) -> bool:
+    """Whether the child is still under 18 (hazardous work forbidden) on ``day``."""
+    return _below_age_on(session, case, day, HAZARDOUS_WORK_AGE, case.turns_18_on)
 
 
 def _monitoring_continues(
@@ -75,13 +93,13 @@ def _monitoring_continues(
         return True
     if rule.max_visits is not None and visits >= rule.max_visits:
         return False
-    if (
-        not rule.until_minimum_working_age
-        or rule.repeat_every is None
-        or case.outcome == AssessmentOutcome.YOUNG_WORKER
-    ):
-        return False
     next_visit = visit_start(programme, effective_on, visits + 1)
+    if case.outcome == AssessmentOutcome.YOUNG_WORKER:
+        # A young worker keeps the job under the 3 H's: followed until 18, whatever the programme
+        # says of the minimum working age (already reached), at its repeat interval.
+        return _under_18_on(session, case, next_visit)
+    if not rule.until_minimum_working_age or rule.repeat_every is None:
+        return False
     minimum_age = programme.minimum_age_for(programme.site(case.site_id).country)
     return _below_working_age_on(session, case, next_visit, minimum_age)
 

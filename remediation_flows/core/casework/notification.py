@@ -16,6 +16,7 @@ from remediation_flows.core.casework.common import _move, _notify, schedule_step
 from remediation_flows.core.casework.reports import MAX_CHILDREN_PER_NOTIFICATION, Notification
 from remediation_flows.core.casework.views import CaseView, _view
 from remediation_flows.core.config.model import Programme, Role
+from remediation_flows.core.due_diligence.reassessment import open_site_reassessment
 from remediation_flows.core.errors import InvalidInput
 from remediation_flows.core.mail.i18n import words
 from remediation_flows.core.store import repository as repo
@@ -119,6 +120,9 @@ def open_case_in(
         as_enterprise_task=True,
     )
     _notify(session, programme, case, milestone, [Role.CASE_MANAGER], w["instr.on_site_assessment"], actor)
+    if programme.due_diligence.reassess_site_on_new_case:
+        why = f"case {case.reference} opened"
+        open_site_reassessment(session, programme, notification.site_id, actor, why)
     return _view(session, case)
 
 

@@ -76,11 +76,14 @@ class AssessmentReport:
     age_years: int
     age_verification: AgeVerification
     outcome: AssessmentOutcome
+    #: From all work: what a child labourer needs.
     removed_from_work: bool
     safe_place: bool
     child_consent: bool
     guardian_consent: bool
     sex: ChildSex | None = None
+    #: From hazardous tasks and night shifts: what a young worker, who may keep the job, needs.
+    removed_from_hazardous_work: bool = False
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,10 @@ def money(value: Decimal, what: str) -> Decimal:
 
 
 def check_assessment(report: AssessmentReport, minimum_age: int, country: str) -> None:
-    """Refuse an assessment whose verified age, outcome, removal from work or consent do not agree."""
+    """Refuse an assessment whose verified age, outcome, removal from work or consent do not agree.
+
+    A child labourer is removed from all work; a young worker at least from hazardous work.
+    """
     if not 5 <= report.age_years <= 30:
         raise InvalidInput(f"age_years {report.age_years} is not a plausible verified age (5 to 30)")
     if report.outcome is AssessmentOutcome.CHILD_LABOURER and report.age_years >= minimum_age:
@@ -39,8 +42,16 @@ def check_assessment(report: AssessmentReport, minimum_age: int, country: str) -
         raise InvalidInput(
             f"outcome not_a_child needs an age of {HAZARDOUS_WORK_AGE} or more, not {report.age_years}"
         )
-    if report.outcome is not AssessmentOutcome.NOT_A_CHILD and not report.removed_from_work:
+    if report.outcome is AssessmentOutcome.CHILD_LABOURER and not report.removed_from_work:
         raise InvalidInput("the child must be removed from work before the assessment is recorded")
+    if report.outcome is AssessmentOutcome.YOUNG_WORKER and not (
+        report.removed_from_hazardous_work or report.removed_from_work
+    ):
+        # Above the minimum age the job may stay; hazardous tasks and night shifts may not.
+        raise InvalidInput(
+            "a young worker must be removed from hazardous work (hazardous tasks, night shifts) "
+            "before the assessment is recorded"
+        )
     if report.outcome is not AssessmentOutcome.NOT_A_CHILD and not report.guardian_consent:
         raise InvalidInput("remediation needs the guardian's consent: record it, or withdraw the case")
 

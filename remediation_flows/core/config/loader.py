@@ -36,6 +36,7 @@ from remediation_flows.core.config.model import (
     MonitoringRule,
     Person,
     Programme,
+    RegimeSetting,
     Role,
     Site,
     StepRule,
@@ -368,6 +369,16 @@ def _build(doc: dict[str, Any]) -> Programme:
             policy_review_every_months=dd.get("policy_review_every_months", 24),
             report_due_months_after_year_end=dd.get("report_due_months_after_year_end", 4),
             steps=_steps(dd["steps"], ladders),
+            legal_regimes=tuple(
+                RegimeSetting(
+                    regime=setting["regime"],
+                    assessment_every_months=setting.get("assessment_every_months"),
+                    annual_report=setting.get("annual_report"),
+                    report_due_months_after_year_end=setting.get("report_due_months_after_year_end"),
+                )
+                for setting in dd.get("legal_regimes", ())
+            ),
+            reassess_site_on_new_case=dd.get("reassess_site_on_new_case", False),
         ),
         identity_retention_months=doc.get("retention", {}).get(
             "identity_months", DEFAULT_IDENTITY_RETENTION_MONTHS

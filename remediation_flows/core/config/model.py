@@ -121,12 +121,34 @@ class MonitoringRule:
 
 
 @dataclass(frozen=True)
+class RegimeSetting:
+    """A legal regime the enterprise reports under, with the clocks the programme sets for it.
+
+    The regimes and their default clocks are declared in
+    ``remediation_flows.core.due_diligence.legal_regimes``; ``None`` takes the regime's default.
+    """
+
+    regime: str
+    #: Months between periodic risk assessments (the EU CSDDD's interval, for instance).
+    assessment_every_months: int | None = None
+    #: Whether the regime's annual report is owed (the LkSG's was abolished in 2025).
+    annual_report: bool | None = None
+    #: Months after the financial year end that the report or statement is due.
+    report_due_months_after_year_end: int | None = None
+
+
+@dataclass(frozen=True)
 class DueDiligenceRule:
     cycle_start_month: int
+    #: The next risk assessment is due this many months after the last completed one.
     risk_assessment_every_months: int
+    #: The next policy review is due this many months after the last completed one.
     policy_review_every_months: int
     report_due_months_after_year_end: int
     steps: dict[str, StepRule]
+    legal_regimes: tuple[RegimeSetting, ...] = ()
+    #: A case opened at a site opens an ad-hoc risk reassessment of that site (if none is open).
+    reassess_site_on_new_case: bool = False
 
 
 #: Months a child's identity is kept after the case is closed or withdrawn, unless the programme

@@ -14,13 +14,14 @@ import calendar
 import datetime as dt
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from remediation_flows.core import casework as cw
 from remediation_flows.core.approvals import all_approved, approvals_on
 from remediation_flows.core.clocks import SiteCalendar
 from remediation_flows.core.config.model import Programme, Role
+from remediation_flows.core.due_diligence.legal_regimes import DueDate, add_months, next_due_dates
 from remediation_flows.core.due_diligence.risk import RiskLevel, SiteQuestionnaire, score_site
 from remediation_flows.core.errors import IllegalTransition, InvalidInput, NotFound
 from remediation_flows.core.mail.i18n import step_title, words
@@ -212,11 +213,53 @@ def _legal_report_due(programme: Programme, year: int) -> dt.datetime | None:
     return dt.datetime.combine(dt.date(due_year, due_month, last_day), dt.time(23, 59, 59), tzinfo=zone)
 
 
+def last_completed_steps(session: Session, enterprise_id: str) -> dict[str, dt.date]:
+    """The day each step of the enterprise's yearly cycles was last completed (ad-hoc ones aside)."""
+    rows = session.execute(
+        select(Milestone.kind, func.max(Milestone.completed_at))
+        .where(
+            Milestone.enterprise_id == enterprise_id,
+            Milestone.cycle_id.is_not(None),
+            Milestone.completed_at.is_not(None),
+        )
+        .group_by(Milestone.kind)
+    ).all()
+    return {kind: completed.date() for kind, completed in rows if completed is not None}
+
+
+def legal_due_dates(store: CaseStore, programme: Programme, today: dt.date | None = None) -> list[DueDate]:
+    """When the programme's clocks and each legal regime it names are next due, from the store."""
+    with store.reading() as session:
+        last = last_completed_steps(session, programme.enterprise_id)
+    return next_due_dates(programme, last, today or utcnow().date())
+
+
+#: Cycle steps that have a clock of their own, restarted each time the step is completed.
+CLOCKED_STEPS = {
+    "risk_assessment": lambda programme: programme.due_diligence.risk_assessment_every_months,
+    "policies_and_procedures": lambda programme: programme.due_diligence.policy_review_every_months,
+}
+
+
+def _clock_due(session: Session, programme: Programme, step: str) -> dt.datetime | None:
+    """The step's clock: so many months after it was last completed; ``None`` when unclocked or never done."""
+    months_of = CLOCKED_STEPS.get(step)
+    last = last_completed_steps(session, programme.enterprise_id).get(step)
+    if months_of is None or last is None:
+        return None
+    zone = SiteCalendar(next(iter(programme.sites.values()))).zone
+    return dt.datetime.combine(add_months(last, months_of(programme)), dt.time(23, 59, 59), tzinfo=zone)
+
+
 def _schedule(
     session: Session, programme: Programme, cycle: DueDiligenceCycle, step: str, actor: str
 ) -> Milestone:
     site_id = next(iter(programme.sites))
     due_at = repo.reckon_step(programme, site_id, step, utcnow()).due_at
+    clock = _clock_due(session, programme, step)
+    if clock is not None and utcnow() < clock < due_at:
+        # The step's own clock runs out before the step's deadline would: the clock wins.
+        due_at = clock
     if step == "communication":
         legal = _legal_report_due(programme, cycle.year)
         if legal is not None:

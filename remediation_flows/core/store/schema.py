@@ -382,6 +382,8 @@ class Assessment(Base):
     age_verification: Mapped[str] = mapped_column(String(64))
     outcome: Mapped[str] = mapped_column(String(32))
     removed_from_work: Mapped[bool] = mapped_column(Boolean)
+    # NULL on assessments recorded before migration 0012, which asked only about all work.
+    removed_from_hazardous_work: Mapped[bool | None] = mapped_column(Boolean)
     safe_place: Mapped[bool] = mapped_column(Boolean)
     child_consent: Mapped[bool] = mapped_column(Boolean)
     guardian_consent: Mapped[bool] = mapped_column(Boolean)
