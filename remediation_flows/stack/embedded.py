@@ -261,9 +261,9 @@ class LocalStack:
                 raise StackError(
                     f"port {port} for the {what} is taken: stop what uses it, or pass --{option}-port"
                 )
+        auth_string = ensure_auth_string(self.paths)
         self.paths.prefect_home.mkdir(parents=True, exist_ok=True)
         mailbox.Maildir(str(self.paths.mail_dir), create=True)  # with its tmp/, new/ and cur/
-        auth_string = ensure_auth_string(self.paths)
         env = prefect_environment(self.paths, self.api_port, auth_string)
         os.environ.update(
             {
