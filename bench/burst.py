@@ -49,8 +49,9 @@ def free_port() -> int:
 class Api:
     """The stack's REST API; counts the 503s it is answered and retries them as Prefect's client does."""
 
-    def __init__(self, url: str) -> None:
-        self.client = httpx.Client(base_url=url, timeout=60)
+    def __init__(self, url: str, auth_string: str) -> None:
+        user, _, password = auth_string.partition(":")
+        self.client = httpx.Client(base_url=url, timeout=60, auth=(user, password))
         self.unavailable = 0
         self.timeouts = 0
 
@@ -104,7 +105,7 @@ def main() -> None:
     with LocalStack(
         home, api_port=free_port(), smtp_port=free_port(), progress=progress, task_port=free_port()
     ) as stack:
-        api = Api(stack.api_url)
+        api = Api(stack.api_url, os.environ["PREFECT_API_AUTH_STRING"])
         deployment = api.call("GET", "/deployments/name/open-a-case/open-a-case").json()
         notified_at = (dt.datetime.now(dt.UTC) - dt.timedelta(days=4)).isoformat()
         started = time.monotonic()

@@ -562,7 +562,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     import signal
     import time
 
-    from remediation_flows.stack.embedded import LocalStack, StackError, StackPaths, running_stack
+    from remediation_flows.stack.embedded import API_USER, LocalStack, StackError, StackPaths, running_stack
 
     home = Path(args.home)
     if running_stack(StackPaths(home)):
@@ -580,6 +580,13 @@ def cmd_up(args: argparse.Namespace) -> int:
             signal.signal(signal.SIGTERM, request_stop)
             print()
             print(f"remediation-flows is running. Prefect UI: {stack.ui_url}")
+            print(
+                f"  Log in:      the UI asks for a password: paste the whole line of {stack.paths.auth_file}"
+            )
+            print(
+                f"               (user '{API_USER}', a colon, the password); API clients set "
+                "PREFECT_API_AUTH_STRING to it"
+            )
             print(f"  Deployments: {stack.ui_url}/deployments   (start 'open-a-case' from its Run button)")
             print(f"  Artifacts:   {stack.ui_url}/artifacts     (each case, open cases, the overdue board)")
             print(

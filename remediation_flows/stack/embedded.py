@@ -6,6 +6,7 @@ Everything lives under one folder (default ``./var``) and is kept between runs:
     var/remediation.db  the case store
     var/mail/           the mail sink, a Maildir a person reads with `remediate mail`
     var/stack.json      where the running stack listens
+    var/prefect-auth    the Prefect API's auth string (user:password), readable by its owner only
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from __future__ import annotations
 import json
 import mailbox
 import os
+import secrets
 import signal
 import socket
 import sqlite3
+import stat
 import subprocess
 import sys
 import time
@@ -25,6 +28,9 @@ from pathlib import Path
 
 # The checkout, or site-packages when installed: where `flows/...py` entrypoints resolve from.
 ROOT = Path(__file__).resolve().parents[2]
+
+# The user half of the stack's auth string. Prefect's UI asks for the whole string in one field.
+API_USER = "operator"
 
 
 class StackError(Exception):
@@ -76,6 +82,47 @@ class StackPaths:
     def state_file(self) -> Path:
         return self.home / "stack.json"
 
+    @property
+    def auth_file(self) -> Path:
+        """The Prefect API's auth string, ``user:password``, readable by its owner only."""
+        return self.home / "prefect-auth"
+
+
+def read_auth_string(paths: StackPaths) -> str | None:
+    """The stack's auth string from its home, or None when the home has none yet.
+
+    Raises :class:`StackError` when the file is readable by others (its secret may be known) or is
+    not a ``user:password`` line.
+    """
+    try:
+        mode = stat.S_IMODE(paths.auth_file.stat().st_mode)
+    except FileNotFoundError:
+        return None
+    if mode & 0o077:
+        raise StackError(
+            f"{paths.auth_file} is open to other users (mode {mode:04o}): delete it and restart, "
+            "and a new auth string is made readable by you only"
+        )
+    auth_string = paths.auth_file.read_text().strip()
+    user, _, password = auth_string.partition(":")
+    if not user or not password:
+        raise StackError(f"{paths.auth_file} does not hold user:password: delete it and restart for another")
+    return auth_string
+
+
+def ensure_auth_string(paths: StackPaths) -> str:
+    """The stack's auth string: the one kept in its home, else a new one written there, mode 0600."""
+    existing = read_auth_string(paths)
+    if existing is not None:
+        return existing
+    auth_string = f"{API_USER}:{secrets.token_urlsafe(32)}"
+    paths.home.mkdir(parents=True, exist_ok=True)
+    # Created with its final mode in one call (O_EXCL), so no other user can open it in between.
+    descriptor = os.open(paths.auth_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as auth_file:
+        auth_file.write(auth_string + "\n")
+    return auth_string
+
 
 def port_is_free(port: int) -> bool:
     with socket.socket() as sock:
@@ -122,11 +169,12 @@ def case_count(paths: StackPaths) -> int:
         connection.close()
 
 
-def prefect_environment(paths: StackPaths, api_port: int) -> dict[str, str]:
-    """The environment of every process of the stack."""
+def prefect_environment(paths: StackPaths, api_port: int, auth_string: str) -> dict[str, str]:
+    """The environment of every process of the stack: each talks to the API with the auth string."""
     return os.environ | {
         "PREFECT_HOME": str(paths.prefect_home.resolve()),
         "PREFECT_API_URL": f"http://127.0.0.1:{api_port}/api",
+        "PREFECT_API_AUTH_STRING": auth_string,
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_API_DATABASE_CONNECTION_URL": "sqlite+aiosqlite:///"
         + str((paths.prefect_home / "prefect.db").resolve()),
@@ -213,11 +261,20 @@ class LocalStack:
                 raise StackError(
                     f"port {port} for the {what} is taken: stop what uses it, or pass --{option}-port"
                 )
+        auth_string = ensure_auth_string(self.paths)
         self.paths.prefect_home.mkdir(parents=True, exist_ok=True)
         mailbox.Maildir(str(self.paths.mail_dir), create=True)  # with its tmp/, new/ and cur/
-        env = prefect_environment(self.paths, self.api_port)
+        env = prefect_environment(self.paths, self.api_port, auth_string)
         os.environ.update(
-            {k: env[k] for k in ("PREFECT_HOME", "PREFECT_API_URL", "PREFECT_SERVER_ANALYTICS_ENABLED")}
+            {
+                key: env[key]
+                for key in (
+                    "PREFECT_HOME",
+                    "PREFECT_API_URL",
+                    "PREFECT_API_AUTH_STRING",
+                    "PREFECT_SERVER_ANALYTICS_ENABLED",
+                )
+            }
         )
 
         self.progress(
@@ -237,7 +294,12 @@ class LocalStack:
                 ],
                 # With the date, `remediate status` can tell an error of the last hour from one of
                 # yesterday at the same time (Prefect's default is the time of day alone).
-                env | {"PREFECT_LOGGING_FORMATTERS_STANDARD_DATEFMT": "%Y-%m-%d %H:%M:%S"},
+                env
+                | {
+                    "PREFECT_LOGGING_FORMATTERS_STANDARD_DATEFMT": "%Y-%m-%d %H:%M:%S",
+                    # Only the server checks the string; the clients send it (PREFECT_API_AUTH_STRING).
+                    "PREFECT_SERVER_API_AUTH_STRING": auth_string,
+                },
                 server_log,
             )
         )

@@ -138,18 +138,25 @@ async def collect_status(
     server_log: Path | None = None,
     mail_limit: dt.timedelta = dt.timedelta(minutes=30),
     now: dt.datetime | None = None,
+    auth_string: str | None = None,
 ) -> StackStatus:
     """Ask the Prefect API at ``api_url`` and the case store what the stack has done lately.
 
-    Raises :class:`StackUnreachable` when the API does not answer, and ``StoreNotReady`` when the
-    store is missing or without its schema.
+    ``auth_string`` is the stack's ``user:password``; without it, Prefect's own setting
+    (``PREFECT_API_AUTH_STRING``) applies. Raises :class:`StackUnreachable` when the API does not
+    answer or refuses the credentials, and ``StoreNotReady`` when the store is missing or without
+    its schema.
     """
     from prefect.client.orchestration import get_client
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.exceptions import PrefectHTTPStatusError
+    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
     now = now or dt.datetime.now(dt.UTC)
     check_store(store_url)
-    with temporary_settings(updates={PREFECT_API_URL: api_url}):
+    settings: dict = {PREFECT_API_URL: api_url}
+    if auth_string is not None:
+        settings[PREFECT_API_AUTH_STRING] = auth_string
+    with temporary_settings(updates=settings):
         async with get_client() as client:
             failure = await client.api_healthcheck()
             if failure is not None:
@@ -158,8 +165,17 @@ async def collect_status(
                     f"the Prefect API at {api_url} does not answer ({reason}): is the stack running "
                     "(`remediate up`)?"
                 )
-            deployments = [await _deployment_status(client, f, d, now) for f, d in SCHEDULED]
-            suspended = await _suspended_lifecycles(client)
+            try:
+                deployments = [await _deployment_status(client, f, d, now) for f, d in SCHEDULED]
+                suspended = await _suspended_lifecycles(client)
+            except PrefectHTTPStatusError as error:
+                if error.response.status_code != 401:
+                    raise
+                # /health answers anyone; the rest of the API only the holder of the auth string.
+                raise StackUnreachable(
+                    f"the Prefect API at {api_url} refused the credentials (401): pass --home of the "
+                    "stack (its prefect-auth file), or set PREFECT_API_AUTH_STRING"
+                ) from None
     store = CaseStore(store_url)
     try:
         backlog = outbox_backlog(store)
@@ -191,4 +207,25 @@ def stack_status(
 ) -> StackStatus:
     """Locate the stack run from ``home`` and report on it (see :func:`collect_status`)."""
     api_url, store_url, log = locate_stack(home, url, server_log)
-    return asyncio.run(collect_status(api_url, store_url, server_log=log, mail_limit=mail_limit))
+    return asyncio.run(
+        collect_status(
+            api_url, store_url, server_log=log, mail_limit=mail_limit, auth_string=stack_auth_string(home)
+        )
+    )
+
+
+def stack_auth_string(home: Path) -> str | None:
+    """The auth string of the stack `remediate up` runs from ``home``; None when no stack.json is there.
+
+    Without a stack.json the status found the server by ``PREFECT_API_URL``, whose credentials are
+    Prefect's own setting, ``PREFECT_API_AUTH_STRING``.
+    """
+    from remediation_flows.stack.embedded import StackError, StackPaths, read_auth_string
+
+    paths = StackPaths(home)
+    if not paths.state_file.is_file():
+        return None
+    try:
+        return read_auth_string(paths)
+    except StackError as error:
+        raise StackUnreachable(str(error)) from None

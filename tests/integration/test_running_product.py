@@ -8,106 +8,34 @@ email and the escalation email to the stack's own mail sink, with no error in th
 from __future__ import annotations
 
 import datetime as dt
-import json
-import os
-import signal
-import sqlite3
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
 from remediation_flows.core.mail.sink import read_sink
-from tests.conftest import free_port
 from tests.prefect_log import server_log_errors
+from tests.remediate_up import RunningStack, remediate_up
 
 pytestmark = pytest.mark.prefect
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 SWEEP_SECONDS = 20
 DISPATCH_SECONDS = 10
-
-
-@dataclass
-class RunningStack:
-    home: Path
-    api_url: str
-    log: Path
-
-    def api(self) -> httpx.Client:
-        # Prefect's server on SQLite answers 503 when its database is momentarily locked; a client
-        # retries, as Prefect's own client does (PREFECT_CLIENT_MAX_RETRIES).
-        return httpx.Client(base_url=self.api_url, timeout=30, transport=httpx.HTTPTransport(retries=3))
-
-    def newest_case(self) -> str | None:
-        database = self.home / "remediation.db"
-        if not database.exists():
-            return None
-        with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as connection:
-            row = connection.execute("SELECT reference FROM cases ORDER BY id DESC LIMIT 1").fetchone()
-        return row[0] if row else None
 
 
 @pytest.fixture
 def running_stack(tmp_path: Path) -> Iterator[RunningStack]:
     """`remediate up` as the README starts it, in a home and on ports of its own, short schedules."""
-    home = tmp_path / "var"
-    api_port, smtp_port, task_port = free_port(), free_port(), free_port()
-    # Only the stack's own settings: nothing of the test session's Prefect server may leak in.
-    env = {
-        key: value for key, value in os.environ.items() if not key.startswith(("PREFECT_", "REMEDIATION_"))
-    }
-    env |= {
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    short_schedules = {
         "REMEDIATION_SWEEP_SECONDS": str(SWEEP_SECONDS),
         "REMEDIATION_DISPATCH_SECONDS": str(DISPATCH_SECONDS),
         # The server's scheduler looks for deployments to schedule every 60 s; sooner keeps this test short.
         "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "10",
     }
-    log = tmp_path / "remediate-up.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [
-                str(BIN / "remediate"),
-                "up",
-                "--home",
-                str(home),
-                "--api-port",
-                str(api_port),
-                "--smtp-port",
-                str(smtp_port),
-                "--task-port",
-                str(task_port),
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=tmp_path,
-            start_new_session=True,
-        )
-    try:
-        deadline = time.time() + 240
-        while not (home / "stack.json").exists():
-            assert process.poll() is None, f"remediate up exited:\n{log.read_text()[-3000:]}"
-            assert time.time() < deadline, f"remediate up did not start:\n{log.read_text()[-3000:]}"
-            time.sleep(1)
-        state = json.loads((home / "stack.json").read_text())
-        yield RunningStack(home=home, api_url=state["api_url"], log=log)
-    finally:
-        # Ctrl-C, as a person stops it; the stack stops its runner, server and sink in order.
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGINT)
-        try:
-            process.wait(timeout=90)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+    with remediate_up(tmp_path / "var", tmp_path / "remediate-up.log", short_schedules) as stack:
+        yield stack
 
 
 def test_the_scheduled_sweep_and_dispatcher_deliver_task_and_escalation_mail(running_stack):
