@@ -36,6 +36,29 @@ class BoardRow:
     on_hold: str = ""
 
 
+@dataclass(frozen=True)
+class MilestoneClock:
+    """Where a milestone's clock stands at an instant, as the board and the inboxes show it."""
+
+    due_local: str
+    working_days_late: int
+    escalation_level: str
+    time_zone: str
+
+
+def milestone_clock(calendars: Calendars, milestone: Milestone, as_of: dt.datetime) -> MilestoneClock:
+    """The milestone's due date in site time, working days late at ``as_of`` and escalation level."""
+    programme = calendars.programmes[milestone.config_sha256]
+    calendar = calendars.of(milestone.config_sha256, milestone.site_id)
+    ladder = programme.step(milestone.kind).ladder
+    level = ladder[milestone.escalation_level].name if 0 <= milestone.escalation_level < len(ladder) else "-"
+    # A held clock stopped when the hold began: lateness is reckoned up to then.
+    clock_at = min(milestone.held_since, as_of) if milestone.held_since else as_of
+    late = calendar.working_days_late(milestone.due_at, clock_at) if milestone.due_at <= clock_at else 0
+    zone = calendar.site.time_zone
+    return MilestoneClock(format_instant(milestone.due_at, zone), late, level, zone)
+
+
 def overdue_board(
     session: Session, as_of: dt.datetime, horizon: dt.timedelta = BOARD_HORIZON
 ) -> list[BoardRow]:
@@ -50,27 +73,18 @@ def overdue_board(
     holds = active_holds(session, [milestone.id for milestone, _ in rows])
     board = []
     for milestone, reference in rows:
-        programme = calendars.programmes[milestone.config_sha256]
-        calendar = calendars.of(milestone.config_sha256, milestone.site_id)
-        ladder = programme.step(milestone.kind).ladder
-        level = (
-            ladder[milestone.escalation_level].name if 0 <= milestone.escalation_level < len(ladder) else "-"
-        )
-        # A held clock stopped when the hold began: lateness is reckoned up to then.
-        clock_at = min(milestone.held_since, as_of) if milestone.held_since else as_of
+        clock = milestone_clock(calendars, milestone, as_of)
         board.append(
             BoardRow(
                 due_at=milestone.due_at,
-                due_local=format_instant(milestone.due_at, calendar.site.time_zone),
+                due_local=clock.due_local,
                 enterprise_id=milestone.enterprise_id,
                 site_id=milestone.site_id,
                 reference=reference or milestone.key.split("/")[0],
                 milestone=milestone.kind,
-                working_days_overdue=calendar.working_days_late(milestone.due_at, clock_at)
-                if milestone.due_at <= clock_at
-                else 0,
-                escalation_level=level,
-                on_hold=hold_label(holds.get(milestone.id), calendar.site.time_zone),
+                working_days_overdue=clock.working_days_late,
+                escalation_level=clock.escalation_level,
+                on_hold=hold_label(holds.get(milestone.id), clock.time_zone),
             )
         )
     return board

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from remediation_flows.core.board import milestone_clock
 from remediation_flows.core.holds import active_holds, hold_label
 from remediation_flows.core.ladder import Calendars
-from remediation_flows.core.mail.render import format_instant
 from remediation_flows.core.statuses import ApprovalStatus, MilestoneStatus
 from remediation_flows.core.store.repository import programme_versions
 from remediation_flows.core.store.schema import Approval, Case, Milestone
@@ -58,13 +58,7 @@ def open_waits(session: Session, as_of: dt.datetime) -> list[Wait]:
     holds = active_holds(session, ids)
     waits = []
     for milestone, reference in rows:
-        programme = calendars.programmes[milestone.config_sha256]
-        calendar = calendars.of(milestone.config_sha256, milestone.site_id)
-        ladder = programme.step(milestone.kind).ladder
-        level = (
-            ladder[milestone.escalation_level].name if 0 <= milestone.escalation_level < len(ladder) else "-"
-        )
-        clock_at = min(milestone.held_since, as_of) if milestone.held_since else as_of
+        clock = milestone_clock(calendars, milestone, as_of)
         waits.append(
             Wait(
                 reference=reference,
@@ -72,13 +66,11 @@ def open_waits(session: Session, as_of: dt.datetime) -> list[Wait]:
                 enterprise_id=milestone.enterprise_id,
                 site_id=milestone.site_id,
                 due_at=milestone.due_at,
-                due_local=format_instant(milestone.due_at, calendar.site.time_zone),
-                working_days_late=calendar.working_days_late(milestone.due_at, clock_at)
-                if milestone.due_at <= clock_at
-                else 0,
-                escalation_level=level,
+                due_local=clock.due_local,
+                working_days_late=clock.working_days_late,
+                escalation_level=clock.escalation_level,
                 roles=tuple(approvers.get(milestone.id) or [milestone.owner_role]),
-                on_hold=hold_label(holds.get(milestone.id), calendar.site.time_zone),
+                on_hold=hold_label(holds.get(milestone.id), clock.time_zone),
             )
         )
     return waits
