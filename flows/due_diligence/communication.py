@@ -1,4 +1,7 @@
-"""Step 5: the annual due-diligence report, built from the store, published, and approved."""
+"""The annual due-diligence report, built from the store and published as an artifact and files.
+
+Published before its approval is asked (flows/due_diligence/questions.py) and when the cycle ends.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,6 @@ from prefect.artifacts import acreate_markdown_artifact
 from remediation_flows.core.due_diligence import cycle as dd
 from remediation_flows.core.due_diligence.report import build_report, render_markdown, write_report
 from remediation_flows.core.store import CaseStore
-from remediation_flows.flows.due_diligence.approval import approve
 
 REPORTS_DIR = Path(os.environ.get("REMEDIATION_REPORTS_DIR", "var/reports"))
 
@@ -26,8 +28,3 @@ async def publish_report(store: CaseStore, view: dd.CycleView) -> str:
     )
     write_report(store, view.enterprise_id, view.year, REPORTS_DIR)
     return markdown
-
-
-async def communicate(store: CaseStore, view: dd.CycleView) -> None:
-    await publish_report(store, view)
-    await approve(store, view, f"the annual report (artifact due-diligence-{view.enterprise_id}-{view.year})")

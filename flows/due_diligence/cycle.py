@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from prefect import flow, get_run_logger
@@ -11,22 +10,9 @@ from prefect.artifacts import acreate_markdown_artifact
 from pydantic import Field
 
 from remediation_flows.core.due_diligence import cycle as dd
-from remediation_flows.core.store import CaseStore
 from remediation_flows.flows.common import case_store, programme_from_block
-from remediation_flows.flows.due_diligence.communication import communicate, publish_report
-from remediation_flows.flows.due_diligence.monitoring import monitor
-from remediation_flows.flows.due_diligence.policies import review_policies
-from remediation_flows.flows.due_diligence.risk_assessment import assess_risk
-from remediation_flows.flows.due_diligence.training import train
-
-Step = Callable[[CaseStore, dd.CycleView], Awaitable[None]]
-STEPS: dict[str, Step] = {
-    "risk_assessment": assess_risk,
-    "policies_and_procedures": review_policies,
-    "training": train,
-    "monitoring": monitor,
-    "communication": communicate,
-}
+from remediation_flows.flows.due_diligence.communication import publish_report
+from remediation_flows.flows.due_diligence.questions import ask_and_apply, question_for
 
 
 def cycle_markdown(view: dd.CycleView) -> str:
@@ -68,4 +54,4 @@ async def due_diligence_cycle(
             logger.info("%s is complete", view.reference)
             return view.step
         logger.info("%s: %s", view.reference, view.step)
-        await STEPS[view.step](store, view)
+        await ask_and_apply(store, view, question_for(view))

@@ -1,0 +1,234 @@
+"""The questions the due-diligence cycle asks, each declared once, as the case lifecycle's are.
+
+A question names the cycle step it is asked in, when in that step (``when``), the key it is asked
+under, whom it asks (in words and by role), the form, the words of the prompt and the core act that
+applies the answer. The cycle's map from step to question is derived from these declarations.
+Keys and words are filled from the cycle's view: ``{reference}``, ``{site}`` (the site the step
+is at), ``{risk}``, ``{pending}`` and the others of :func:`_filled`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from prefect.input import RunInput
+
+from remediation_flows.core.due_diligence import cycle as dd
+from remediation_flows.core.due_diligence.risk import SiteQuestionnaire
+from remediation_flows.core.store import CaseStore
+from remediation_flows.flows.due_diligence.answers import (
+    MonitoringVisitAnswer,
+    PolicyReviewAnswer,
+    SiteRiskAnswer,
+    TrainingAttendanceAnswer,
+    TrainingPlanAnswer,
+)
+from remediation_flows.flows.due_diligence.communication import publish_report
+from remediation_flows.flows.prompts import apply, ask
+from remediation_flows.flows.remediation.answers import ApprovalAnswer
+from remediation_flows.flows.remediation.artifacts import ROLE_NAMES
+from remediation_flows.flows.remediation.runs import start_lifecycle
+from remediation_flows.flows.wait_labels import label_this_wait, wait_name, wait_tags
+
+#: ``act(store, view, filled, fields, actor)``: the core act, with the answer's fields but its author.
+Act = Callable[[CaseStore, dd.CycleView, dict[str, Any], dict[str, Any], str], object]
+Hook = Callable[[CaseStore, dd.CycleView], Awaitable[object]]
+
+
+@dataclass(frozen=True)
+class CycleQuestion:
+    """One question of the cycle."""
+
+    step: str
+    #: The prompt key after the cycle reference; a new key asks a new question.
+    key: str
+    asked_of: str
+    #: The roles that must act, for the waiting run's name and tags.
+    roles: Callable[[dd.CycleView], list[str]]
+    form: type[RunInput]
+    words: str
+    act: Act
+    subject: str = "Cycle {reference}"
+    #: Whether the cycle, in ``step``, waits for this question (a step may ask one of several).
+    when: Callable[[dd.CycleView], bool] = lambda view: True
+    #: Done before asking (the annual report is published before it is approved).
+    before: Hook | None = None
+    #: Done after the answer is applied (a monitoring finding starts its cases' lifecycles).
+    after: Callable[[CaseStore, dd.CycleView, dd.CycleView], Awaitable[None]] | None = None
+
+
+def _site(view: dd.CycleView) -> str:
+    """The site the step is at: the next to assess, or the next high-risk site to visit."""
+    if view.step == "risk_assessment":
+        return next(site for site in view.sites if site not in view.risk_levels)
+    if view.step == "monitoring":
+        return next(site for site in view.monitoring_sites if site not in view.visited_sites)
+    return ""
+
+
+def _filled(view: dd.CycleView) -> dict[str, Any]:
+    """What a question's key, subject and words may name about the cycle."""
+    site = _site(view)
+    high = [s for s, level in view.risk_levels.items() if level == "high"]
+    return {
+        "reference": view.reference,
+        "enterprise_id": view.enterprise_id,
+        "year": view.year,
+        "site": site,
+        "risk": view.risk_levels.get(site),
+        "high_first": f" (high-risk sites first: {', '.join(high)})" if high else "",
+        "planned": view.training_planned,
+        "pending": ", ".join(ROLE_NAMES.get(r, r) for r in view.pending_approvals),
+        "pending_count": len(view.pending_approvals),
+        "reviews": view.reviews,
+        "next_review": view.reviews + 1,
+        # The decisions on the policies are counted per review; on the report, once.
+        "decided": view.reviews if view.step == "policies_and_procedures" else 0,
+    }
+
+
+async def _start_opened_cases(store: CaseStore, before: dd.CycleView, after: dd.CycleView) -> None:
+    """Start the lifecycle of every case a monitoring visit opened."""
+    for reference in after.cases_opened:
+        if reference not in before.cases_opened:
+            await start_lifecycle(reference, 1)
+
+
+def _decide(
+    store: CaseStore, view: dd.CycleView, filled: dict[str, Any], fields: dict[str, Any], actor: str
+) -> object:
+    return dd.decide(
+        store, view.enterprise_id, view.year, fields["role"], fields["approved"], actor, fields.get("comment")
+    )
+
+
+def _pending(view: dd.CycleView) -> list[str]:
+    return list(view.pending_approvals)
+
+
+APPROVAL_KEY = "{step}-{decided}-decision-{pending_count}"
+
+QUESTIONS: tuple[CycleQuestion, ...] = (
+    CycleQuestion(
+        step="risk_assessment",
+        key="risk-{site}",
+        subject="Cycle {reference}, site {site}",
+        asked_of="the enterprise focal point",
+        roles=lambda view: ["enterprise_focal_point"],
+        form=SiteRiskAnswer,
+        words="Risk assessment of site {site}: workforce, hiring practice and past findings",
+        act=lambda store, view, filled, fields, actor: dd.record_site_risk(
+            store, view.enterprise_id, view.year, filled["site"], SiteQuestionnaire(**fields), actor
+        ),
+    ),
+    CycleQuestion(
+        step="policies_and_procedures",
+        key=APPROVAL_KEY,
+        asked_of="{pending}",
+        roles=_pending,
+        form=ApprovalAnswer,
+        words="Approve the policies (review {reviews})? (awaiting: {pending})",
+        act=_decide,
+        when=lambda view: bool(view.reviews and view.pending_approvals and not view.refused),
+    ),
+    CycleQuestion(
+        step="policies_and_procedures",
+        key="policies-{next_review}",
+        asked_of="the enterprise leadership, with the program manager",
+        roles=lambda view: ["enterprise_leadership", "program_manager"],
+        form=PolicyReviewAnswer,
+        words="Policies and procedures: prevention, on-site intervention and remediation",
+        act=lambda store, view, filled, fields, actor: dd.record_policy_review(
+            store, view.enterprise_id, view.year, dd.PolicyReview(**fields), actor
+        ),
+    ),
+    CycleQuestion(
+        step="training",
+        key="training-plan",
+        asked_of="the program manager",
+        roles=lambda view: ["program_manager"],
+        form=TrainingPlanAnswer,
+        words="Training plan for key staff and suppliers{high_first}",
+        act=lambda store, view, filled, fields, actor: dd.plan_training(
+            store, view.enterprise_id, view.year, fields["sessions"], fields["planned_participants"], actor
+        ),
+        when=lambda view: view.training_planned is None,
+    ),
+    CycleQuestion(
+        step="training",
+        key="training-attendance",
+        asked_of="the program manager",
+        roles=lambda view: ["program_manager"],
+        form=TrainingAttendanceAnswer,
+        words="Training attendance ({planned} planned)",
+        act=lambda store, view, filled, fields, actor: dd.record_training(
+            store, view.enterprise_id, view.year, fields["attended"], actor
+        ),
+    ),
+    CycleQuestion(
+        step="monitoring",
+        key="visit-{site}",
+        subject="Cycle {reference}, site {site}",
+        asked_of="the case manager",
+        roles=lambda view: ["case_manager"],
+        form=MonitoringVisitAnswer,
+        words="Monitoring visit to {site} (risk: {risk})",
+        act=lambda store, view, filled, fields, actor: dd.record_monitoring_visit(
+            store, view.enterprise_id, view.year, dd.MonitoringVisit(site_id=filled["site"], **fields), actor
+        ),
+        after=_start_opened_cases,
+    ),
+    CycleQuestion(
+        step="communication",
+        key=APPROVAL_KEY,
+        asked_of="{pending}",
+        roles=_pending,
+        form=ApprovalAnswer,
+        words="Approve the annual report (artifact due-diligence-{enterprise_id}-{year})? "
+        "(awaiting: {pending})",
+        act=_decide,
+        before=publish_report,
+    ),
+)
+
+#: The cycle's steps that ask questions, each with its questions in the order they are tried.
+STEPS: dict[str, tuple[CycleQuestion, ...]] = {
+    step: tuple(q for q in QUESTIONS if q.step == step) for step in dict.fromkeys(q.step for q in QUESTIONS)
+}
+
+
+def question_for(view: dd.CycleView) -> CycleQuestion:
+    """The question the cycle waits on in its step."""
+    return next(q for q in STEPS[view.step] if q.when(view))
+
+
+async def ask_and_apply(store: CaseStore, view: dd.CycleView, question: CycleQuestion) -> None:
+    """Ask ``question`` about the cycle and apply the answer through the core (a refusal is audited)."""
+    if question.before is not None:
+        await question.before(store, view)
+    filled = _filled(view) | {"step": view.step}
+    prompt = f"{view.reference}-{question.key.format(**filled)}"
+    roles = question.roles(view)
+    await label_this_wait(
+        wait_name(view.reference, view.step, view.due_local, roles),
+        wait_tags(view.enterprise_id, filled["site"] or None, roles, None, dt.datetime.now(dt.UTC)),
+    )
+    answer = await ask(
+        store,
+        question.subject.format(**filled),
+        prompt,
+        question.form,
+        question=question.words.format(**filled),
+        asked_of=question.asked_of.format(**filled),
+        due=view.due_local,
+    )
+    fields = answer.model_dump(exclude={"answered_by"})
+    actor = answer.answered_by  # type: ignore[attr-defined]  # every form has it
+    applied = await apply(
+        store, view.reference, prompt, answer, lambda: question.act(store, view, filled, fields, actor)
+    )
+    if applied and question.after is not None:
+        await question.after(store, view, dd.cycle_view(store, view.enterprise_id, view.year))
