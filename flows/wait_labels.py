@@ -27,6 +27,9 @@ from remediation_flows.flows.remediation.artifacts import ROLE_NAMES
 
 WAITING_PREFIX = "waiting:"
 OVERDUE = "overdue"
+#: How many case tags one runs query filters on: Prefect on SQLite failed at 200 ("too many
+#: arguments on function json_array") when a sweep escalated 300 cases.
+TAGS_PER_QUERY = 50
 #: The tags a wait sets; a new wait replaces them, every other tag of the run stays.
 _WAIT_TAG_PREFIXES = (WAITING_PREFIX, "enterprise:", "site:")
 
@@ -86,10 +89,11 @@ async def mark_overdue(case_tags: Iterable[str]) -> int:
     wanted = sorted(set(case_tags))
     changed = 0
     async with get_client() as client:
-        for start in range(0, len(wanted), 200):
+        # A tag filter is one SQL function argument per tag, and SQLite allows about a hundred.
+        for start in range(0, len(wanted), TAGS_PER_QUERY):
             runs = await client.read_flow_runs(
                 flow_run_filter=FlowRunFilter(
-                    tags=FlowRunFilterTags(any_=wanted[start : start + 200]),
+                    tags=FlowRunFilterTags(any_=wanted[start : start + TAGS_PER_QUERY]),
                     state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED])),
                 ),
                 limit=200,

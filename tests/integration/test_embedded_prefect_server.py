@@ -18,7 +18,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prefect.settings import PREFECT_API_URL, temporary_settings
 
+from remediation_flows.flows.wait_labels import mark_overdue
 from tests.integration.conftest import _stop, _wait_for
 from tests.prefect_log import server_log_errors
 
@@ -97,6 +99,10 @@ def test_a_burst_of_flow_runs_locks_nothing(tmp_path: Path) -> None:
     try:
         _wait_for(f"http://127.0.0.1:{port}/api/health", 120, process, log)
         unavailable = asyncio.run(_burst(f"http://127.0.0.1:{port}/api"))
+        # A sweep that escalated 300 cases looks for their waiting runs by tag, in few queries.
+        with temporary_settings(updates={PREFECT_API_URL: f"http://127.0.0.1:{port}/api"}):
+            marked = asyncio.run(mark_overdue(f"case:CL-2026-{n:06d}" for n in range(1, 301)))
+        assert marked == 0
     finally:
         _stop(process)
     errors = server_log_errors(log)
