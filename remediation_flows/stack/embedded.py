@@ -225,6 +225,8 @@ class LocalStack:
         self.task_port = task_port
         self.progress = progress
         self._processes: list[subprocess.Popen] = []
+        #: The two runners, stopped first and otherwise than the rest (see stop()).
+        self._runners: list[subprocess.Popen] = []
         self._smtp = None
 
     @property
@@ -323,9 +325,10 @@ class LocalStack:
             "REMEDIATION_TASK_PAGE_URL": self.task_page_url,
         }
         for runner, log in (("casework", self.paths.serve_log), ("operations", self.paths.operations_log)):
-            self._processes.append(
+            self._runners.append(
                 self._spawn([sys.executable, "-m", "remediation_flows.stack.serve", runner], serve_env, log)
             )
+            self._processes.append(self._runners[-1])
         for process, log in zip(
             self._processes[-2:], (self.paths.serve_log, self.paths.operations_log), strict=True
         ):
@@ -389,6 +392,24 @@ class LocalStack:
             EnterpriseProgramme(programme=programme.document).save(programme.enterprise_id, overwrite=True)
             self.progress(f"      enterprise-programme/{programme.enterprise_id} from {path.name}")
 
+    @staticmethod
+    def _signal_and_wait(processes: list[subprocess.Popen], signal_number: int, group: bool = True) -> None:
+        """Send each process (its whole group by default) ``signal_number``; wait 30 s, then SIGKILL."""
+        for process in processes:
+            try:
+                if group:
+                    os.killpg(process.pid, signal_number)
+                elif process.poll() is None:
+                    os.kill(process.pid, signal_number)
+            except ProcessLookupError:
+                continue
+        for process in processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
     def _wait_for_serve(self, process: subprocess.Popen, log: Path, seconds: float = 120) -> None:
         deadline = time.time() + seconds
         while time.time() < deadline:
@@ -400,18 +421,16 @@ class LocalStack:
         raise StackError(f"the deployments were not served within {seconds:.0f} s; see {log}")
 
     def stop(self) -> None:
-        for process in reversed(self._processes):
-            if process.poll() is None:
-                try:
-                    os.killpg(process.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    continue
-        for process in reversed(self._processes):
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+        # The runners first, while the server still answers them, and with SIGINT to the runner
+        # alone: Prefect 3.8.8's runner answers SIGTERM by exiting inside its event loop without
+        # awaiting its own stop, which wrote a traceback to its log whenever a run was in flight,
+        # and a flow run's process interrupted while importing wrote another; SIGINT ends `serve`
+        # as Ctrl-C does. Then whatever is left of each group, the task page and the server.
+        self._signal_and_wait(self._runners, signal.SIGINT, group=False)
+        others = [p for p in reversed(self._processes) if p not in self._runners]
+        self._signal_and_wait(self._runners + others, signal.SIGTERM)
         self._processes.clear()
+        self._runners.clear()
         if self._smtp is not None:
             self._smtp.stop()
             self._smtp = None

@@ -36,6 +36,11 @@ def running_stack(tmp_path: Path) -> Iterator[RunningStack]:
     }
     with remediate_up(tmp_path / "var", tmp_path / "remediate-up.log", short_schedules) as stack:
         yield stack
+    # Stopping is part of running it: Ctrl-C, with the sweep and the dispatcher running every few
+    # seconds, leaves no error in any of the stack's logs (the runners once wrote a traceback).
+    for log in ("prefect-server.log", "serve.log", "serve-operations.log", "task-page.log"):
+        errors = server_log_errors(stack.home / log)
+        assert not errors, f"{log} has errors after Ctrl-C:\n" + "\n".join(errors[:20])
 
 
 def test_the_scheduled_sweep_and_dispatcher_deliver_task_and_escalation_mail(running_stack):
