@@ -23,7 +23,7 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import StateType
 from prefect.context import FlowRunContext
 
-from remediation_flows.flows.remediation.artifacts import ROLE_NAMES
+from remediation_flows.flows.remediation.artifacts import role_names
 
 WAITING_PREFIX = "waiting:"
 OVERDUE = "overdue"
@@ -46,7 +46,7 @@ def short_due(due_local: str) -> str:
 
 def wait_name(subject: str, step: str, due_local: str | None, roles: Sequence[str]) -> str:
     """The run's name while it waits: subject, step, due date in site time, and who must act."""
-    who = ", ".join(ROLE_NAMES.get(role, role.replace("_", " ")) for role in roles) or "nobody named"
+    who = role_names(roles) or "nobody named"
     due = f" · due {short_due(due_local)}" if due_local else ""
     words = step.replace("_", " ").replace("on site", "on-site")
     return f"{subject} · {words}{due} ({who})"

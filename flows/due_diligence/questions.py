@@ -29,7 +29,7 @@ from remediation_flows.flows.due_diligence.answers import (
 from remediation_flows.flows.due_diligence.communication import publish_report
 from remediation_flows.flows.prompts import apply, ask
 from remediation_flows.flows.remediation.answers import ApprovalAnswer
-from remediation_flows.flows.remediation.artifacts import ROLE_NAMES
+from remediation_flows.flows.remediation.artifacts import role_names
 from remediation_flows.flows.remediation.runs import start_lifecycle
 from remediation_flows.flows.wait_labels import label_this_wait, wait_name, wait_tags
 
@@ -81,7 +81,7 @@ def _filled(view: dd.CycleView) -> dict[str, Any]:
         "risk": view.risk_levels.get(site),
         "high_first": f" (high-risk sites first: {', '.join(high)})" if high else "",
         "planned": view.training_planned,
-        "pending": ", ".join(ROLE_NAMES.get(r, r) for r in view.pending_approvals),
+        "pending": role_names(view.pending_approvals),
         "pending_count": len(view.pending_approvals),
         "reviews": view.reviews,
         "next_review": view.reviews + 1,

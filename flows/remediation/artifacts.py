@@ -6,6 +6,8 @@ step's cost, and Prefect's database, grow with the number of other open cases.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 
 from remediation_flows.core import casework as cw
@@ -21,17 +23,27 @@ ROLE_NAMES = {
 }
 
 
+def role_name(role: str) -> str:
+    """A role in words: ``case manager`` for ``case_manager``."""
+    return ROLE_NAMES.get(role, role.replace("_", " "))
+
+
+def role_names(roles: Iterable[str]) -> str:
+    """Roles in words, separated by commas."""
+    return ", ".join(role_name(role) for role in roles)
+
+
 def waiting_on(view: cw.CaseView) -> str:
     """Who the case is waiting for, in a few words."""
     if view.is_finished:
         return "nobody: the case is " + view.state
     if view.pending_approvals:
-        return "approval of the plan by " + ", ".join(ROLE_NAMES.get(r, r) for r in view.pending_approvals)
+        return "approval of the plan by " + role_names(view.pending_approvals)
     if view.closure_pending:
-        return "closure approval by " + ", ".join(ROLE_NAMES.get(r, r) for r in view.closure_pending)
+        return "closure approval by " + role_names(view.closure_pending)
     if view.open_milestones:
         first = view.open_milestones[0]
-        return f"{ROLE_NAMES.get(first.owner_role, first.owner_role)}: {first.title}"
+        return f"{role_name(first.owner_role)}: {first.title}"
     return "the program manager"
 
 
@@ -53,8 +65,7 @@ def case_markdown(view: cw.CaseView) -> str:
         for m in view.open_milestones:
             level = "none" if m.escalation_level < 0 else str(m.escalation_level + 1)
             lines.append(
-                f"| {m.title} | {ROLE_NAMES.get(m.owner_role, m.owner_role)} | {m.due_local} | {level} "
-                f"| {m.on_hold or '-'} |"
+                f"| {m.title} | {role_name(m.owner_role)} | {m.due_local} | {level} | {m.on_hold or '-'} |"
             )
     else:
         lines.append("No open milestones.")
@@ -74,7 +85,7 @@ def case_markdown(view: cw.CaseView) -> str:
         for d in view.decisions:
             when = f"{d.decided_at:%Y-%m-%d %H:%M}" if d.decided_at else ""
             lines.append(
-                f"| {d.subject} | {ROLE_NAMES.get(d.role, d.role)} | {d.status} | {d.decided_for or ''} "
+                f"| {d.subject} | {role_name(d.role)} | {d.status} | {d.decided_for or ''} "
                 f"| {d.how} | {when} |"
             )
     if view.evidence:

@@ -8,19 +8,12 @@ button answers it. Keyed artifacts: Prefect shows the latest under Artifacts, ``
 from __future__ import annotations
 
 from prefect.artifacts import acreate_markdown_artifact
-from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import (
-    FlowFilter,
-    FlowFilterName,
-    FlowRunFilter,
-    FlowRunFilterState,
-    FlowRunFilterStateType,
-)
 from prefect.client.schemas.objects import StateType
 from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL
 
 from remediation_flows.core.inbox import Wait, waits_by_role
-from remediation_flows.flows.remediation.artifacts import ROLE_NAMES
+from remediation_flows.flows.remediation.artifacts import ROLE_NAMES, role_name, role_names
+from remediation_flows.flows.remediation.runs import lifecycle_runs
 
 #: Every role's inbox, and the one of all waits.
 ALL = "all"
@@ -34,32 +27,9 @@ def ui_url() -> str:
     return str(PREFECT_API_URL.value() or "").removesuffix("/").removesuffix("/api")
 
 
-async def waiting_runs() -> dict[str, str]:
-    """Case reference -> id of its lifecycle run that waits for a person."""
-    found: dict[str, str] = {}
-    async with get_client() as client:
-        offset = 0
-        while True:
-            runs = await client.read_flow_runs(
-                flow_filter=FlowFilter(name=FlowFilterName(any_=["case-lifecycle"])),
-                flow_run_filter=FlowRunFilter(
-                    state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED]))
-                ),
-                limit=200,
-                offset=offset,
-            )
-            for run in runs:
-                for tag in run.tags:
-                    if tag.startswith("case:"):
-                        found[tag.removeprefix("case:")] = str(run.id)
-            if len(runs) < 200:
-                return found
-            offset += 200
-
-
 def inbox_markdown(role: str, waits: list[Wait], runs: dict[str, str], ui: str) -> str:
     """One role's inbox as a markdown table, most urgent first, each case linked to its waiting run."""
-    who = "everyone" if role == ALL else f"the {ROLE_NAMES.get(role, role.replace('_', ' '))}"
+    who = "everyone" if role == ALL else f"the {role_name(role)}"
     lines = [
         f"# What waits for {who}",
         "",
@@ -73,10 +43,9 @@ def inbox_markdown(role: str, waits: list[Wait], runs: dict[str, str], ui: str) 
         run = runs.get(wait.reference)
         case = f"[{wait.reference}]({ui}/runs/flow-run/{run})" if run else wait.reference
         late = str(wait.working_days_late) + (f" (on hold {wait.on_hold})" if wait.on_hold else "")
-        roles = ", ".join(ROLE_NAMES.get(r, r) for r in wait.roles)
         lines.append(
             f"| {case} | {wait.step.replace('_', ' ')} | {wait.enterprise_id} | {wait.site_id} | "
-            f"{wait.due_local} | {late} | {wait.escalation_level} | {roles} |"
+            f"{wait.due_local} | {late} | {wait.escalation_level} | {role_names(wait.roles)} |"
         )
     return "\n".join(lines)
 
@@ -88,7 +57,7 @@ def inbox_key(role: str) -> str:
 
 async def publish_inboxes(waits: list[Wait]) -> list[str]:
     """Refresh the inbox of every role that has waits, of every role in ROLE_NAMES, and of all."""
-    runs = await waiting_runs()
+    runs = await lifecycle_runs([StateType.PAUSED])
     ui = ui_url()
     by_role = waits_by_role(waits)
     keys = []

@@ -43,24 +43,32 @@ async def start_lifecycle(reference: str, round_number: int, recovery: str | Non
 LIVE_STATES = [StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING, StateType.PAUSED]
 
 
-async def cases_with_a_live_lifecycle() -> set[str]:
-    """References of the cases whose lifecycle run is waiting, scheduled or running."""
-    live: set[str] = set()
+async def lifecycle_runs(states: list[StateType]) -> dict[str, str]:
+    """Case reference -> id of its lifecycle run in one of ``states``, read 200 runs at a time."""
+    found: dict[str, str] = {}
     async with get_client() as client:
         offset, page = 0, 200
         while True:
             runs = await client.read_flow_runs(
                 flow_filter=FlowFilter(name=FlowFilterName(any_=["case-lifecycle"])),
                 flow_run_filter=FlowRunFilter(
-                    state=FlowRunFilterState(type=FlowRunFilterStateType(any_=LIVE_STATES))
+                    state=FlowRunFilterState(type=FlowRunFilterStateType(any_=states))
                 ),
                 limit=page,
                 offset=offset,
             )
-            live |= {tag.removeprefix("case:") for run in runs for tag in run.tags if tag.startswith("case:")}
+            for run in runs:
+                for tag in run.tags:
+                    if tag.startswith("case:"):
+                        found[tag.removeprefix("case:")] = str(run.id)
             if len(runs) < page:
-                return live
+                return found
             offset += page
+
+
+async def cases_with_a_live_lifecycle() -> set[str]:
+    """References of the cases whose lifecycle run is waiting, scheduled or running."""
+    return set(await lifecycle_runs(LIVE_STATES))
 
 
 async def cancel_waiting_lifecycles(reference: str) -> int:

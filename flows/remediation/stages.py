@@ -38,7 +38,7 @@ from remediation_flows.flows.remediation.answers import (
     SchoolReintegrationAnswer,
     YoungWorkerProtectionAnswer,
 )
-from remediation_flows.flows.remediation.artifacts import ROLE_NAMES
+from remediation_flows.flows.remediation.artifacts import role_names
 from remediation_flows.flows.wait_labels import label_this_wait, wait_name, wait_tags
 
 CASE_MANAGER = "the case manager ({case_manager})"
@@ -65,6 +65,8 @@ class Question:
     when: Callable[[cw.CaseView], bool] = lambda view: True
     #: Other milestone steps the answer may be due under.
     also_due_under: tuple[str, ...] = ()
+    #: The roles that must act, for the waiting run's name and tags; default: the milestone's owner.
+    waits_for: Callable[[cw.CaseView], list[str]] | None = None
     #: The evidence file the task page accepts with the answer, in words ("" when it takes none).
     evidence: str = ""
 
@@ -119,10 +121,6 @@ def to_report(report: type[Any], given: dict[str, Any]) -> Any:
     return report(**values)
 
 
-def _role_names(roles: list[str]) -> str:
-    return ", ".join(ROLE_NAMES.get(r, r) for r in roles)
-
-
 def _filled(view: cw.CaseView) -> dict[str, object]:
     """What a question's key and words may name about the case."""
     return {
@@ -130,8 +128,8 @@ def _filled(view: cw.CaseView) -> dict[str, object]:
         "next_plan": view.plans_proposed + 1,
         "plan_id": view.plan_id,
         "decision": view.decisions_made + 1,
-        "pending": _role_names(view.pending_approvals),
-        "closure_pending": _role_names(view.closure_pending),
+        "pending": role_names(view.pending_approvals),
+        "closure_pending": role_names(view.closure_pending),
         "visit": view.visits_done + 1,
         "visits_done": view.visits_done,
     }
@@ -169,6 +167,7 @@ QUESTIONS: tuple[Question, ...] = (
         report=None,
         words="Approve remediation plan {plan_id}? (awaiting: {pending})",
         when=lambda view: view.plan_status == PlanStatus.PROPOSED,
+        waits_for=lambda view: list(view.pending_approvals),
     ),
     Question(
         state=CaseState.SCHOOL_REINTEGRATION,
@@ -215,6 +214,7 @@ QUESTIONS: tuple[Question, ...] = (
         report=None,
         words="Close the case? Monitoring is complete (awaiting: {closure_pending})",
         when=lambda view: bool(view.closure_pending),
+        waits_for=lambda view: list(view.closure_pending),
     ),
 )
 
@@ -234,11 +234,9 @@ def question_for(view: cw.CaseView) -> Question | None:
 
 
 def waiting_roles(view: cw.CaseView, question: Question, milestone: cw.MilestoneView | None) -> list[str]:
-    """The roles the question waits for: the approvers still to answer, else the milestone's owner."""
-    if question.act is cw.decide_plan:
-        return list(view.pending_approvals)
-    if question.act is cw.decide_closure:
-        return list(view.closure_pending)
+    """The roles the question waits for: as it declares, else the milestone's owner."""
+    if question.waits_for is not None:
+        return question.waits_for(view)
     return [milestone.owner_role] if milestone else ["case_manager"]
 
 

@@ -47,7 +47,7 @@ from remediation_flows.core.store import CaseStore
 from remediation_flows.core.store import repository as repo
 from remediation_flows.flows.prompts import input_key
 from remediation_flows.flows.remediation.answers import IDENTITY_FIELDS
-from remediation_flows.flows.remediation.artifacts import ROLE_NAMES
+from remediation_flows.flows.remediation.artifacts import role_name, role_names
 from remediation_flows.flows.remediation.stages import (
     Question,
     answer_payload,
@@ -359,8 +359,8 @@ class TaskPage:
             "enterprise": view.enterprise_id,
             "question": question.words.format(
                 plan_id=view.plan_id,
-                pending=", ".join(ROLE_NAMES.get(r, r) for r in view.pending_approvals),
-                closure_pending=", ".join(ROLE_NAMES.get(r, r) for r in view.closure_pending),
+                pending=role_names(view.pending_approvals),
+                closure_pending=role_names(view.closure_pending),
                 visit=view.visits_done + 1,
                 next_plan=view.plans_proposed + 1,
                 decision=view.decisions_made + 1,
@@ -369,7 +369,7 @@ class TaskPage:
             ),
             "due": milestone.due_local if milestone else format_instant(task.due_at, zone),
             "recipient": task.recipient,
-            "role": ROLE_NAMES.get(task.role, task.role),
+            "role": role_name(task.role),
             "fields": extra.pop("fields", None) or form_fields(question.form),
             "csrf": self.csrf_token(token),
             "errors": extra.pop("errors", []),
@@ -450,7 +450,7 @@ class TaskPage:
             "done.html",
             reference=reference,
             recipient=decider.person,
-            role=ROLE_NAMES.get(task.role, task.role),
+            role=role_name(task.role),
         )
 
     @staticmethod
