@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sys
 
 from prefect import serve
@@ -65,6 +66,10 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(
             f"remediation_flows.stack.serve: unknown runner '{runner}'; expected one of {', '.join(RUNNERS)}"
         )
+    # The stack stops a runner with SIGINT (see LocalStack.stop). A process started in the
+    # background by a shell, or by a service manager, inherits SIGINT ignored, and then waited out
+    # the 30 s before SIGTERM, whose handler in Prefect 3.8.8 leaves a traceback mid-run.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     upgrade_schema(asyncio.run(case_store()).url)
     serve(
         *deployments(runner),
