@@ -36,7 +36,7 @@ SCHOOL = "Escuela Primaria Benito Juárez"
 BORN = dt.date(2012, 3, 3)
 IDENTITY = KnownIdentity(full_name=CHILD, guardian_name=GUARDIAN, school=SCHOOL, birth_date=BORN)
 #: What must never be found outside the protected table once a text naming the child was refused.
-SECRETS = ("zarqa", "qureshi", "benito", "2012-03-03", "3 march 2012")
+SECRETS = ("zarqa", "qureshi", "benito", "2012-03-03", "3 march 2012", "road 5", "img_2034")
 
 
 @pytest.mark.parametrize(
@@ -105,6 +105,8 @@ def _identified_case(store, programme) -> str:
         guardian_name=GUARDIAN,
         school=SCHOOL,
         birth_date=BORN,
+        address="House 12, Road 5, Mirpur, Dhaka",
+        photo_reference="IMG_2034.jpg",
         actor=ACTOR,
     )
     return reference
@@ -250,7 +252,13 @@ def test_a_childs_name_in_a_case_acts_free_text_is_refused_and_stored_nowhere(
     before = cw.case_view(store, reference), acts_audited(store, reference)
     field = act_name.split(".")[1]
 
-    for text in ("Zarqa Q. is in hospital", "enrolled at Benito Juarez", "born 3 March 2012"):
+    for text in (
+        "Zarqa Q. is in hospital",
+        "enrolled at Benito Juarez",
+        "born 3 March 2012",
+        "the family left Road 5",
+        "photo IMG_2034.jpg attached",
+    ):
         with pytest.raises(IdentityInFreeText) as refused:
             act(text)
         message = str(refused.value)
@@ -447,3 +455,38 @@ def test_cases_import_names_a_bad_birth_date_without_printing_it(store, tmp_path
     assert problems[3:] == ["3 problem(s); nothing was imported"]
     for value in ("2012-02-30", future.isoformat(), "3 March 2012", "Zarqa"):
         assert value not in out.err
+
+
+HOME = KnownIdentity(address="House 12, Road 5, Kharipara, Mirpur, Dhaka", photo_reference="IMG_2034.jpg")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "the family moved from house 12 last week",
+        "visited Road 5 in the evening",
+        "see IMG_2034.jpg for the room",
+    ],
+)
+def test_a_street_level_address_or_the_photos_reference_is_a_mention(text):
+    assert mentions_identity(text, HOME)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "the Mirpur office was closed",  # a district the site's own address shares
+        "flooding in Dhaka",
+        "12 children attended the training",  # a bare number
+        "road closed by floods",
+        "IMG_2035.jpg is the attendance sheet",
+    ],
+)
+def test_an_area_a_bare_number_or_another_file_is_no_mention_of_the_address(text):
+    assert not mentions_identity(text, HOME)
+
+
+def test_the_first_part_of_an_address_names_the_village_and_is_a_mention():
+    village = KnownIdentity(address="Kharipara\nMirpur upazila")
+    assert mentions_identity("met the teacher in Kharipara", village)
+    assert not mentions_identity("flooding in Dhaka", KnownIdentity(address="Dhaka"))  # a city alone

@@ -14,7 +14,12 @@ What counts as a mention, chosen to catch slips and to refuse little else:
 - the school's distinctive words in their order ("Benito Juárez" for "Escuela Primaria Benito
   Juárez"), or its whole name when it has fewer than two distinctive words;
 - the birth date in the usual written forms: 2012-03-03, 3/3/2012 (day or month first),
-  03.03.2012, 3 March 2012, 3rd of Mar. 2012, March 3, 2012, 3 de marzo de 2012, 2012年3月3日.
+  03.03.2012, 3 March 2012, 3rd of Mar. 2012, March 3, 2012, 3 de marzo de 2012, 2012年3月3日;
+- the home address down to the street: each comma- or line-separated part of the address that
+  holds a number ("House 12", "Road 5") or comes first (the street or the village) as a phrase,
+  but not the later parts alone (a district or a city such as "Mirpur, Dhaka" names where the
+  site is, which staff write every day);
+- the photo's reference (a file name such as IMG_2034.jpg) as a whole.
 
 Comparison is case-insensitive with accents folded (NFKD), so "Juarez" matches "Juárez".
 A refusal names the field and never repeats what matched: the message goes to logs, to the audit
@@ -93,7 +98,8 @@ class IdentityInFreeText(InvalidInput):
 
     def __init__(self, field: str, whose: str) -> None:
         super().__init__(
-            f"{field}: appears to contain the identity of {whose} (a name, school or birth date); "
+            f"{field}: appears to contain the identity of {whose} (a name, school, birth date, address "
+            "or photo); "
             "write the case reference instead and submit again"
         )
         self.field = field
@@ -107,6 +113,8 @@ class KnownIdentity:
     guardian_name: str | None = None
     school: str | None = None
     birth_date: dt.date | None = None
+    address: str | None = None
+    photo_reference: str | None = None
 
 
 def fold(text: str) -> str:
@@ -152,6 +160,26 @@ def _mentions_school(text: str, words: Sequence[str], school: str | None) -> boo
     return _contains_phrase(words, distinctive if len(distinctive) >= 2 else parts)
 
 
+def _mentions_address(words: Sequence[str], address: str | None) -> bool:
+    if not address or not address.strip():
+        return False
+    segments = [segment for part in re.split(r"[,;\n]+", address) if (segment := _words(part))]
+    for index, segment in enumerate(segments):
+        numbered = any(word.isdigit() for word in segment)
+        # The first part names the street or the village; a later one, unless numbered, names an
+        # area that the site's own address shares. A bare number ("12") is no address.
+        telling = numbered or (index == 0 and len(segments) > 1)
+        long_enough = len(segment) >= 2 or (not numbered and len(segment[0]) >= MIN_NAME_PART)
+        if telling and long_enough and _contains_phrase(words, segment):
+            return True
+    return False
+
+
+def _mentions_reference(words: Sequence[str], reference: str | None) -> bool:
+    parts = _words(reference or "")
+    return len("".join(parts)) >= 4 and _contains_phrase(words, parts)
+
+
 def dates_written_in(text: str) -> set[dt.date]:
     """Every calendar date ``text`` writes in one of the usual forms (both readings of 3/4/2012)."""
     folded = fold(text)
@@ -169,13 +197,16 @@ def dates_written_in(text: str) -> set[dt.date]:
 
 
 def mentions_identity(text: str, identity: KnownIdentity) -> bool:
-    """Whether ``text`` mentions the child's or guardian's name, the school or the birth date."""
+    """Whether ``text`` mentions the child's or guardian's name, the school, the birth date, the home
+    address or the photo's reference."""
     words = _words(text)
     return (
         _mentions_name(text, words, identity.full_name)
         or _mentions_name(text, words, identity.guardian_name)
         or _mentions_school(text, words, identity.school)
         or (identity.birth_date is not None and identity.birth_date in dates_written_in(text))
+        or _mentions_address(words, identity.address)
+        or _mentions_reference(words, identity.photo_reference)
     )
 
 
@@ -201,6 +232,8 @@ def _identities(
                 ChildPersonalData.guardian_name,
                 ChildPersonalData.school,
                 ChildPersonalData.birth_date,
+                ChildPersonalData.address,
+                ChildPersonalData.photo_reference,
             )
             .join(Case, Case.id == ChildPersonalData.case_id)
             .where(*where)
