@@ -1,4 +1,5 @@
-"""Acts outside the normal course: re-open, extend or hold a deadline, reassign, withdraw. Each is audited.
+"""Acts outside the normal course: re-open, extend or hold a deadline, re-issue a task link, reassign,
+withdraw. Each is audited.
 
 A deployment's parameters name the case and the act, never free text: the reason is asked in the
 run's Resume dialog once it starts, screened by the core against the child's identity, applied,
@@ -21,6 +22,7 @@ from remediation_flows.core import casework as cw
 from remediation_flows.core.errors import RemediationError
 from remediation_flows.core.holds import HoldReason, hold_milestone, release_milestone
 from remediation_flows.core.store import CaseStore
+from remediation_flows.core.task_links import reissue_link
 from remediation_flows.flows.common import case_store
 from remediation_flows.flows.prompts import ask, case_subject, forget_answer
 from remediation_flows.flows.remediation.answers import ActReasonAnswer
@@ -96,6 +98,20 @@ async def _act(
     return await _apply(reference, what, store, answer, act)
 
 
+async def _act_at_once(reference: str, what: str, act: Callable[[CaseStore], cw.CaseView]) -> cw.CaseView:
+    """An act whose form says all it needs (a named reason, no free text): applied without a wait."""
+    logger = get_run_logger()
+    store = await case_store()
+    try:
+        view = act(store)
+    except RemediationError as error:
+        logger.error("%s: %s refused, nothing changed: %s", reference, what, error)
+        raise
+    logger.info("%s: %s done; the case is %s", reference, what, view.state)
+    await publish_case(view)
+    return view
+
+
 @flow(name="re-open-a-case", description="Re-open a closed or monitored case: a new remediation plan round.")
 async def reopen_a_case(case_reference: Reference, reopened_by: By) -> str:
     """Re-open the case (the reason is asked once the run starts) and start its new round's lifecycle."""
@@ -153,7 +169,7 @@ async def hold_a_milestone(
         hold_milestone(store, case_reference, str(step), actor=held_by, reason=str(reason))
         return cw.case_view(store, case_reference)
 
-    view = await _act(case_reference, "hold", hold)
+    view = await _act_at_once(case_reference, "hold", hold)
     milestone = view.milestone(str(step))
     return milestone.on_hold if milestone else view.state
 
@@ -167,9 +183,31 @@ async def release_a_milestone(case_reference: Reference, step: ExtendableStep, r
         release_milestone(store, case_reference, str(step), actor=released_by)
         return cw.case_view(store, case_reference)
 
-    view = await _act(case_reference, "release", release)
+    view = await _act_at_once(case_reference, "release", release)
     milestone = view.milestone(str(step))
     return milestone.due_local if milestone else view.state
+
+
+@flow(
+    name="re-issue-a-task-link",
+    description="Email a person a new link for a task (lost or expired); the old one stops working.",
+)
+async def reissue_a_task_link(
+    case_reference: Reference,
+    step: ExtendableStep,
+    recipient_email: Annotated[
+        str, Field(title="Sent to", description="The address the earlier link was emailed to.")
+    ],
+    reissued_by: By,
+) -> str:
+    """Re-issue the link (the reason is asked once the run starts); task and role stay the first link's."""
+
+    def reissue(store: CaseStore, reason: str) -> cw.CaseView:
+        reissue_link(store, case_reference, str(step), recipient_email, actor=reissued_by, reason=reason)
+        return cw.case_view(store, case_reference)
+
+    view = await _act(case_reference, "re-issue", reissued_by, reissue)
+    return view.state
 
 
 @flow(name="reassign-a-case", description="Hand a case to another case manager.")

@@ -25,6 +25,7 @@ from remediation_flows.core.config.model import Programme, Role
 from remediation_flows.core.errors import InvalidInput, NotFound, RemediationError
 from remediation_flows.core.evidence import EvidenceUpload, store_evidence
 from remediation_flows.core.statuses import ApprovalStatus, MilestoneStatus
+from remediation_flows.core.safeguarding.free_text import screen_case_texts
 from remediation_flows.core.store import repository as repo
 from remediation_flows.core.store.repository import CaseStore
 from remediation_flows.core.store.schema import Approval, Case, Enterprise, Milestone, TaskLink, utcnow
@@ -419,6 +420,7 @@ def reissue_link(
         raise InvalidInput("re-issuing a link needs a reason")
     with store.transaction() as session:
         case = repo.get_case(session, reference, for_update=True)
+        screen_case_texts(session, case, reason=reason)
         milestone = session.scalars(
             select(Milestone)
             .where(

@@ -180,6 +180,38 @@ async def test_extension_and_withdrawal_from_their_deployments(deployed):
         actions = [e.action for e in repo.audit_trail(session, repo.get_case(session, reference))]
     assert after > before and "deadline_extended" in actions
 
+    # A hold needs no free text: the named reason is the form's, applied at once, no Resume needed.
+    held = await run_deployment_and_wait(
+        "hold-a-milestone/hold-a-milestone",
+        {
+            "case_reference": reference,
+            "step": "on_site_assessment",
+            "reason": "guardian_away",
+            "held_by": "lucia.fernandez@centro-mx.example",
+        },
+    )
+    assert held.state.is_completed(), held.state
+    with deployed.store.reading() as session:
+        assert (
+            session.scalar(select(Milestone.held_since).join(Case).where(Case.reference == reference))
+            is not None
+        )
+    released = await run_deployment_and_wait(
+        "release-a-milestone/release-a-milestone",
+        {
+            "case_reference": reference,
+            "step": "on_site_assessment",
+            "released_by": "lucia.fernandez@centro-mx.example",
+        },
+    )
+    assert released.state.is_completed(), released.state
+    with deployed.store.reading() as session:
+        assert (
+            session.scalar(select(Milestone.held_since).join(Case).where(Case.reference == reference)) is None
+        )
+        actions = [e.action for e in repo.audit_trail(session, repo.get_case(session, reference))]
+    assert {"milestone_held", "milestone_released"} <= set(actions), actions
+
     withdrawal = await run_act_and_wait(
         "withdraw-a-case/withdraw-a-case",
         {

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from remediation_flows.core.store import repository as repo
 from remediation_flows.core.store.schema import Approval, AuditEvent, TaskLink
 from remediation_flows.stack.answering import CaseAnswerer, next_prompt
-from tests.integration.conftest import TASK_PAGE_PORT
+from tests.integration.conftest import TASK_PAGE_PORT, run_act_and_wait
 from tests.integration.test_remediation_flows import dispatch_mail, open_case
 
 pytestmark = pytest.mark.prefect
@@ -93,7 +93,8 @@ def browser_page(tmp_path):
 
 
 def link_in_mail(deployed, reference: str, recipient: str) -> str:
-    for message in in_thread(dispatch_mail(deployed)):
+    """The newest task link emailed to ``recipient`` for the case."""
+    for message in reversed(in_thread(dispatch_mail(deployed))):
         if message["To"] == recipient and reference in message["Subject"]:
             match = LINK.search(message.get_body(preferencelist=("plain",)).get_content())
             if match:
@@ -150,7 +151,25 @@ def test_plan_acceptance_by_the_link_in_the_email(deployed, task_page, browser_p
     assert f"{SUPERVISOR} does not hold the role enterprise_focal_point" in description
     waiting_key = case.key
 
+    # A lost link is re-issued with the UI's act: a new one is emailed and the old one stops working.
+    lost = link_in_mail(deployed, reference, FOCAL_POINT)
+    reissued = in_thread(
+        run_act_and_wait(
+            "re-issue-a-task-link/re-issue-a-task-link",
+            {
+                "case_reference": reference,
+                "step": "remediation_plan",
+                "recipient_email": FOCAL_POINT,
+                "reissued_by": SUPERVISOR,
+            },
+            reason="the focal point deleted the email",
+        )
+    )
+    assert reissued.state.is_completed(), reissued.state
     url = link_in_mail(deployed, reference, FOCAL_POINT)
+    assert url != lost
+    void = page.goto(lost)
+    assert void is not None and void.status == 410
     assert url.startswith(task_page)
     response = page.goto(url)
     assert response is not None and response.status == 200
