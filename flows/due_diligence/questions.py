@@ -16,6 +16,7 @@ from typing import Any
 
 from prefect.input import RunInput
 
+from remediation_flows.core.approvals import Decider
 from remediation_flows.core.due_diligence import cycle as dd
 from remediation_flows.core.due_diligence.risk import SiteQuestionnaire
 from remediation_flows.core.store import CaseStore
@@ -100,9 +101,17 @@ async def _start_opened_cases(store: CaseStore, before: dd.CycleView, after: dd.
 def _decide(
     store: CaseStore, view: dd.CycleView, filled: dict[str, Any], fields: dict[str, Any], actor: str
 ) -> object:
-    return dd.decide(
-        store, view.enterprise_id, view.year, fields["role"], fields["approved"], actor, fields.get("comment")
+    """Staff's answer in the Prefect UI: unverified, by the name they typed, for themselves or for the
+    approver they name; the core refuses a role the person does not hold."""
+    decider = Decider(
+        person=fields.get("on_behalf_of") or actor,
+        verified=False,
+        entered_by=actor,
+        channel="the Prefect UI",
+        on_behalf_reason=fields.get("on_behalf_reason"),
     )
+    role, approved, comment = fields["role"], fields["approved"], fields.get("comment")
+    return dd.decide(store, view.enterprise_id, view.year, role, approved, decider, comment)
 
 
 def _pending(view: dd.CycleView) -> list[str]:

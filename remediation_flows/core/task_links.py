@@ -24,11 +24,11 @@ from sqlalchemy.orm import Session
 from remediation_flows.core.config.model import Programme, Role
 from remediation_flows.core.errors import InvalidInput, NotFound, RemediationError
 from remediation_flows.core.evidence import EvidenceUpload, store_evidence
-from remediation_flows.core.statuses import ApprovalStatus, MilestoneStatus
 from remediation_flows.core.safeguarding.free_text import screen_case_texts
+from remediation_flows.core.statuses import ApprovalStatus, MilestoneStatus
 from remediation_flows.core.store import repository as repo
 from remediation_flows.core.store.repository import CaseStore
-from remediation_flows.core.store.schema import Approval, Case, Enterprise, Milestone, TaskLink, utcnow
+from remediation_flows.core.store.schema import Approval, Case, Milestone, TaskLink, utcnow
 
 #: The public address of the task page, which the emails link to (behind the operator's HTTPS proxy).
 BASE_URL_VARIABLE = "REMEDIATION_TASK_PAGE_URL"
@@ -132,14 +132,6 @@ def default_expiry(due_at: dt.datetime) -> dt.datetime:
     return due_at + dt.timedelta(days=days)
 
 
-def current_programme(session: Session, enterprise_id: str) -> Programme:
-    """The enterprise's programme as last registered: who holds which role now."""
-    enterprise = session.get(Enterprise, enterprise_id)
-    if enterprise is None:
-        raise NotFound(f"no enterprise '{enterprise_id}' in the case store")
-    return repo.programme_version(session, enterprise.config_sha256)
-
-
 def holds_role(programme: Programme, email: str, role: Role | str, site_id: str | None = None) -> bool:
     """Whether the programme lists ``email`` under ``role`` at the site (else the enterprise's people)."""
     wanted = email.strip().lower()
@@ -239,7 +231,7 @@ def _checked_link(
         ).one_or_none()
         if approval is None or approval.status != ApprovalStatus.REQUESTED:
             raise LinkGone("this approval was already given by another route")
-    programme = current_programme(session, case.enterprise_id)
+    programme = repo.current_programme(session, case.enterprise_id)
     if not holds_role(programme, link.recipient, link.role, case.site_id):
         raise LinkGone("the programme no longer lists you in the role this task was sent to you for")
     return link, case, milestone
@@ -439,7 +431,7 @@ def reissue_link(
         ).first()
         if previous is None:
             raise NotFound(f"no link for the '{step}' task of {reference} was ever sent to {recipient}")
-        programme = current_programme(session, case.enterprise_id)
+        programme = repo.current_programme(session, case.enterprise_id)
         if not holds_role(programme, recipient, previous.role, case.site_id):
             raise InvalidInput(
                 f"{recipient} no longer holds the role {previous.role} in {case.enterprise_id}"

@@ -66,10 +66,15 @@ async def test_a_full_cycle_with_a_monitoring_finding_and_a_report_that_matches_
             "document_reference": "POL-2031",
         },
     )
+    # The role is the programme's, not the form's: the program manager cannot approve as leadership.
     await cycle.answer(
+        "Approve the policies", {"answered_by": PM, "role": "enterprise_leadership", "approved": True}
+    )
+    asked_again = await cycle.answer(
         "Approve the policies",
         {"answered_by": "coo@northwind-apparel.example", "role": "enterprise_leadership", "approved": True},
     )
+    assert f"{PM} does not hold the role enterprise_leadership" in asked_again, asked_again
     await cycle.answer(
         "Approve the policies", {"answered_by": PM, "role": "program_manager", "approved": True}
     )

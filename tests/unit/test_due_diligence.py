@@ -6,11 +6,17 @@ import pytest
 from sqlalchemy import select
 
 from remediation_flows.cli import main
+from remediation_flows.core.approvals import Decider
 from remediation_flows.core.due_diligence import cycle as dd
 from remediation_flows.core.due_diligence.risk import AgeVerificationPractice as Age
 from remediation_flows.core.due_diligence.risk import RiskLevel, SiteQuestionnaire, score_site
 from remediation_flows.core.errors import IllegalTransition, InvalidInput
-from remediation_flows.core.store.schema import Case, Milestone
+from remediation_flows.core.store.schema import Approval, Case, Milestone
+
+
+def staff(email: str) -> Decider:
+    """A decision the person typed for themselves in the Prefect UI: unverified."""
+    return Decider(person=email, verified=False, entered_by=email, channel="the Prefect UI")
 
 
 def answers(**changes) -> SiteQuestionnaire:
@@ -142,8 +148,15 @@ def test_a_full_cycle_opens_a_linked_case_and_reports_figures_from_the_store(
         store, "northwind-apparel", year, dd.PolicyReview(True, True, True, "POL-2026"), "x"
     )
     assert view.pending_approvals == ["enterprise_leadership", "program_manager"]
-    dd.decide(store, "northwind-apparel", year, "enterprise_leadership", True, "coo@brand")
-    view = dd.decide(store, "northwind-apparel", year, "program_manager", True, "li.wen@ngo.example")
+    dd.decide(
+        store,
+        "northwind-apparel",
+        year,
+        "enterprise_leadership",
+        True,
+        staff("coo@northwind-apparel.example"),
+    )
+    view = dd.decide(store, "northwind-apparel", year, "program_manager", True, staff("li.wen@ngo.example"))
     assert view.step == "training"
     dd.plan_training(store, "northwind-apparel", year, sessions=3, planned_participants=40, actor="li.wen")
     view = dd.record_training(store, "northwind-apparel", year, attended=34, actor="li.wen")
@@ -172,7 +185,14 @@ def test_a_full_cycle_opens_a_linked_case_and_reports_figures_from_the_store(
         }
         keys = session.scalars(select(Milestone.key).where(Milestone.cycle_id == view.cycle_id)).all()
         assert sorted(keys) == sorted(f"DD-northwind-apparel-{year}/{s}" for s in dd.STEPS)
-    view = dd.decide(store, "northwind-apparel", year, "enterprise_leadership", True, "coo@brand")
+    view = dd.decide(
+        store,
+        "northwind-apparel",
+        year,
+        "enterprise_leadership",
+        True,
+        staff("coo@northwind-apparel.example"),
+    )
     assert view.is_finished
 
     assert (
@@ -219,4 +239,76 @@ def test_a_cycle_act_in_the_wrong_step_is_refused_in_words(store, garment_brand,
         IllegalTransition,
         match="cannot decide on the policies or the annual report while the cycle is in risk assessment",
     ):
-        dd.decide(store, "northwind-apparel", today.year, "program_manager", True, "x")
+        dd.decide(
+            store, "northwind-apparel", today.year, "program_manager", True, staff("li.wen@ngo.example")
+        )
+
+
+def _at_policy_approval(store, programme, year) -> None:
+    dd.start_cycle(store, programme, year, "li.wen@ngo.example")
+    for site in ("dhaka-knit-01", "hcmc-sew-02"):
+        dd.record_site_risk(store, programme.enterprise_id, year, site, answers(), "compliance@brand")
+    dd.record_policy_review(
+        store, programme.enterprise_id, year, dd.PolicyReview(True, True, True, "POL-2026"), "x"
+    )
+
+
+def test_a_cycle_approval_is_refused_under_a_role_its_giver_does_not_hold(store, garment_brand, today):
+    _at_policy_approval(store, garment_brand, today.year)
+    with pytest.raises(InvalidInput, match="li.wen@ngo.example does not hold the role enterprise_leadership"):
+        dd.decide(
+            store, "northwind-apparel", today.year, "enterprise_leadership", True, staff("li.wen@ngo.example")
+        )
+    # One person under two roles: refused by default, as for a case's approvals.
+    dd.decide(store, "northwind-apparel", today.year, "program_manager", True, staff("li.wen@ngo.example"))
+    view = dd.cycle_view(store, "northwind-apparel", today.year)
+    assert view.step == "policies_and_procedures" and view.pending_approvals == ["enterprise_leadership"]
+
+
+def test_a_cycle_approval_recorded_for_the_approver_says_by_whom_and_why(store, garment_brand, today):
+    _at_policy_approval(store, garment_brand, today.year)
+    for_the_coo = Decider(
+        person="coo@northwind-apparel.example",
+        verified=False,
+        entered_by="li.wen@ngo.example",
+        channel="the Prefect UI",
+        on_behalf_reason="given by phone on the weekly call",
+    )
+    with pytest.raises(InvalidInput, match="on their behalf needs a reason"):
+        dd.decide(
+            store,
+            "northwind-apparel",
+            today.year,
+            "enterprise_leadership",
+            True,
+            Decider(person="coo@northwind-apparel.example", verified=False, entered_by="li.wen@ngo.example"),
+        )
+    dd.decide(store, "northwind-apparel", today.year, "enterprise_leadership", True, for_the_coo)
+    with store.reading() as session:
+        approval = session.scalars(select(Approval).where(Approval.role == "enterprise_leadership")).one()
+    assert (approval.decided_for, approval.verified, approval.on_behalf_reason) == (
+        "coo@northwind-apparel.example",
+        False,
+        "given by phone on the weekly call",
+    )
+    assert (
+        approval.decided_by
+        == "entered in the Prefect UI by li.wen@ngo.example on behalf of coo@northwind-apparel.example"
+    )
+
+
+def test_a_cycle_approval_cannot_be_made_link_only_while_the_cycle_sends_no_links(garment_brand):
+    from remediation_flows.core.config import ConfigInvalid, load_programme_document
+
+    document = {**garment_brand.document}
+    steps = {**document["due_diligence"]["steps"]}
+    steps["policies_and_procedures"] = {
+        **steps["policies_and_procedures"],
+        "approval_policy": {"staff_may_record": False},
+    }
+    document["due_diligence"] = {**document["due_diligence"], "steps": steps}
+    with pytest.raises(ConfigInvalid) as refused:
+        load_programme_document(document)
+    assert [p.path for p in refused.value.problems] == [
+        "$.due_diligence.steps.policies_and_procedures.approval_policy.staff_may_record"
+    ]

@@ -28,7 +28,7 @@ from remediation_flows.core.store.protection import KEY_VARIABLE, new_key
 from remediation_flows.core.store.schema import AuditEvent, Base, ChildPersonalData
 from tests.conftest import years_before
 from tests.unit.test_casework import ACTOR, VISIT_DAYS, age_on, assess, notify, plan, to_monitoring, visit
-from tests.unit.test_due_diligence import answers
+from tests.unit.test_due_diligence import answers, staff
 
 CHILD = "Zarqa Noor Qureshi"
 GUARDIAN = "Imran Qureshi"
@@ -314,9 +314,17 @@ def test_due_diligence_texts_naming_a_child_of_the_enterprise_are_refused(store,
         dd.record_policy_review(store, enterprise, year, dd.PolicyReview(True, True, True, "POL Zarqa"), "x")
     dd.record_policy_review(store, enterprise, year, dd.PolicyReview(True, True, True, "POL-2026"), "x")
     with pytest.raises(IdentityInFreeText, match="^comment: "):
-        dd.decide(store, enterprise, year, "enterprise_leadership", False, "coo@brand", comment="ask Qureshi")
-    dd.decide(store, enterprise, year, "enterprise_leadership", True, "coo@brand")
-    dd.decide(store, enterprise, year, "program_manager", True, "li.wen@ngo.example")
+        dd.decide(
+            store,
+            enterprise,
+            year,
+            "enterprise_leadership",
+            False,
+            staff("coo@northwind-apparel.example"),
+            comment="ask Qureshi",
+        )
+    dd.decide(store, enterprise, year, "enterprise_leadership", True, staff("coo@northwind-apparel.example"))
+    dd.decide(store, enterprise, year, "program_manager", True, staff("li.wen@ngo.example"))
     dd.plan_training(store, enterprise, year, sessions=1, planned_participants=10, actor="li.wen")
     dd.record_training(store, enterprise, year, attended=10, actor="li.wen")
     with pytest.raises(IdentityInFreeText, match="^findings: .* a child of site dhaka-knit-01"):
@@ -345,8 +353,15 @@ def test_a_monitoring_visit_is_screened_against_the_children_of_its_own_site(sto
     dd.record_policy_review(
         store, garment_brand.enterprise_id, year, dd.PolicyReview(True, True, True, "P"), "x"
     )
-    dd.decide(store, garment_brand.enterprise_id, year, "enterprise_leadership", True, "coo@brand")
-    dd.decide(store, garment_brand.enterprise_id, year, "program_manager", True, "li.wen@ngo.example")
+    dd.decide(
+        store,
+        garment_brand.enterprise_id,
+        year,
+        "enterprise_leadership",
+        True,
+        staff("coo@northwind-apparel.example"),
+    )
+    dd.decide(store, garment_brand.enterprise_id, year, "program_manager", True, staff("li.wen@ngo.example"))
     dd.plan_training(store, garment_brand.enterprise_id, year, sessions=1, planned_participants=1, actor="x")
     dd.record_training(store, garment_brand.enterprise_id, year, attended=1, actor="x")
     view = dd.record_monitoring_visit(

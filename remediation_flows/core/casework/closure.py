@@ -33,7 +33,6 @@ from remediation_flows.core.statuses import MilestoneStatus
 from remediation_flows.core.store import repository as repo
 from remediation_flows.core.store.repository import CaseStore
 from remediation_flows.core.store.schema import Milestone
-from remediation_flows.core.task_links import current_programme
 
 
 def decide_closure(
@@ -60,7 +59,7 @@ def decide_closure(
             raise InvalidInput(f"case {reference} has no closure awaiting a decision")
         record_decision(
             session,
-            current_programme(session, case.enterprise_id),
+            repo.current_programme(session, case.enterprise_id),
             closure,
             "closure",
             role,

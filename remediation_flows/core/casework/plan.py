@@ -41,7 +41,7 @@ from remediation_flows.core.store.schema import (
     RemediationPlan,
     utcnow,
 )
-from remediation_flows.core.task_links import LinkRequest, current_programme
+from remediation_flows.core.task_links import LinkRequest
 
 
 def propose_plan(store: CaseStore, reference: str, proposal: PlanProposal, actor: str) -> CaseView:
@@ -142,7 +142,7 @@ def decide_plan(
         subject = f"plan {plan.id}"
         record_decision(
             session,
-            current_programme(session, case.enterprise_id),
+            repo.current_programme(session, case.enterprise_id),
             milestone,
             subject,
             role,

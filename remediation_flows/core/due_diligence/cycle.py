@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from remediation_flows.core import casework as cw
-from remediation_flows.core.approvals import all_approved, approvals_on
+from remediation_flows.core.approvals import Decider, all_approved, approvals_on, record_decision
 from remediation_flows.core.clocks import SiteCalendar
 from remediation_flows.core.config.model import Programme, Role
 from remediation_flows.core.due_diligence.legal_regimes import DueDate, add_months, next_due_dates
@@ -451,22 +451,35 @@ def decide(
     year: int,
     role: Role | str,
     approved: bool,
-    actor: str,
+    decider: Decider,
     comment: str | None = None,
 ) -> CycleView:
-    """A role's decision on the current step (policies or the annual report)."""
+    """A role's decision on the current step (policies or the annual report).
+
+    The decider must hold ``role`` in the enterprise's current programme, and the step's approval
+    policy decides whether staff may record it for them, as for a case's approvals.
+    """
     with store.transaction() as session:
         cycle = _cycle(session, enterprise_id, year, lock=True)
         DECIDE.check(cycle)
-        screen_site_texts(session, enterprise_id, None, comment=comment)
+        screen_site_texts(
+            session, enterprise_id, None, comment=comment, on_behalf_reason=decider.on_behalf_reason
+        )
         programme = repo.programme_version(session, cycle.config_sha256)
         milestone = _step_milestone(session, cycle)
         subject = _subject(cycle, session)
-        repo.decide_approval(
-            session, milestone, str(role), approved=approved, actor=actor, comment=comment, subject=subject
+        record_decision(
+            session,
+            repo.current_programme(session, enterprise_id),
+            milestone,
+            subject,
+            role,
+            approved=approved,
+            decider=decider,
+            comment=comment,
         )
         if approved and all_approved(session, milestone, subject):
-            _advance(session, programme, cycle, actor, f"{cycle.step} approved")
+            _advance(session, programme, cycle, decider.actor, f"{cycle.step} approved")
         return _view(session, cycle)
 
 

@@ -182,6 +182,14 @@ def programme_versions(session: Session) -> dict[str, Programme]:
     return {sha: programme_version(session, sha) for sha in hashes}
 
 
+def current_programme(session: Session, enterprise_id: str) -> Programme:
+    """The enterprise's programme as last registered: who holds which role now."""
+    enterprise = session.get(Enterprise, enterprise_id)
+    if enterprise is None:
+        raise NotFound(f"no enterprise '{enterprise_id}' in the case store")
+    return programme_version(session, enterprise.config_sha256)
+
+
 _VERSIONS: dict[str, Programme] = {}
 
 
