@@ -129,6 +129,7 @@ DEPLOYMENTS: tuple[Deployment, ...] = (
     Deployment("grant-an-extension", "flows/remediation/acts.py:grant_an_extension", REMEDIATION),
     Deployment("hold-a-milestone", "flows/remediation/acts.py:hold_a_milestone", REMEDIATION),
     Deployment("release-a-milestone", "flows/remediation/acts.py:release_a_milestone", REMEDIATION),
+    Deployment("reassess-a-site", "flows/due_diligence/reassessment.py:reassess_a_site", ("due-diligence",)),
     Deployment("re-issue-a-task-link", "flows/remediation/acts.py:reissue_a_task_link", REMEDIATION),
     Deployment("reassign-a-case", "flows/remediation/acts.py:reassign_a_case", REMEDIATION),
     Deployment("withdraw-a-case", "flows/remediation/acts.py:withdraw_a_case", REMEDIATION),

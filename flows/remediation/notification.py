@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from remediation_flows.core import casework as cw
 from remediation_flows.core.errors import InvalidInput, RemediationError
 from remediation_flows.flows.common import case_store, programme_from_block
+from remediation_flows.flows.due_diligence.reassessment import start_reassessments
 from remediation_flows.flows.remediation.runs import start_lifecycle
 
 
@@ -86,6 +87,9 @@ async def open_a_case(notification: CaseNotification) -> list[str]:
                 "recover-case-lifecycles will start it",
                 view.reference,
             )
+    if programme.due_diligence.reassess_site_on_new_case:
+        # The case opened the site's reassessment (or one was open already): its run asks the questionnaire.
+        await start_reassessments(store, notification.enterprise_id, notification.site_id)
     return [view.reference for view in views]
 
 

@@ -1,4 +1,5 @@
-"""Recovery: every case in progress has a lifecycle run waiting for it.
+"""Recovery: every case in progress has a lifecycle run waiting for it (and every open site
+reassessment its run).
 
 A case can be left without one: imported from a spreadsheet, opened by a run that died
 before starting its lifecycle, or whose lifecycle run crashed. This flow finds such cases in
@@ -15,6 +16,7 @@ from pydantic import Field
 
 from remediation_flows.core import casework as cw
 from remediation_flows.flows.common import case_store
+from remediation_flows.flows.due_diligence.reassessment import start_reassessments
 from remediation_flows.flows.remediation.runs import cases_with_a_live_lifecycle, start_lifecycle
 
 
@@ -47,4 +49,9 @@ async def recover_case_lifecycles(
         len(recovered),
         ", ".join(recovered) or "none",
     )
+    # An open site reassessment whose run was never started (opened by a follow-up visit, or by
+    # a run that died first) gets it here; one already started is not started twice.
+    reassessments = await start_reassessments(store)
+    if reassessments:
+        logger.info("%d open site reassessment(s) given their run", len(reassessments))
     return recovered

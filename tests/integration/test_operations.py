@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from remediation_flows.cli import main as remediate
 from remediation_flows.core.store import repository as repo
-from remediation_flows.core.store.schema import Case, Milestone, MilestoneEscalation
+from remediation_flows.core.store.schema import AuditEvent, Case, Milestone, MilestoneEscalation
 from remediation_flows.stack.answering import CaseAnswerer as Driver
 from tests.conftest import EXAMPLES
 from tests.integration.conftest import run_act_and_wait, run_deployment_and_wait, run_logs
@@ -232,14 +232,22 @@ async def test_extension_and_withdrawal_from_their_deployments(deployed):
 
 async def test_recovery_starts_a_lifecycle_for_a_case_that_has_none_and_no_second_one(deployed):
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterIdempotencyKey, FlowRunFilterTags
 
     from remediation_flows.core import casework as cw
-    from remediation_flows.core.config import load_programme_file
-    from remediation_flows.stack.answering import next_prompt
+    from remediation_flows.core.config import load_programme_document, load_programme_file
+    from remediation_flows.core.due_diligence.reassessment import open_reassessments
+    from remediation_flows.stack.answering import RunAnswerer, next_prompt
 
-    # As if imported, or opened by a run that died before starting the lifecycle.
-    programme = load_programme_file(EXAMPLES / "garment_brand.yaml")
+    # As if imported, or opened by a run that died before starting the lifecycle; under a programme
+    # that reassesses a site where a case opens, so the case also opens the site's reassessment.
+    plain = load_programme_file(EXAMPLES / "garment_brand.yaml")
+    programme = load_programme_document(
+        {
+            **plain.document,
+            "due_diligence": {**plain.document["due_diligence"], "reassess_site_on_new_case": True},
+        }
+    )
     orphan = cw.open_case(
         deployed.store,
         programme,
@@ -266,3 +274,37 @@ async def test_recovery_starts_a_lifecycle_for_a_case_that_has_none_and_no_secon
     _, _, prompt = await next_prompt(orphan, None)
     assert "On-site assessment" in prompt and orphan in prompt
     assert await lifecycle_runs(served) == 1
+
+    # The reassessment the orphan opened got its run too; answered, it closes the milestone.
+    [reassessment] = [r for r in open_reassessments(deployed.store) if r.site_id == "hcmc-sew-02"]
+    async with get_client() as client:
+        [reassessing] = await client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                idempotency_key=FlowRunFilterIdempotencyKey(any_=[reassessment.key])
+            )
+        )
+    description = await RunAnswerer(reassessing.id).answer(
+        "Risk reassessment of site hcmc-sew-02",
+        {
+            "answered_by": "vn.compliance@northwind-apparel.example",
+            "workers_under_18_percent": 4,
+            "age_verification": "documents_checked",
+            "uses_labour_agents": True,
+            "uses_subcontractors": False,
+            "student_or_vocational_workers": False,
+            "dormitories": False,
+            "cases_last_3_years": 1,
+            "audit_findings_child_labour": 0,
+        },
+    )
+    assert "enterprise focal point" in description
+    deadline = time.time() + 60
+    while reassessment in open_reassessments(deployed.store) and time.time() < deadline:
+        await asyncio.sleep(0.5)
+    assert reassessment not in open_reassessments(deployed.store)
+    with deployed.store.reading() as session:
+        audit = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "site_reassessed").order_by(AuditEvent.id.desc())
+        ).first()
+    assert audit.actor == "vn.compliance@northwind-apparel.example"
+    assert audit.details["milestone"] == reassessment.key

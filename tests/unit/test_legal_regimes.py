@@ -135,3 +135,45 @@ def test_a_case_opened_at_a_site_opens_one_ad_hoc_reassessment(store, garment_br
             )
         ).all()
         assert len(announced) >= 1
+
+
+def test_a_reassessment_is_closed_by_the_questionnaire_and_a_child_at_work_again_opens_another(
+    store, agro_exporter, today
+):
+    from remediation_flows.core.due_diligence.reassessment import open_reassessments, record_site_reassessment
+    from remediation_flows.core.errors import InvalidInput
+    from tests.unit.test_casework import assess, notify, to_monitoring, visit
+
+    programme = with_due_diligence(agro_exporter, reassess_site_on_new_case=True)
+    reference = notify(store, programme)
+    [first] = open_reassessments(store)
+    assert (first.site_id, first.key) == (
+        "sinaloa-culiacan",
+        f"RA-{programme.enterprise_id}-sinaloa-culiacan/reassessment/1",
+    )
+    with pytest.raises(InvalidInput, match="workers_under_18_percent must be between 0 and 100"):
+        record_site_reassessment(store, first.key, answers(workers_under_18_percent=140), ACTOR)
+    assert open_reassessments(store) == [first]  # refused: nothing written
+
+    risk = record_site_reassessment(
+        store, first.key, answers(workers_under_18_percent=7, uses_labour_agents=True), ACTOR
+    )
+    assert open_reassessments(store) == []
+    with store.reading() as session:
+        [audit] = session.scalars(select(AuditEvent).where(AuditEvent.action == "site_reassessed")).all()
+    assert audit.entity_id == first.reference and audit.actor == ACTOR
+    assert (audit.details["score"], audit.details["level"]) == (risk.score, str(risk.level))
+    with pytest.raises(InvalidInput, match="is already done"):
+        record_site_reassessment(store, first.key, answers(), ACTOR)
+
+    # A monitoring finding at the site: the child found at work again opens the next reassessment.
+    assess(store, reference)
+    to_monitoring(store, reference, today)
+    visit(store, reference, today + dt.timedelta(days=180), back_at_work=True)
+    [second] = open_reassessments(store, programme.enterprise_id, "sinaloa-culiacan")
+    assert second.key.endswith("/reassessment/2")
+    with store.reading() as session:
+        reasons = session.scalars(
+            select(AuditEvent.reason).where(AuditEvent.action == "site_reassessment_opened")
+        ).all()
+    assert reasons[-1] == f"case {reference}: child found at work again at follow-up visit 1"

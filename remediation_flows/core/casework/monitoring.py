@@ -28,6 +28,7 @@ from remediation_flows.core.casework.views import CaseView, _view
 from remediation_flows.core.clocks import SiteCalendar
 from remediation_flows.core.config.minimum_age import HAZARDOUS_WORK_AGE
 from remediation_flows.core.config.model import Programme, Role
+from remediation_flows.core.due_diligence.reassessment import open_site_reassessment
 from remediation_flows.core.errors import InvalidInput, NotFound
 from remediation_flows.core.mail.i18n import words
 from remediation_flows.core.safeguarding.free_text import screen_case_texts
@@ -130,6 +131,9 @@ def record_follow_up(store: CaseStore, reference: str, report: VisitReport, acto
         visits = _visits_done(session, case, reintegration.effective_on)
         if report.back_at_work:
             _reopen(session, programme, case, actor, f"found at work again at follow-up visit {visits}")
+            if programme.due_diligence.reassess_site_on_new_case:
+                why = f"case {case.reference}: child found at work again at follow-up visit {visits}"
+                open_site_reassessment(session, programme, case.site_id, actor, why)
         elif _monitoring_continues(session, programme, case, visits, reintegration.effective_on):
             schedule_visit(session, programme, case, reintegration.effective_on, visits + 1, actor)
         else:

@@ -22,7 +22,12 @@ from remediation_flows.core.approvals import Decider, all_approved, approvals_on
 from remediation_flows.core.clocks import SiteCalendar
 from remediation_flows.core.config.model import Programme, Role
 from remediation_flows.core.due_diligence.legal_regimes import DueDate, add_months, next_due_dates
-from remediation_flows.core.due_diligence.risk import RiskLevel, SiteQuestionnaire, score_site
+from remediation_flows.core.due_diligence.risk import (
+    RiskLevel,
+    SiteQuestionnaire,
+    check_questionnaire,
+    score_site,
+)
 from remediation_flows.core.errors import IllegalTransition, InvalidInput, NotFound
 from remediation_flows.core.mail.i18n import step_title, words
 from remediation_flows.core.mail.render import format_instant
@@ -371,12 +376,7 @@ def record_site_risk(
     store: CaseStore, enterprise_id: str, year: int, site_id: str, answers: SiteQuestionnaire, actor: str
 ) -> CycleView:
     """A site's questionnaire, scored; when every site is assessed the cycle moves to policies."""
-    if not 0 <= answers.workers_under_18_percent <= 100:
-        raise InvalidInput(
-            f"workers_under_18_percent must be between 0 and 100, not {answers.workers_under_18_percent}"
-        )
-    if answers.cases_last_3_years < 0 or answers.audit_findings_child_labour < 0:
-        raise InvalidInput("counts of cases and findings must not be negative")
+    check_questionnaire(answers)
     with store.transaction() as session:
         cycle = _cycle(session, enterprise_id, year, lock=True)
         RECORD_SITE_RISK.check(cycle)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from remediation_flows.core.due_diligence.prevalence import PREVALENCE
+from remediation_flows.core.errors import InvalidInput
 
 
 class AgeVerificationPractice(StrEnum):
@@ -70,6 +71,16 @@ def level_for(score: int) -> RiskLevel:
     if score <= 5:
         return RiskLevel.LOW
     return RiskLevel.MEDIUM if score <= 10 else RiskLevel.HIGH
+
+
+def check_questionnaire(answers: SiteQuestionnaire) -> None:
+    """Refuse answers no site can have; :class:`InvalidInput` names the field."""
+    if not 0 <= answers.workers_under_18_percent <= 100:
+        raise InvalidInput(
+            f"workers_under_18_percent must be between 0 and 100, not {answers.workers_under_18_percent}"
+        )
+    if answers.cases_last_3_years < 0 or answers.audit_findings_child_labour < 0:
+        raise InvalidInput("counts of cases and findings must not be negative")
 
 
 def score_site(country: str, site_kind: str | None, answers: SiteQuestionnaire) -> SiteRisk:
