@@ -172,15 +172,22 @@ def compute_kpis(
     store: CaseStore, enterprise_id: str, start: dt.date, end: dt.date, site_id: str | None = None
 ) -> Kpis:
     """Every measure for the enterprise's cases notified from ``start`` up to ``end`` (both included, UTC)."""
+    with store.reading() as session:
+        return kpis_in(session, enterprise_id, start, end, site_id)
+
+
+def kpis_in(
+    session: Session, enterprise_id: str, start: dt.date, end: dt.date, site_id: str | None = None
+) -> Kpis:
+    """:func:`compute_kpis` within a session the caller holds (the annual report's)."""
     since = dt.datetime.combine(start, dt.time(), tzinfo=dt.UTC)
     until = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
-    with store.reading() as session:
-        query = select(Case).where(
-            Case.enterprise_id == enterprise_id, Case.notified_at >= since, Case.notified_at < until
-        )
-        if site_id is not None:
-            query = query.where(Case.site_id == site_id)
-        facts = [_facts(session, case) for case in session.scalars(query.order_by(Case.id))]
+    query = select(Case).where(
+        Case.enterprise_id == enterprise_id, Case.notified_at >= since, Case.notified_at < until
+    )
+    if site_id is not None:
+        query = query.where(Case.site_id == site_id)
+    facts = [_facts(session, case) for case in session.scalars(query.order_by(Case.id))]
     sexes = sorted({f.sex for f in facts} - {NOT_RECORDED}) + (
         [NOT_RECORDED] if any(f.sex == NOT_RECORDED for f in facts) else []
     )

@@ -226,7 +226,7 @@ def test_a_full_cycle_opens_a_linked_case_and_reports_figures_from_the_store(
     assert "2 case(s) this year; 0 child(ren) back in school." in markdown
     assert "Cases by stage: on_site_assessment 2." in markdown
     page = (tmp_path / f"due-diligence-northwind-apparel-{year}.html").read_text()
-    assert page.count("<svg") == 2 and "Risk score by site" in page and "Cases by stage" in page
+    assert page.count("<svg") == 3 and "Risk score by site" in page and "Cases by stage" in page
 
 
 def test_a_cycle_act_in_the_wrong_step_is_refused_in_words(store, garment_brand, today):

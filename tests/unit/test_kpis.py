@@ -208,3 +208,30 @@ def test_the_assessment_records_the_childs_sex(store, agro_exporter):
     today = dt.date.today()
     kpis = compute_kpis(store, agro_exporter.enterprise_id, today - dt.timedelta(days=1), today)
     assert figures(kpis)["assessed_within_72_hours"][1] == {"female": (1, 1)}
+
+
+def test_the_annual_report_gives_each_measure_by_sex_and_site_with_its_definition_and_a_chart(
+    store, garment_brand
+):
+    from remediation_flows.core.due_diligence import cycle as dd
+    from remediation_flows.core.due_diligence.report import build_report, render_html, render_markdown
+
+    build_store(store, garment_brand)
+    dd.start_cycle(store, garment_brand, 2026, "li.wen@ngo.example")
+    with store.reading() as session:
+        data = build_report(session, "northwind-apparel", 2026)
+    markdown = render_markdown(data)
+    # The whole year counts E too: within 72 h are A, C and E, of A to E.
+    assert (
+        "| Notifications assessed within 72 hours | 60 % (3/5) "
+        "| female 100 % (3/3); male 0 % (0/1); not recorded 0 % (0/1) "
+        "| dhaka-knit-01 66.7 % (2/3); hcmc-sew-02 50 % (1/2) |"
+    ) in markdown
+    assert "| Re-opened cases (recurrence) | 20 % (1/5) |" in markdown
+    for measure in MEASURES:
+        assert f"- {measure.title}: {measure.definition}." in markdown
+    page = render_html(data, markdown)
+    chart = page[page.index("Outcomes by sex") :]
+    chart = chart[: chart.index("</svg>")]
+    assert "Notifications assessed within 72 hours · female" in chart and ">100 %<" in chart
+    assert "Notifications assessed within 72 hours · male" in chart and ">0 %<" in chart

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from remediation_flows.core.due_diligence.cycle import cycle_reference
 from remediation_flows.core.due_diligence.prevalence import PREVALENCE
 from remediation_flows.core.errors import NotFound
+from remediation_flows.core.kpis import Kpis, kpis_in
 from remediation_flows.core.store import repository as repo
 from remediation_flows.core.store.repository import CaseStore
 from remediation_flows.core.store.schema import (
@@ -64,6 +65,8 @@ class ReportData:
     visits: list[dict[str, Any]] = field(default_factory=list)
     cases: list[CaseRow] = field(default_factory=list)
     back_in_school: int = 0
+    #: The field's outcome measures for the children notified in the year (see core/kpis.py).
+    outcomes: Kpis | None = None
 
     @property
     def training_coverage(self) -> float | None:
@@ -138,6 +141,7 @@ def build_report(session: Session, enterprise_id: str, year: int) -> ReportData:
         )
         if _back_in_school(session, case):
             data.back_in_school += 1
+    data.outcomes = kpis_in(session, enterprise_id, dt.date(year, 1, 1), dt.date(year, 12, 31))
     return data
 
 
@@ -239,15 +243,59 @@ def render_markdown(data: ReportData) -> str:
             "",
             "Cases by stage: " + ", ".join(f"{k} {v}" for k, v in data.cases_by_stage.items()) + ".",
         ]
+    lines += _outcome_lines(data.outcomes)
     return "\n".join(lines) + "\n"
 
+
+def _outcome_lines(outcomes: Kpis | None) -> list[str]:
+    """The outcome measures as a table (overall, by sex, by site), each measure's definition after it."""
+    if outcomes is None:
+        return []
+    lines = [
+        "",
+        "## Outcomes",
+        "",
+        f"Children notified in the year: {outcomes.children}. Each share counts what its definition says.",
+        "",
+        "| measure | all | by sex | by site |",
+        "|---|---|---|---|",
+    ]
+    for figures in outcomes.measures:
+        by_sex = "; ".join(f"{sex} {figure}" for sex, figure in figures.by_sex.items()) or "-"
+        by_site = "; ".join(f"{site} {figure}" for site, figure in figures.by_site.items()) or "-"
+        lines.append(f"| {figures.measure.title} | {figures.overall} | {by_sex} | {by_site} |")
+    lines += ["", "Definitions:", ""]
+    lines += [f"- {figures.measure.title}: {figures.measure.definition}." for figures in outcomes.measures]
+    return lines
+
+
+def outcome_chart(outcomes: Kpis | None) -> str:
+    """Each measure's share by the child's sex (and overall), as bars: where a reader would rather look."""
+    if outcomes is None:
+        return ""
+    bars: list[tuple[str, float, str]] = []
+    for figures in outcomes.measures:
+        groups = [("all", figures.overall), *figures.by_sex.items()]
+        for group, figure in groups:
+            if figure.percent is not None:
+                bars.append(
+                    (
+                        f"{figures.measure.title} · {group}",
+                        figure.percent,
+                        SEX_COLOURS.get(group, "#777"),
+                    )
+                )
+    return bar_chart("Outcomes by sex (% of the children each measure counts)", bars, unit=" %")
+
+
+SEX_COLOURS = {"all": "#2c6fbb", "female": "#8e44ad", "male": "#16a085"}
 
 LEVEL_COLOURS = {"low": "#4c9a2a", "medium": "#e0a100", "high": "#c0392b"}
 
 
 def bar_chart(title: str, bars: list[tuple[str, float, str]], unit: str = "") -> str:
     """A horizontal bar chart as inline SVG: (label, value, colour) per bar."""
-    width, row, label_width = 640, 28, 220
+    width, row, label_width = 860, 28, 400
     top = 30
     height = top + row * max(len(bars), 1) + 10
     peak = max((value for _, value, _ in bars), default=1) or 1
@@ -271,7 +319,7 @@ def bar_chart(title: str, bars: list[tuple[str, float, str]], unit: str = "") ->
 
 
 def render_html(data: ReportData, markdown: str) -> str:
-    """The report as a standalone HTML page with two charts."""
+    """The report as a standalone HTML page with its charts (risk, cases, outcomes)."""
     risk_chart = bar_chart(
         "Risk score by site", [(r.site_id, r.score, LEVEL_COLOURS.get(r.level, "#777")) for r in data.risks]
     )
@@ -303,6 +351,8 @@ def render_html(data: ReportData, markdown: str) -> str:
                 body.append(risk_chart)
             elif heading == "Cases":
                 body.append(stage_chart)
+            elif heading == "Outcomes":
+                body.append(outcome_chart(data.outcomes))
         elif line.startswith("- "):
             body.append(f"<p>&bull; {html.escape(line[2:])}</p>")
         elif line.strip():
