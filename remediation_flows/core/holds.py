@@ -36,6 +36,7 @@ from remediation_flows.core.errors import InvalidInput, NotFound
 from remediation_flows.core.escalation import resolve_recipients
 from remediation_flows.core.ladder import next_escalation_at
 from remediation_flows.core.mail.render import extension_mail
+from remediation_flows.core.safeguarding.free_text import screen_case_texts
 from remediation_flows.core.statuses import MilestoneStatus
 from remediation_flows.core.store import repository as repo
 from remediation_flows.core.store.repository import CaseStore
@@ -185,6 +186,7 @@ def hold_milestone(
     held_at = (at or utcnow()).astimezone(dt.UTC)
     with store.transaction() as session:
         case = repo.get_case(session, reference, for_update=True)
+        screen_case_texts(session, case, note=note)
         milestone = _open_milestone_of(session, case, step)
         if milestone.held_since is not None:
             raise InvalidInput(

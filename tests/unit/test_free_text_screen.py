@@ -505,3 +505,69 @@ def test_the_first_part_of_an_address_names_the_village_and_is_a_mention():
     village = KnownIdentity(address="Kharipara\nMirpur upazila")
     assert mentions_identity("met the teacher in Kharipara", village)
     assert not mentions_identity("flooding in Dhaka", KnownIdentity(address="Dhaka"))  # a city alone
+
+
+def _cli_free_texts(store, programme, today):
+    """Each command-line option where staff type free text, on a case that is ready for it."""
+    reference = _identified_case(store, programme)
+    named = "Zarqa Q. asked for it"
+    return reference, {
+        "case show-identity --reason": ["case", "show-identity", reference, "--by", ACTOR, "--reason", named],
+        "case hold --reason": ["case", "hold", reference, "--by", ACTOR, "--reason", named],
+        "milestone hold --note": [
+            *("milestone", "hold", reference, "on_site_assessment", "--by", ACTOR),
+            *("--reason", "other", "--note", named),
+        ],
+        "evidence export --reason": [
+            *("evidence", "export", reference, "--by", ACTOR, "--reason", named),
+            *("--out", "/nonexistent/never-written"),
+        ],
+    }
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        "case show-identity --reason",
+        "case hold --reason",
+        "milestone hold --note",
+        "evidence export --reason",
+    ],
+)
+def test_a_childs_name_in_a_command_line_free_text_is_refused_and_stored_nowhere(
+    store, agro_exporter, today, capsys, option
+):
+    from remediation_flows.cli import main
+
+    reference, commands = _cli_free_texts(store, agro_exporter, today)
+    before = cw.case_view(store, reference), acts_audited(store, reference)
+    assert main([*commands[option], "--url", store.url]) == 2
+    error = capsys.readouterr().err
+    assert "appears to contain the identity of the child of case" in error, error
+    assert "zarqa" not in error.lower()
+    assert (cw.case_view(store, reference), acts_audited(store, reference)) == before
+    assert_no_secret_outside_the_protected_table(store)
+
+
+def test_a_childs_name_in_a_link_reissue_reason_is_refused_and_no_link_is_sent(store, agro_exporter, capsys):
+    from remediation_flows.cli import main
+    from remediation_flows.core.store.schema import OutboxMessage, TaskLink
+
+    reference = _plan_proposed(store, agro_exporter)
+    with store.reading() as session:
+        links, mails = (
+            session.scalar(select(func.count()).select_from(table)) for table in (TaskLink, OutboxMessage)
+        )
+    command = ["task-link", "reissue", reference, "--step", "remediation_plan"]
+    command += ["--to", "elena.torres@centro-mx.example", "--by", ACTOR, "--reason", "Zarqa lost it"]
+    assert main([*command, "--url", store.url]) == 2
+    error = capsys.readouterr().err
+    assert "reason: appears to contain the identity of the child of case" in error and "Zarqa" not in error
+    with store.reading() as session:
+        assert (
+            session.scalar(select(func.count()).select_from(TaskLink)),
+            session.scalar(select(func.count()).select_from(OutboxMessage)),
+        ) == (links, mails)
+    assert_no_secret_outside_the_protected_table(store)
+    command[-1] = "the email was deleted"
+    assert main([*command, "--url", store.url]) == 0  # the same re-issue with a clean reason goes through
