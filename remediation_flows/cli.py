@@ -578,6 +578,9 @@ def cmd_up(args: argparse.Namespace) -> int:
             home, api_port=args.api_port, smtp_port=args.smtp_port, task_port=args.task_port
         ) as stack:
             signal.signal(signal.SIGTERM, request_stop)
+            # Said outright: started in the background by a shell (or a supervisor), the process
+            # inherits SIGINT ignored, and Ctrl-C or `kill -INT` would then not stop the stack.
+            signal.signal(signal.SIGINT, request_stop)
             print()
             print(f"remediation-flows is running. Prefect UI: {stack.ui_url}")
             print(

@@ -74,6 +74,9 @@ def remediate_up(home: Path, log: Path, extra_env: dict[str, str]) -> Iterator[R
             env=env,
             cwd=log.parent,
             start_new_session=True,
+            # As a shell's background job (or a supervisor) starts it: with SIGINT ignored, which
+            # the stack must still answer.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
         )
     try:
         deadline = time.time() + 240
@@ -92,3 +95,4 @@ def remediate_up(home: Path, log: Path, extra_env: dict[str, str]) -> Iterator[R
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+            raise AssertionError(f"remediate up did not stop on SIGINT:\n{log.read_text()[-3000:]}") from None
