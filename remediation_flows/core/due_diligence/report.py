@@ -285,7 +285,9 @@ def outcome_chart(outcomes: Kpis | None) -> str:
                         SEX_COLOURS.get(group, "#777"),
                     )
                 )
-    return bar_chart("Outcomes by sex (% of the children each measure counts)", bars, unit=" %")
+    return bar_chart(
+        "Outcomes by sex (% of the children each measure counts)", bars, unit=" %", full_scale=100
+    )
 
 
 SEX_COLOURS = {"all": "#2c6fbb", "female": "#8e44ad", "male": "#16a085"}
@@ -293,12 +295,17 @@ SEX_COLOURS = {"all": "#2c6fbb", "female": "#8e44ad", "male": "#16a085"}
 LEVEL_COLOURS = {"low": "#4c9a2a", "medium": "#e0a100", "high": "#c0392b"}
 
 
-def bar_chart(title: str, bars: list[tuple[str, float, str]], unit: str = "") -> str:
-    """A horizontal bar chart as inline SVG: (label, value, colour) per bar."""
+def bar_chart(
+    title: str, bars: list[tuple[str, float, str]], unit: str = "", full_scale: float | None = None
+) -> str:
+    """A horizontal bar chart as inline SVG: (label, value, colour) per bar.
+
+    ``full_scale`` is the value a full-width bar stands for (100 for shares); else the largest bar.
+    """
     width, row, label_width = 860, 28, 400
     top = 30
     height = top + row * max(len(bars), 1) + 10
-    peak = max((value for _, value, _ in bars), default=1) or 1
+    peak = full_scale or max((value for _, value, _ in bars), default=1) or 1
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
         f'aria-label="{html.escape(title)}">',
