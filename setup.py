@@ -42,6 +42,9 @@ setup(
     package_data={
         "remediation_flows.core": [
             "mail/templates/*",
+            # The gettext catalogs, read (and compiled in memory) at run time: see mail/i18n.py.
+            "mail/locales/*.pot",
+            "mail/locales/*/LC_MESSAGES/*.po",
             "store/migrations/*.py",
             "store/migrations/versions/*.py",
         ],

@@ -37,7 +37,7 @@ from remediation_flows.core.config.loader import schema_errors, schema_message
 from remediation_flows.core.config.model import Programme, Role
 from remediation_flows.core.errors import RemediationError
 from remediation_flows.core.ladder import next_escalation_at
-from remediation_flows.core.mail.i18n import step_title, words
+from remediation_flows.core.mail.i18n import step_title, text
 from remediation_flows.core.notices import enqueue_task_mail
 from remediation_flows.core.statuses import MilestoneStatus
 from remediation_flows.core.store import repository as repo
@@ -623,7 +623,7 @@ def _tell_case_manager(session: Session, plan: _Planned) -> None:
     """The follow-up visit's task email, as ``cw.schedule_visit`` sends it."""
     assert plan.milestone is not None
     number = plan.row.get("visits_done", 0) + 1
-    instructions = words(plan.programme.language)["instr.follow_up_visit"].format(number=number)
+    instructions = text("instr.follow_up_visit", number=number)
     enqueue_task_mail(
         session,
         plan.programme,

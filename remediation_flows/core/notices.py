@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from remediation_flows.core.config.model import Programme, Role
 from remediation_flows.core.escalation import by_language, resolve_recipients
+from remediation_flows.core.mail.i18n import Text
 from remediation_flows.core.mail.render import RenderedMail, task_mail
 from remediation_flows.core.store import repository as repo
 from remediation_flows.core.store.schema import Case, Milestone
@@ -23,7 +24,7 @@ def enqueue_task_mail(
     programme: Programme,
     milestone: Milestone,
     roles: Sequence[Role],
-    instructions: str,
+    instructions: Text,
     *,
     reference: str,
     contact_role: Role,
@@ -35,6 +36,8 @@ def enqueue_task_mail(
 ) -> RenderedMail | None:
     """Put the task email for ``milestone`` to ``roles`` in the outbox; ``None`` when no role has an address.
 
+    ``instructions`` are worded in each recipient's own language (the person's, else the site's,
+    else the enterprise's), as is the rest of the email.
     ``reference`` is the case or cycle reference the email names (never a child's identity);
     ``case_manager`` is a case's assigned case manager, who stands in for the whole role.
     The calendar entry's UID is the milestone's key, so a later notice of the same milestone

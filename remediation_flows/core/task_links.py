@@ -405,7 +405,7 @@ def reissue_link(
     The task and role are those of the person's last link for the case's open ``step``: a link is
     re-issued, never invented, so the role still comes from the programme the first link was bound to.
     """
-    from remediation_flows.core.mail.i18n import words
+    from remediation_flows.core.mail.i18n import text
     from remediation_flows.core.mail.render import task_mail
 
     if not reason.strip():
@@ -461,9 +461,10 @@ def reissue_link(
             reference=case.reference,
             site_id=case.site_id,
             step=step,
-            instructions=words(programme.language)["instr.link_reissued"],
+            instructions=text("instr.link_reissued"),
             due_at=milestone.due_at,
             calendar_uid=f"{milestone.key}@remediation-flows",
+            language=programme.language_of(recipient, case.site_id),
             task_link=issued.url,
         )
         repo.enqueue_mail(

@@ -11,6 +11,11 @@ one file, stored under the link's recipient in the same transaction that spends 
 too big is refused with 413, one that is not a PDF, JPEG or PNG by its content with 415. The file's
 name is never kept or shown: a person chose it, and it may name the child.
 
+The page speaks the recipient's language (the person's in the programme, else the site's, else the
+enterprise's), from the same gettext catalogs as the emails (remediation_flows/core/mail/i18n.py);
+Arabic reads right to left. A refusal before the link is known (a forged or spent token) is in
+English, since nothing yet says who is reading.
+
 No child's identity is read here: only the case view, which carries references.
 """
 
@@ -42,12 +47,13 @@ from remediation_flows.core import casework as cw
 from remediation_flows.core import evidence as ev
 from remediation_flows.core import task_links as tl
 from remediation_flows.core.errors import RemediationError
+from remediation_flows.core.mail.i18n import direction, words
 from remediation_flows.core.mail.render import format_instant
 from remediation_flows.core.store import CaseStore
 from remediation_flows.core.store import repository as repo
 from remediation_flows.flows.prompts import input_key
 from remediation_flows.flows.remediation.answers import IDENTITY_FIELDS
-from remediation_flows.flows.remediation.artifacts import role_name, role_names
+from remediation_flows.flows.remediation.artifacts import role_name
 from remediation_flows.flows.remediation.stages import (
     Question,
     answer_payload,
@@ -134,6 +140,19 @@ def resume_run(run_id: Any, run_input: dict[str, Any]) -> None:
     from prefect.flow_runs import resume_flow_run
 
     resume_flow_run(run_id, run_input=run_input)
+
+
+def question_words(question: Question, w: dict[str, str]) -> str:
+    """The question's headline in the words ``w`` of the reader's language, placeholders unfilled.
+
+    A question the catalogs do not word (one asked only of staff, in the Prefect UI) keeps the
+    flow's English.
+    """
+    if question.is_approval:
+        key = "question.plan_approval" if question.step == "remediation_plan" else f"question.{question.step}"
+    else:
+        key = f"question.{question.step}"
+    return w.get(key, question.words)
 
 
 def _environment() -> Environment:
@@ -297,7 +316,16 @@ class TaskPage:
         return hmac.new(self.secret, b"csrf:" + tl.hash_token(token).encode(), hashlib.sha256).hexdigest()
 
     def render(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+        """``template`` filled with ``context``, in ``context['language']`` (English if none is given)."""
+        language = context.pop("language", None) or "en"
+        context |= {"language": language, "direction": direction(language), "w": words(language)}
         return HTMLResponse(self.templates.get_template(template).render(**context), status_code=status)
+
+    def language_of(self, task: tl.LinkTask, view: cw.CaseView) -> str:
+        """The language the link's recipient reads: their own, else their site's, else the enterprise's."""
+        with self.store.transaction() as session:
+            programme = repo.programme_of(session, repo.get_case(session, view.reference))
+            return programme.language_of(task.recipient, view.site_id)
 
     def refusal(self, error: Refusal) -> HTMLResponse:
         return self.render("refusal.html", error.status, title=error.title, message=error.message)
@@ -348,32 +376,36 @@ class TaskPage:
     ) -> dict[str, Any]:
         milestone = next((m for m in view.open_milestones if m.step == task.step), None)
         with self.store.transaction() as session:
-            zone = (
-                repo.programme_of(session, repo.get_case(session, view.reference))
-                .site(view.site_id)
-                .time_zone
-            )
+            programme = repo.programme_of(session, repo.get_case(session, view.reference))
+            zone = programme.site(view.site_id).time_zone
+            language = programme.language_of(task.recipient, view.site_id)
+        w = words(language)
+
+        def roles_in_words(roles: list[str]) -> str:
+            return ", ".join(w.get(f"role.{role}", role_name(role)) for role in roles)
+
         return {
+            "language": language,
             "reference": view.reference,
             "site": f"{view.site_name} ({view.site_id})",
             "enterprise": view.enterprise_id,
-            "question": question.words.format(
+            "question": question_words(question, w).format(
                 plan_id=view.plan_id,
-                pending=role_names(view.pending_approvals),
-                closure_pending=role_names(view.closure_pending),
+                pending=roles_in_words(view.pending_approvals),
+                closure_pending=roles_in_words(view.closure_pending),
                 visit=view.visits_done + 1,
                 next_plan=view.plans_proposed + 1,
                 decision=view.decisions_made + 1,
                 visits_done=view.visits_done,
                 case_manager=view.case_manager or "",
             ),
-            "due": milestone.due_local if milestone else format_instant(task.due_at, zone),
+            "due": format_instant(milestone.due_at if milestone else task.due_at, zone, language),
             "recipient": task.recipient,
-            "role": role_name(task.role),
+            "role": w.get(f"role.{task.role}", role_name(task.role)),
             "fields": extra.pop("fields", None) or form_fields(question.form),
             "csrf": self.csrf_token(token),
             "errors": extra.pop("errors", []),
-            "evidence": question.evidence,
+            "evidence": w.get(f"evidence.{question.step}", question.evidence) if question.evidence else "",
             "evidence_limit": f"{ev.max_bytes() / (1024 * 1024):g} MB",
             **extra,
         }
@@ -446,11 +478,13 @@ class TaskPage:
         except RemediationError as error:  # e.g. the same file given twice: nothing was written
             return self._form_again(task, view, question, token, posted, [str(error)])
         decider = decider_of(answer, link)
+        language = self.language_of(task, view)
         return self.render(
             "done.html",
+            language=language,
             reference=reference,
             recipient=decider.person,
-            role=role_name(task.role),
+            role=words(language).get(f"role.{task.role}", role_name(task.role)),
         )
 
     @staticmethod

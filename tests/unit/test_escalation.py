@@ -82,7 +82,8 @@ def test_ladder_fires_each_level_once_with_mail_to_the_right_roles(store, garmen
             "compliance@northwind-apparel.example",
         ]
         assert message.subject.startswith("[CL-2026-")
-        assert "Reminder: Follow-up visit is due 2026-12-07 23:59" in message.subject
+        # The due date as the English locale writes it (CLDR puts a narrow no-break space before PM).
+        assert "Reminder: Follow-up visit is due Dec 7, 2026, 11:59\u202fPM" in message.subject
 
     # Eight working days late: due, program-manager and director have all come; only the top one mails.
     late = calendar.shift_working_days(due_at, 8)

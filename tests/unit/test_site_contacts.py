@@ -55,7 +55,7 @@ def test_a_programme_without_site_contacts_still_loads_and_a_bad_one_is_refused(
         [Role.ENTERPRISE_FOCAL_POINT]
     )
     document["sites"][0]["contacts"] = {"janitor": [{"name": "X", "email": "x@example.org"}]}
-    document["sites"][1]["language"] = "vi"
+    document["sites"][1]["language"] = "fr"  # French: no catalog
     with pytest.raises(ConfigInvalid) as refused:
         load_programme_document(document, "bad.yaml")
     problems = "\n".join(str(problem) for problem in refused.value.problems)

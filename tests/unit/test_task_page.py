@@ -76,7 +76,7 @@ def test_the_page_shows_the_task_and_the_form_without_identity_fields_or_the_chi
     html = response.text
     assert reference in html and "Gazipur knitwear factory (dhaka-knit-01)" in html
     assert "Asia/Dhaka" in html, "the due date is in the site's time"
-    assert f"{FOCAL_POINT} (enterprise focal point)" in html
+    assert f"<bdi>{FOCAL_POINT}</bdi> (enterprise focal point)" in html
     assert 'name="approved"' in html and 'name="comment"' in html
     for identity_field in ("answered_by", "role", "on_behalf_of", "on_behalf_reason"):
         assert f'name="{identity_field}"' not in html

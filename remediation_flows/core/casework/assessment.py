@@ -18,7 +18,7 @@ from remediation_flows.core.casework.reports import AssessmentOutcome, Assessmen
 from remediation_flows.core.casework.rules import check_assessment
 from remediation_flows.core.casework.views import CaseView, _view
 from remediation_flows.core.config.model import Role
-from remediation_flows.core.mail.i18n import words
+from remediation_flows.core.mail.i18n import text
 from remediation_flows.core.store.repository import CaseStore
 from remediation_flows.core.store.schema import (
     Assessment,
@@ -78,7 +78,7 @@ def record_assessment(store: CaseStore, reference: str, report: AssessmentReport
             case,
             milestone,
             [Role.CASE_MANAGER],
-            words(programme.language)["instr.remediation_plan"],
+            text("instr.remediation_plan"),
             actor,
         )
         return _view(session, case)

@@ -16,7 +16,7 @@ from remediation_flows.core.case_states import (
 )
 from remediation_flows.core.config.model import Programme, Role
 from remediation_flows.core.errors import NotFound
-from remediation_flows.core.mail.i18n import step_title, words
+from remediation_flows.core.mail.i18n import Text, step_title, text
 from remediation_flows.core.notices import enqueue_task_mail
 from remediation_flows.core.statuses import MilestoneStatus
 from remediation_flows.core.store import repository as repo
@@ -122,7 +122,7 @@ def _notify(
     case: Case,
     milestone: Milestone,
     roles: Sequence[Role],
-    instructions: str,
+    instructions: Text,
     actor: str,
     *,
     as_enterprise_task: bool = False,
@@ -151,7 +151,7 @@ def _notify(
             session,
             enterprise_id=case.enterprise_id,
             title=mail.subject,
-            instructions=instructions,
+            instructions=instructions.render(programme.language),
             due_at=milestone.due_at,
             actor=actor,
             case=case,
@@ -188,13 +188,12 @@ def _reopen(session: Session, programme: Programme, case: Case, actor: str, reas
     _move(session, case, REOPEN, CaseState.REOPENED, actor=actor, reason=reason)
     _move(session, case, NEW_ROUND, CaseState.REMEDIATION_PLAN, actor=actor, reason="a new plan is needed")
     milestone = schedule_step(session, programme, case, "remediation_plan", utcnow(), actor)
-    w = words(programme.language)
     _notify(
         session,
         programme,
         case,
         milestone,
         [Role.ENTERPRISE_FOCAL_POINT, Role.CASE_MANAGER, Role.PROGRAM_MANAGER],
-        w["instr.back_at_work"],
+        text("instr.back_at_work"),
         actor,
     )

@@ -30,7 +30,7 @@ from remediation_flows.core.config.minimum_age import HAZARDOUS_WORK_AGE
 from remediation_flows.core.config.model import Programme, Role
 from remediation_flows.core.due_diligence.reassessment import open_site_reassessment
 from remediation_flows.core.errors import InvalidInput, NotFound
-from remediation_flows.core.mail.i18n import words
+from remediation_flows.core.mail.i18n import text
 from remediation_flows.core.safeguarding.free_text import screen_case_texts
 from remediation_flows.core.store import repository as repo
 from remediation_flows.core.store.repository import CaseStore
@@ -51,7 +51,7 @@ def schedule_visit(
     planned = visit_start(programme, effective_on, number)
     start = dt.datetime.combine(planned, dt.time(0, 0), tzinfo=SiteCalendar(site).zone)
     milestone = schedule_step(session, programme, case, "follow_up_visit", start, actor, number=number)
-    instructions = words(programme.language)["instr.follow_up_visit"].format(number=number)
+    instructions = text("instr.follow_up_visit", number=number)
     _notify(session, programme, case, milestone, [Role.CASE_MANAGER], instructions, actor)
     return milestone
 
@@ -146,7 +146,7 @@ def record_follow_up(store: CaseStore, reference: str, report: VisitReport, acto
                 case,
                 closure,
                 roles,
-                words(programme.language)["instr.closure"],
+                text("instr.closure"),
                 actor,
                 links=LinkRequest("closure", tuple(roles), "closure"),
             )

@@ -18,7 +18,7 @@ from remediation_flows.core.casework.views import CaseView, _view
 from remediation_flows.core.config.model import Programme, Role
 from remediation_flows.core.due_diligence.reassessment import open_site_reassessment
 from remediation_flows.core.errors import InvalidInput
-from remediation_flows.core.mail.i18n import words
+from remediation_flows.core.mail.i18n import text
 from remediation_flows.core.store import repository as repo
 from remediation_flows.core.store.repository import CaseStore
 from remediation_flows.core.store.schema import Case
@@ -108,18 +108,17 @@ def open_case_in(
         reason=f"notified by {notification.source}",
     )
     milestone = schedule_step(session, programme, case, "on_site_assessment", notification.notified_at, actor)
-    w = words(programme.language)
     _notify(
         session,
         programme,
         case,
         milestone,
         [Role.ENTERPRISE_FOCAL_POINT],
-        w["instr.remove_from_work"],
+        text("instr.remove_from_work"),
         actor,
         as_enterprise_task=True,
     )
-    _notify(session, programme, case, milestone, [Role.CASE_MANAGER], w["instr.on_site_assessment"], actor)
+    _notify(session, programme, case, milestone, [Role.CASE_MANAGER], text("instr.on_site_assessment"), actor)
     if programme.due_diligence.reassess_site_on_new_case:
         why = f"case {case.reference} opened"
         open_site_reassessment(session, programme, notification.site_id, actor, why)

@@ -31,7 +31,7 @@ from remediation_flows.core.casework.rules import money
 from remediation_flows.core.casework.views import CaseView, _view
 from remediation_flows.core.config.model import Programme, Role
 from remediation_flows.core.errors import InvalidInput
-from remediation_flows.core.mail.i18n import words
+from remediation_flows.core.mail.i18n import text
 from remediation_flows.core.safeguarding.free_text import screen_case_texts
 from remediation_flows.core.statuses import PlanStatus
 from remediation_flows.core.store import repository as repo
@@ -94,7 +94,8 @@ def propose_plan(store: CaseStore, reference: str, proposal: PlanProposal, actor
             _accept_plan(session, programme, case, plan, actor, PROPOSE_PLAN)
             return _view(session, case)
         repo.request_approvals(session, milestone, roles, actor=actor, subject=f"plan {plan.id}")
-        instructions = words(programme.language)["instr.review_plan"].format(
+        instructions = text(
+            "instr.review_plan",
             pathway=plan.pathway,
             stipend=plan.monthly_stipend,
             currency=plan.currency,
@@ -171,7 +172,7 @@ def decide_plan(
                 milestone_id=milestone.id,
                 subject=subject,
             )
-            instructions = words(programme.language)["instr.plan_rejected"].format(comment=comment)
+            instructions = text("instr.plan_rejected", comment=comment)
             _notify(session, programme, case, milestone, [Role.CASE_MANAGER], instructions, actor)
         elif all_approved(session, milestone, subject):
             _accept_plan(session, programme, case, plan, actor, DECIDE_PLAN)
@@ -199,8 +200,8 @@ def _accept_plan(
     if step not in programme.remediation_steps:
         step = "school_reintegration"  # a programme without a young-worker step uses the reintegration rules
     milestone = schedule_step(session, programme, case, step, utcnow(), actor)
-    instructions = words(programme.language)[f"instr.{target.value}"].format(
-        pathway=plan.pathway, stipend=plan.monthly_stipend, currency=plan.currency
+    instructions = text(
+        f"instr.{target.value}", pathway=plan.pathway, stipend=plan.monthly_stipend, currency=plan.currency
     )
     _notify(
         session,

@@ -29,7 +29,7 @@ from remediation_flows.core.due_diligence.risk import (
     score_site,
 )
 from remediation_flows.core.errors import IllegalTransition, InvalidInput, NotFound
-from remediation_flows.core.mail.i18n import step_title, words
+from remediation_flows.core.mail.i18n import step_title, text
 from remediation_flows.core.mail.render import format_instant
 from remediation_flows.core.notices import enqueue_task_mail
 from remediation_flows.core.safeguarding.free_text import screen_site_texts
@@ -285,7 +285,7 @@ def _schedule(
         programme,
         milestone,
         [programme.step(step).owner],
-        words(programme.language)["instr.due_diligence"].format(year=cycle.year),
+        text("instr.due_diligence", year=cycle.year),
         reference=cycle_reference(cycle.enterprise_id, cycle.year),
         contact_role=Role.PROGRAM_MANAGER,
     )

@@ -25,7 +25,7 @@ from remediation_flows.core.due_diligence.risk import (
     score_site,
 )
 from remediation_flows.core.errors import InvalidInput, NotFound
-from remediation_flows.core.mail.i18n import words
+from remediation_flows.core.mail.i18n import text
 from remediation_flows.core.notices import enqueue_task_mail
 from remediation_flows.core.statuses import MilestoneStatus
 from remediation_flows.core.store import repository as repo
@@ -178,7 +178,7 @@ def open_site_reassessment(
         programme,
         milestone,
         [programme.step(REASSESSMENT_STEP).owner],
-        words(programme.language)["instr.site_reassessment"].format(site=site_id),
+        text("instr.site_reassessment", site=site_id),
         reference=reference,
         contact_role=Role.PROGRAM_MANAGER,
     )

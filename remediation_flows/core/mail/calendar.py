@@ -27,9 +27,19 @@ def _fold(line: str) -> str:
 
 
 def calendar_entry(
-    *, uid: str, summary: str, description: str, due_at: dt.datetime, sequence: int = 0
+    *,
+    uid: str,
+    summary: str,
+    description: str,
+    due_at: dt.datetime,
+    sequence: int = 0,
+    language: str | None = None,
 ) -> str:
-    """A VCALENDAR with one 30-minute VEVENT ending at ``due_at``; same ``uid`` updates it."""
+    """A VCALENDAR with one 30-minute VEVENT ending at ``due_at``; same ``uid`` updates it.
+
+    ``language`` tags the summary and description (RFC 5545 LANGUAGE), which are written in it.
+    """
+    tag = f";LANGUAGE={language}" if language else ""
     end = due_at.astimezone(dt.UTC)
     start = end - dt.timedelta(minutes=30)
     stamp = dt.datetime.now(dt.UTC)
@@ -44,12 +54,12 @@ def calendar_entry(
         f"DTSTAMP:{stamp:%Y%m%dT%H%M%SZ}",
         f"DTSTART:{start:%Y%m%dT%H%M%SZ}",
         f"DTEND:{end:%Y%m%dT%H%M%SZ}",
-        f"SUMMARY:{_escape(summary)}",
-        f"DESCRIPTION:{_escape(description)}",
+        f"SUMMARY{tag}:{_escape(summary)}",
+        f"DESCRIPTION{tag}:{_escape(description)}",
         "BEGIN:VALARM",
         "TRIGGER:-P1D",
         "ACTION:DISPLAY",
-        f"DESCRIPTION:{_escape(summary)}",
+        f"DESCRIPTION{tag}:{_escape(summary)}",
         "END:VALARM",
         "END:VEVENT",
         "END:VCALENDAR",

@@ -1,293 +1,400 @@
-"""The words of every email, per language (English, Spanish, Simplified Chinese)."""
+"""The words of every email and of the task page, in the twelve languages of the countries served.
+
+English is the source: :data:`ENGLISH` below names every message by a key. Every language,
+English included, has a gettext catalog, ``locales/<code>/LC_MESSAGES/messages.po`` next to this
+file, whose entries carry the key as ``msgctxt``, the English sentence as ``msgid`` and the
+translation as ``msgstr``. The catalogs ship in the wheel as text and are compiled in memory on
+first use (Babel reads them; nothing is downloaded or built at install time). An entry missing,
+untranslated or marked fuzzy reads in English, which ``tests/unit/test_catalogs.py`` refuses.
+
+Adding a message, the one place to do it:
+
+1. add ``"key": "English sentence with {placeholders}"`` to :data:`ENGLISH`;
+2. run ``python -m remediation_flows.core.mail.i18n``: it rewrites ``locales/messages.pot`` and
+   merges it into every catalog (a new message arrives untranslated; one whose English changed
+   is marked fuzzy, so that its old translation is no longer used);
+3. write the ``msgstr`` of the new entry in each ``messages.po`` (the English catalog fills
+   itself). ``tests/unit/test_catalogs.py`` names every catalog still missing it, and every
+   translation whose ``{placeholders}`` differ from the English.
+
+Each catalog's header says whether a native speaker has reviewed it (``Native-speaker review:``);
+the README's Languages section lists them.
+"""
 
 from __future__ import annotations
 
-STRINGS: dict[str, dict[str, str]] = {
-    "en": {
-        "task_link": "Your personal task page (works once, only for you)",
-        "instr.link_reissued": "A new personal link replaces the one sent before, which no longer works.",
-        "greeting": "Hello,",
-        "footer": (
-            "This message was sent by the remediation programme. It names the case only by its "
-            "reference; never reply with a child's personal details."
-        ),
-        "case": "Case reference",
-        "site": "Site",
-        "what": "What to do",
-        "due": "Due by",
-        "contact": "Contact",
-        "owner": "Who must act",
-        "late": "Working days overdue",
-        "reason": "Reason",
-        "previous_due": "Previous due date",
-        "task_subject": "[{case}] Task: {title}, due {due}",
-        "task_lead": "A remediation task needs your action.",
-        "task_action": "Please complete it by the date above and reply to the contact when it is done.",
-        "reminder_subject": "[{case}] Reminder: {title} is due {due}",
-        "reminder_lead": "This is a reminder: the milestone below is due soon.",
-        "due_subject": "[{case}] Due now: {title}",
-        "due_lead": "The milestone below has reached its due date and is not yet done.",
-        "overdue_subject": "[{case}] Overdue by {late} working day(s): {title}",
-        "overdue_lead": "The milestone below is overdue and has been escalated to you.",
-        "escalation_action": "Please act on it now or ask the program manager for an extension.",
-        "extension_subject": "[{case}] New due date for {title}: {due}",
-        "extension_lead": "The due date of the milestone below has been moved.",
-        "extension_action": "Reminders and escalation now follow the new date.",
-        "failed_subject": "Undelivered email: {subject}",
-        "failed_lead": "An email could not be delivered after every retry.",
-        "failed_action": "Please check the addresses and the mail server, then contact the recipients.",
-        "unplaceable_subject": "Escalation stopped for {key}: cannot place its ladder",
-        "unplaceable_lead": "The escalation sweep cannot compute this milestone's ladder, so no reminder or escalation can fire for it until this is fixed. The sweep tries again every time it runs.",
-        "unplaceable_action": "Please check the enterprise's programme (its sites and steps) and register a valid version.",
-        "problem": "Problem",
-        "milestone": "Milestone",
-        "recipients": "Recipients",
-        "error": "Last error",
-        "cycle": "Due-diligence cycle",
-        "instr.remove_from_work": (
-            "Remove the child from all work at once and keep the child in a safe place. Do not dismiss the "
-            "child or family members. The case manager will carry out the on-site assessment by the due "
-            "date; please cooperate with the age verification."
-        ),
-        "instr.on_site_assessment": (
-            "Carry out the on-site assessment: verify the age discreetly, interview the child and guardian, "
-            "obtain their consent and record the outcome."
-        ),
-        "instr.remediation_plan": (
-            "Draft the remediation plan with the child, the guardian, the supplier and the school, "
-            "and submit it for approval."
-        ),
-        "instr.review_plan": (
-            "Review the proposed remediation plan ({pathway}; monthly stipend {stipend} {currency}; "
-            "school fees {fees} {currency}; paid by {payer}) and record your decision."
-        ),
-        "instr.school_reintegration": (
-            "Confirm the child's enrolment ({pathway}) and pay the first monthly stipend of {stipend} {currency}; "
-            "send the enrolment letter and the payment receipt to the case manager."
-        ),
-        "instr.young_worker_protection": (
-            "Move the young worker out of hazardous tasks, end night shifts and cut working hours to the "
-            "legal limit; confirm each measure to the case manager."
-        ),
-        "instr.follow_up_visit": (
-            "Carry out follow-up visit {number}: check school attendance, the stipend payments and that "
-            "the child has not returned to work."
-        ),
-        "instr.closure": "Review the case for closure and record your decision.",
-        "instr.back_at_work": (
-            "The child was found working again at a follow-up visit. The case is re-opened and a new "
-            "remediation plan is due."
-        ),
-        "instr.plan_rejected": "The remediation plan was not approved ({comment}). Please revise and resubmit it.",
-        "instr.due_diligence": "Carry out this step of the {year} child-labour due-diligence cycle and record it in the programme.",
-        "instr.site_reassessment": "A new case was opened at site {site}: reassess the site's child-labour risk.",
-        "role.enterprise_focal_point": "enterprise focal point",
-        "role.enterprise_leadership": "enterprise leadership",
-        "role.program_manager": "program manager",
-        "role.case_manager": "case manager",
-        "role.supervisor": "supervisor",
-        "role.director": "director",
-    },
-    "es": {
-        "task_link": "Su página de tarea personal (funciona una vez, solo para usted)",
-        "instr.link_reissued": "Un nuevo enlace personal reemplaza al enviado antes, que ya no funciona.",
-        "greeting": "Hola:",
-        "footer": (
-            "Este mensaje lo envía el programa de remediación. Nombra el caso solo por su referencia; "
-            "nunca responda con datos personales de un niño o niña."
-        ),
-        "case": "Referencia del caso",
-        "site": "Centro de trabajo",
-        "what": "Qué hacer",
-        "due": "Fecha límite",
-        "contact": "Contacto",
-        "owner": "Quién debe actuar",
-        "late": "Días hábiles de retraso",
-        "reason": "Motivo",
-        "previous_due": "Fecha límite anterior",
-        "task_subject": "[{case}] Tarea: {title}, vence el {due}",
-        "task_lead": "Una tarea de remediación requiere su acción.",
-        "task_action": "Complétela antes de la fecha indicada y avise al contacto cuando esté hecha.",
-        "reminder_subject": "[{case}] Recordatorio: {title} vence el {due}",
-        "reminder_lead": "Recordatorio: el hito siguiente vence pronto.",
-        "due_subject": "[{case}] Vence hoy: {title}",
-        "due_lead": "El hito siguiente ha llegado a su fecha límite y aún no está cumplido.",
-        "overdue_subject": "[{case}] Retraso de {late} día(s) hábil(es): {title}",
-        "overdue_lead": "El hito siguiente está vencido y se le ha escalado.",
-        "escalation_action": "Actúe ahora o solicite una prórroga a la gerencia del programa.",
-        "extension_subject": "[{case}] Nueva fecha límite para {title}: {due}",
-        "extension_lead": "Se ha cambiado la fecha límite del hito siguiente.",
-        "extension_action": "Los recordatorios y escalamientos siguen ahora la nueva fecha.",
-        "failed_subject": "Correo no entregado: {subject}",
-        "failed_lead": "Un correo no pudo entregarse tras todos los reintentos.",
-        "failed_action": "Revise las direcciones y el servidor de correo, y contacte a los destinatarios.",
-        "unplaceable_subject": "Escalamiento detenido para {key}: no se puede calcular su escalera",
-        "unplaceable_lead": "El barrido de escalamiento no puede calcular la escalera de este hito, así que ningún recordatorio ni escalamiento puede dispararse hasta que se corrija. El barrido lo vuelve a intentar cada vez que se ejecuta.",
-        "unplaceable_action": "Revise el programa de la empresa (sus sitios y pasos) y registre una versión válida.",
-        "problem": "Problema",
-        "milestone": "Hito",
-        "recipients": "Destinatarios",
-        "error": "Último error",
-        "cycle": "Ciclo de debida diligencia",
-        "instr.remove_from_work": (
-            "Retire de inmediato al niño o niña de todo trabajo y manténgalo en un lugar seguro. No despida "
-            "al niño ni a sus familiares. La persona gestora del caso realizará la evaluación en el lugar "
-            "antes de la fecha límite; colabore con la verificación de edad."
-        ),
-        "instr.on_site_assessment": (
-            "Realice la evaluación en el lugar: verifique la edad con discreción, entreviste al niño o niña "
-            "y a su tutor, obtenga su consentimiento y registre el resultado."
-        ),
-        "instr.remediation_plan": (
-            "Elabore el plan de remediación con el niño o niña, su tutor, el proveedor y la escuela, "
-            "y preséntelo para su aprobación."
-        ),
-        "instr.review_plan": (
-            "Revise el plan de remediación propuesto ({pathway}; estipendio mensual {stipend} {currency}; "
-            "cuotas escolares {fees} {currency}; pagado por {payer}) y registre su decisión."
-        ),
-        "instr.school_reintegration": (
-            "Confirme la inscripción ({pathway}) y pague el primer estipendio mensual de {stipend} {currency}; "
-            "envíe la constancia de inscripción y el recibo de pago a la persona gestora del caso."
-        ),
-        "instr.young_worker_protection": (
-            "Retire a la persona trabajadora joven de tareas peligrosas, elimine los turnos nocturnos y "
-            "reduzca la jornada al límite legal; confirme cada medida a la persona gestora del caso."
-        ),
-        "instr.follow_up_visit": (
-            "Realice la visita de seguimiento {number}: compruebe la asistencia escolar, el pago del "
-            "estipendio y que el niño o niña no haya vuelto a trabajar."
-        ),
-        "instr.closure": "Revise el caso para su cierre y registre su decisión.",
-        "instr.back_at_work": (
-            "En una visita de seguimiento se encontró al niño o niña trabajando de nuevo. El caso se reabre "
-            "y se requiere un nuevo plan de remediación."
-        ),
-        "instr.plan_rejected": "El plan de remediación no fue aprobado ({comment}). Revíselo y preséntelo de nuevo.",
-        "instr.due_diligence": "Realice este paso del ciclo {year} de debida diligencia sobre trabajo infantil y regístrelo en el programa.",
-        "instr.site_reassessment": "Se abrió un caso nuevo en el sitio {site}: vuelva a evaluar su riesgo de trabajo infantil.",
-        "role.enterprise_focal_point": "punto focal de la empresa",
-        "role.enterprise_leadership": "dirección de la empresa",
-        "role.program_manager": "gerencia del programa",
-        "role.case_manager": "gestor(a) del caso",
-        "role.supervisor": "supervisión",
-        "role.director": "dirección",
-    },
-    "zh": {
-        "task_link": "您的个人任务页面（仅限您本人，仅可使用一次）",
-        "instr.link_reissued": "新的个人链接取代之前发送的链接，旧链接已失效。",
-        "greeting": "您好：",
-        "footer": "本邮件由补救项目发送，仅以案例编号指代案例；请勿在回复中提供儿童的个人信息。",
-        "case": "案例编号",
-        "site": "工作地点",
-        "what": "需要完成的工作",
-        "due": "截止时间",
-        "contact": "联系人",
-        "owner": "负责角色",
-        "late": "逾期工作日",
-        "reason": "原因",
-        "previous_due": "原截止时间",
-        "task_subject": "[{case}] 任务：{title}，截止 {due}",
-        "task_lead": "有一项补救任务需要您处理。",
-        "task_action": "请在上述时间前完成，并在完成后告知联系人。",
-        "reminder_subject": "[{case}] 提醒：{title} 将于 {due} 到期",
-        "reminder_lead": "提醒：以下事项即将到期。",
-        "due_subject": "[{case}] 今日到期：{title}",
-        "due_lead": "以下事项已到截止时间，尚未完成。",
-        "overdue_subject": "[{case}] 已逾期 {late} 个工作日：{title}",
-        "overdue_lead": "以下事项已逾期，现升级至您处理。",
-        "escalation_action": "请立即处理，或向项目经理申请延期。",
-        "extension_subject": "[{case}] {title} 新截止时间：{due}",
-        "extension_lead": "以下事项的截止时间已调整。",
-        "extension_action": "提醒和升级将按新的截止时间进行。",
-        "failed_subject": "邮件未能送达：{subject}",
-        "failed_lead": "一封邮件在多次重试后仍未能送达。",
-        "failed_action": "请检查收件地址和邮件服务器，并联系收件人。",
-        "unplaceable_subject": "{key} 的升级已停止：无法计算其升级阶梯",
-        "unplaceable_lead": "升级巡检无法计算此里程碑的升级阶梯，在修正之前不会发出任何提醒或升级。巡检每次运行时都会重试。",
-        "unplaceable_action": "请检查企业的项目配置（站点和步骤），并登记一个有效的版本。",
-        "problem": "问题",
-        "milestone": "里程碑",
-        "recipients": "收件人",
-        "error": "最后错误",
-        "cycle": "尽职调查周期",
-        "instr.remove_from_work": (
-            "请立即让该儿童停止一切工作并安置在安全的地方。不得解雇该儿童或其家庭成员。"
-            "个案经理将在截止时间前完成现场评估，请配合年龄核实。"
-        ),
-        "instr.on_site_assessment": "请完成现场评估：谨慎核实年龄，访谈儿童及监护人，取得同意并记录结果。",
-        "instr.remediation_plan": "请与儿童、监护人、供应商和学校共同制定补救计划，并提交审批。",
-        "instr.review_plan": (
-            "请审阅补救计划（{pathway}；每月生活补助 {stipend} {currency}；学费 {fees} {currency}；"
-            "支付方：{payer}）并记录您的决定。"
-        ),
-        "instr.school_reintegration": (
-            "请确认入学（{pathway}）并支付首月生活补助 {stipend} {currency}；将入学证明和付款凭证发送给个案经理。"
-        ),
-        "instr.young_worker_protection": "请让未成年工脱离危险作业，停止夜班，并将工时减至法定上限；逐项向个案经理确认。",
-        "instr.follow_up_visit": "请完成第 {number} 次跟进探访：核查上学情况、补助发放情况以及儿童是否重返工作。",
-        "instr.closure": "请审核该案例是否可以结案并记录您的决定。",
-        "instr.back_at_work": "跟进探访发现该儿童再次工作。案例已重新开启，需要制定新的补救计划。",
-        "instr.plan_rejected": "补救计划未获批准（{comment}）。请修改后重新提交。",
-        "instr.due_diligence": "请完成 {year} 年度童工尽职调查周期的这一步骤，并在项目中记录。",
-        "instr.site_reassessment": "场所 {site} 新开了一个个案：请重新评估该场所的童工风险。",
-        "role.enterprise_focal_point": "企业联络人",
-        "role.enterprise_leadership": "企业管理层",
-        "role.program_manager": "项目经理",
-        "role.case_manager": "个案经理",
-        "role.supervisor": "主管",
-        "role.director": "总监",
-    },
-}
+import datetime as dt
+import gettext
+import io
+import re
+import string
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
-STEP_TITLES: dict[str, dict[str, str]] = {
-    "en": {
-        "on_site_assessment": "On-site assessment",
-        "remediation_plan": "Remediation plan",
-        "school_reintegration": "School reintegration",
-        "young_worker_protection": "Young-worker protection",
-        "follow_up_visit": "Follow-up visit",
-        "closure": "Case closure",
-        "risk_assessment": "Risk assessment",
-        "policies_and_procedures": "Policies and procedures",
-        "training": "Training and capacity building",
-        "monitoring": "Monitoring",
-        "communication": "Annual due-diligence report",
-    },
-    "es": {
-        "on_site_assessment": "Evaluación en el lugar",
-        "remediation_plan": "Plan de remediación",
-        "school_reintegration": "Reintegración escolar",
-        "young_worker_protection": "Protección de trabajador(a) joven",
-        "follow_up_visit": "Visita de seguimiento",
-        "closure": "Cierre del caso",
-        "risk_assessment": "Evaluación de riesgos",
-        "policies_and_procedures": "Políticas y procedimientos",
-        "training": "Formación y fortalecimiento de capacidades",
-        "monitoring": "Monitoreo",
-        "communication": "Informe anual de debida diligencia",
-    },
-    "zh": {
-        "on_site_assessment": "现场评估",
-        "remediation_plan": "补救计划",
-        "school_reintegration": "重返校园",
-        "young_worker_protection": "未成年工保护",
-        "follow_up_visit": "跟进探访",
-        "closure": "结案",
-        "risk_assessment": "风险评估",
-        "policies_and_procedures": "政策与程序",
-        "training": "培训与能力建设",
-        "monitoring": "监测",
-        "communication": "年度尽职调查报告",
-    },
+from babel import Locale
+from babel.dates import format_date, format_time, get_datetime_format
+from babel.messages.catalog import Catalog
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po, write_po
+from babel.numbers import parse_pattern
+
+#: Every language an email or a task page is written in: code -> the Babel locale it formats with.
+#: The programme schema's ``language`` list is the same (a unit test compares the two).
+LANGUAGES: dict[str, str] = {
+    "en": "en",  # English
+    "es": "es",  # Spanish
+    "zh": "zh_Hans",  # Simplified Chinese
+    "bn": "bn",  # Bengali
+    "km": "km",  # Khmer
+    "ar": "ar",  # Arabic, written right to left
+    "hi": "hi",  # Hindi
+    "id": "id",  # Indonesian
+    "lo": "lo",  # Lao
+    "my": "my",  # Burmese
+    "tr": "tr",  # Turkish
+    "vi": "vi",  # Vietnamese
+}
+LOCALES = Path(__file__).with_name("locales")
+DOMAIN = "messages"
+REVIEW_LINE = re.compile(r"^# Native-speaker review: (?P<review>.+)$", re.MULTILINE)
+
+#: Every message in English, by key: the source of every catalog (see the module's docstring).
+ENGLISH: dict[str, str] = {
+    # Emails: the frame of every notice.
+    "greeting": "Hello,",
+    "footer": (
+        "This message was sent by the remediation programme. It names the case only by its "
+        "reference; never reply with a child's personal details."
+    ),
+    "case": "Case reference",
+    "site": "Site",
+    "what": "What to do",
+    "due": "Due by",
+    "contact": "Contact",
+    "owner": "Who must act",
+    "late": "Working days overdue",
+    "reason": "Reason",
+    "previous_due": "Previous due date",
+    "task_link": "Your personal task page (works once, only for you)",
+    "problem": "Problem",
+    "milestone": "Milestone",
+    "recipients": "Recipients",
+    "error": "Last error",
+    "cycle": "Due-diligence cycle",
+    # Emails: subjects, leads and actions by kind.
+    "task_subject": "[{case}] Task: {title}, due {due}",
+    "task_lead": "A remediation task needs your action.",
+    "task_action": "Please complete it by the date above and reply to the contact when it is done.",
+    "reminder_subject": "[{case}] Reminder: {title} is due {due}",
+    "reminder_lead": "This is a reminder: the milestone below is due soon.",
+    "due_subject": "[{case}] Due now: {title}",
+    "due_lead": "The milestone below has reached its due date and is not yet done.",
+    "overdue_subject": "[{case}] Overdue by {late} working day(s): {title}",
+    "overdue_lead": "The milestone below is overdue and has been escalated to you.",
+    "escalation_action": "Please act on it now or ask the program manager for an extension.",
+    "extension_subject": "[{case}] New due date for {title}: {due}",
+    "extension_lead": "The due date of the milestone below has been moved.",
+    "extension_action": "Reminders and escalation now follow the new date.",
+    "failed_subject": "Undelivered email: {subject}",
+    "failed_lead": "An email could not be delivered after every retry.",
+    "failed_action": "Please check the addresses and the mail server, then contact the recipients.",
+    "unplaceable_subject": "Escalation stopped for {key}: cannot place its ladder",
+    "unplaceable_lead": (
+        "The escalation sweep cannot compute this milestone's ladder, so no reminder or escalation can "
+        "fire for it until this is fixed. The sweep tries again every time it runs."
+    ),
+    "unplaceable_action": (
+        "Please check the enterprise's programme (its sites and steps) and register a valid version."
+    ),
+    # Instructions: what a task email asks (casework passes them as Text, see text()).
+    "instr.link_reissued": "A new personal link replaces the one sent before, which no longer works.",
+    "instr.remove_from_work": (
+        "Remove the child from all work at once and keep the child in a safe place. Do not dismiss the "
+        "child or family members. The case manager will carry out the on-site assessment by the due "
+        "date; please cooperate with the age verification."
+    ),
+    "instr.on_site_assessment": (
+        "Carry out the on-site assessment: verify the age discreetly, interview the child and guardian, "
+        "obtain their consent and record the outcome."
+    ),
+    "instr.remediation_plan": (
+        "Draft the remediation plan with the child, the guardian, the supplier and the school, "
+        "and submit it for approval."
+    ),
+    "instr.review_plan": (
+        "Review the proposed remediation plan ({pathway}; monthly stipend {stipend} {currency}; "
+        "school fees {fees} {currency}; paid by {payer}) and record your decision."
+    ),
+    "instr.school_reintegration": (
+        "Confirm the child's enrolment ({pathway}) and pay the first monthly stipend of {stipend} {currency}; "
+        "send the enrolment letter and the payment receipt to the case manager."
+    ),
+    "instr.young_worker_protection": (
+        "Move the young worker out of hazardous tasks, end night shifts and cut working hours to the "
+        "legal limit; confirm each measure to the case manager."
+    ),
+    "instr.follow_up_visit": (
+        "Carry out follow-up visit {number}: check school attendance, the stipend payments and that "
+        "the child has not returned to work."
+    ),
+    "instr.closure": "Review the case for closure and record your decision.",
+    "instr.back_at_work": (
+        "The child was found working again at a follow-up visit. The case is re-opened and a new "
+        "remediation plan is due."
+    ),
+    "instr.plan_rejected": "The remediation plan was not approved ({comment}). Please revise and resubmit it.",
+    "instr.due_diligence": (
+        "Carry out this step of the {year} child-labour due-diligence cycle and record it in the programme."
+    ),
+    "instr.site_reassessment": "A new case was opened at site {site}: reassess the site's child-labour risk.",
+    # Roles.
+    "role.enterprise_focal_point": "enterprise focal point",
+    "role.enterprise_leadership": "enterprise leadership",
+    "role.program_manager": "program manager",
+    "role.case_manager": "case manager",
+    "role.supervisor": "supervisor",
+    "role.director": "director",
+    # Steps of the lifecycle and of the due-diligence cycle.
+    "step.on_site_assessment": "On-site assessment",
+    "step.remediation_plan": "Remediation plan",
+    "step.school_reintegration": "School reintegration",
+    "step.young_worker_protection": "Young-worker protection",
+    "step.follow_up_visit": "Follow-up visit",
+    "step.closure": "Case closure",
+    "step.risk_assessment": "Risk assessment",
+    "step.policies_and_procedures": "Policies and procedures",
+    "step.training": "Training and capacity building",
+    "step.monitoring": "Monitoring",
+    "step.communication": "Annual due-diligence report",
+    # The task page (remediation_flows/task_page/templates).
+    "page.your_task": "{reference}: your task",
+    "page.enterprise": "Enterprise",
+    "page.answering_as": "Answering as",
+    "page.not_accepted": "Your answer was not accepted:",
+    "page.optional": "(optional)",
+    "page.choose": "Choose…",
+    "page.evidence_file": "Evidence file",
+    "page.evidence_hint": "{evidence}: one PDF, JPEG or PNG file, at most {limit}.",
+    "page.submit": "Submit",
+    "page.footer": "Use case references only; never write a child's name, birth date, address or school.",
+    "page.thank_you_title": "{reference}: thank you",
+    "page.thank_you": "Thank you",
+    "page.recorded": (
+        "Your answer for case {reference} is recorded as given by {recipient} ({role}), verified by the "
+        "link sent to that address. The link now no longer works."
+    ),
+    "page.new_link": "If you still need to answer, ask your contact at the programme for a new link.",
+    # The question a task page asks, by the step it answers (approvals by what they approve).
+    "question.plan_approval": "Approve remediation plan {plan_id}? (awaiting: {pending})",
+    "question.closure": "Close the case? Monitoring is complete (awaiting: {closure_pending})",
+    "question.school_reintegration": "School reintegration: enrolment confirmed and first stipend paid",
+    "question.young_worker_protection": (
+        "Young-worker protection: hazardous tasks removed, hours cut, night shifts stopped"
+    ),
+    "evidence.school_reintegration": "the enrolment letter or the stipend receipt",
+    "evidence.young_worker_protection": (
+        "a signed record of the protection measures (e.g. the new job description or rota)"
+    ),
 }
 
 
+class UnknownLanguage(ValueError):
+    """A language code no catalog serves."""
+
+
+def placeholders(message: str) -> set[str]:
+    """The ``{names}`` a message is formatted with."""
+    return {name for _, name, _, _ in string.Formatter().parse(message) if name}
+
+
+def catalog_path(language: str) -> Path:
+    """Where ``language``'s catalog is, inside the package."""
+    return LOCALES / language / "LC_MESSAGES" / f"{DOMAIN}.po"
+
+
+def read_catalog(language: str) -> Catalog:
+    """``language``'s catalog as Babel reads it."""
+    with catalog_path(language).open("rb") as po:
+        return read_po(po, locale=LANGUAGES[language], domain=DOMAIN)
+
+
+def native_review(language: str) -> str:
+    """What ``language``'s catalog says of its review by a native speaker ('none yet' or who and when)."""
+    match = REVIEW_LINE.search(catalog_path(language).read_text(encoding="utf-8"))
+    return match.group("review").strip() if match else "not recorded"
+
+
+@cache
+def translations(language: str) -> gettext.NullTranslations:
+    """``language``'s catalog compiled in memory; fuzzy entries left out, so they read in English."""
+    if language not in LANGUAGES:
+        raise UnknownLanguage(f"no catalog for language {language!r}; known: {', '.join(LANGUAGES)}")
+    compiled = io.BytesIO()
+    write_mo(compiled, read_catalog(language), use_fuzzy=False)
+    compiled.seek(0)
+    return gettext.GNUTranslations(compiled)
+
+
+@cache
 def words(language: str) -> dict[str, str]:
-    """The strings of ``language``, falling back to English for any missing one."""
-    return STRINGS["en"] | STRINGS.get(language, {})
+    """Every message in ``language`` by key; one missing from its catalog reads in English."""
+    catalog = translations(language)
+    return {key: catalog.pgettext(key, english) for key, english in ENGLISH.items()}
 
 
 def step_title(language: str, step: str) -> str:
     """The step's name in ``language``; unknown steps show their identifier."""
-    return STEP_TITLES.get(language, {}).get(step) or STEP_TITLES["en"].get(step, step)
+    return words(language).get(f"step.{step}", step)
+
+
+def locale_of(language: str) -> Locale:
+    """The Babel locale that formats dates and numbers for ``language``."""
+    return Locale.parse(LANGUAGES.get(language, "en"))
+
+
+def direction(language: str) -> str:
+    """``rtl`` for a language written right to left (Arabic), else ``ltr``: HTML's ``dir``."""
+    return "rtl" if locale_of(language).character_order == "right-to-left" else "ltr"
+
+
+def format_amount(amount: Decimal | float, language: str) -> str:
+    """A sum of money with two decimals, grouped and pointed as ``language``'s locale writes it.
+
+    Digits stay Latin (Babel's default numbering system) in every language, so that an amount
+    reads the same as on the receipt and the bank statement.
+    """
+    locale = locale_of(language)
+    pattern = parse_pattern(locale.decimal_formats[None])
+    pattern.frac_prec = (2, 2)
+    return str(pattern.apply(Decimal(str(amount)), locale))
+
+
+def format_local_time(local: dt.datetime, language: str) -> str:
+    """A site-local date and time as ``language``'s locale writes it (medium date, short time)."""
+    locale = locale_of(language)
+    pattern = str(get_datetime_format("medium", locale=locale))
+    date_text = format_date(local.date(), "medium", locale=locale)
+    time_text = format_time(local, "short", tzinfo=local.tzinfo, locale=locale)
+    return pattern.replace("{1}", date_text).replace("{0}", time_text).replace("'", "")
+
+
+def format_due(instant: dt.datetime, zone: str, language: str) -> str:
+    """An instant in the site's zone, in ``language``: date and time, then zone and UTC offset."""
+    local = instant.astimezone(ZoneInfo(zone))
+    offset = local.strftime("%z")
+    return f"{format_local_time(local, language)} ({zone}, UTC{offset[:3]}:{offset[3:]})"
+
+
+def format_value(value: object, language: str) -> str:
+    """A value put into a message: money (Decimal, float) in the locale's notation, the rest as is.
+
+    Whole numbers (a visit number, a year) are not grouped: 2026 stays 2026.
+    """
+    if isinstance(value, Decimal | float) and not isinstance(value, bool):
+        return format_amount(value, language)
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Text:
+    """A message not yet put into words: its key and values, rendered per recipient's language."""
+
+    key: str
+    values: Mapping[str, object] = field(default_factory=dict)
+
+    def render(self, language: str) -> str:
+        """The message in ``language``, its values formatted in that language's locale."""
+        return words(language)[self.key].format(
+            **{name: format_value(value, language) for name, value in self.values.items()}
+        )
+
+
+def text(key: str, **values: object) -> Text:
+    """The message ``key`` with ``values``, to be worded in each recipient's language."""
+    if key not in ENGLISH:
+        raise KeyError(f"no message {key!r} in i18n.ENGLISH")
+    return Text(key, dict(values))
+
+
+def in_language(message: str | Text, language: str) -> str:
+    """``message`` in ``language``: a :class:`Text` is worded, a plain string (free text) stays."""
+    return message.render(language) if isinstance(message, Text) else message
+
+
+def catalog_problems(catalog: Catalog) -> list[str]:
+    """What keeps ``catalog`` from wording every message of :data:`ENGLISH` as the English does.
+
+    A message missing, untranslated, marked fuzzy, translated from an older English sentence, or
+    whose ``{placeholders}`` differ from the English one (a dropped ``{stipend}`` loses a fact; an
+    invented ``{amount}`` fails to render); and any entry for a key that no longer exists.
+    """
+    problems = []
+    entries = {message.context: message for message in catalog if message.id and message.context}
+    for key, english in ENGLISH.items():
+        message = entries.get(key)
+        if message is None:
+            problems.append(f"{key}: missing")
+        elif message.id != english:
+            problems.append(f"{key}: translated from an older English sentence: {message.id!r}")
+        elif not isinstance(message.string, str) or not message.string.strip():
+            problems.append(f"{key}: not translated")
+        elif message.fuzzy:
+            problems.append(f"{key}: marked fuzzy (a translation to check)")
+        elif placeholders(message.string) != placeholders(english):
+            problems.append(
+                f"{key}: placeholders {sorted(placeholders(message.string))} "
+                f"where the English has {sorted(placeholders(english))}"
+            )
+    problems += [f"{key}: no such message in ENGLISH" for key in entries if key not in ENGLISH]
+    return problems
+
+
+def template_catalog() -> Catalog:
+    """The template (``messages.pot``) made from :data:`ENGLISH`."""
+    template = Catalog(project="remediation-flows", domain=DOMAIN, charset="utf-8")
+    for key, english in ENGLISH.items():
+        flags = ("python-brace-format",) if placeholders(english) else ()
+        template.add(english, "", context=key, flags=flags)
+    return template
+
+
+def update_catalogs() -> list[Path]:
+    """Rewrite ``messages.pot`` from :data:`ENGLISH` and merge it into every catalog; the files written."""
+    written = [LOCALES / f"{DOMAIN}.pot"]
+    LOCALES.mkdir(exist_ok=True)
+    with written[0].open("wb") as pot:
+        write_po(pot, template_catalog(), width=100, omit_header=False)
+    for language, locale in LANGUAGES.items():
+        path = catalog_path(language)
+        if path.exists():
+            catalog = read_catalog(language)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            catalog = Catalog(locale=locale, domain=DOMAIN, project="remediation-flows", charset="utf-8")
+            catalog.header_comment = (
+                f"# {language} messages of remediation-flows.\n# Native-speaker review: none yet"
+            )
+        catalog.update(template_catalog())  # a fresh template each: update() adopts its messages
+        catalog.fuzzy = False
+        catalog.obsolete.clear()  # a message removed from ENGLISH leaves every catalog with it
+        if language == "en":
+            for message in catalog:
+                if message.id:
+                    message.string, message.flags = message.id, message.flags - {"fuzzy"}
+        with path.open("wb") as po:
+            write_po(po, catalog, width=100, include_previous=False)
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    for written_path in update_catalogs():
+        print(written_path, file=sys.stderr)
+    for code in LANGUAGES:
+        for problem in catalog_problems(read_catalog(code)):
+            print(f"{catalog_path(code)}: {problem}", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""Render emails from Jinja2 templates in the enterprise's language.
+"""Render emails from Jinja2 templates in the recipient's language (see :mod:`.i18n` for the catalogs).
 
 Every email names the case by its reference only; callers never pass a child's
 identity, and :mod:`tests` check that none reaches an email.
@@ -16,7 +16,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from remediation_flows.core.config.model import Programme, Role
 from remediation_flows.core.mail.calendar import calendar_entry
-from remediation_flows.core.mail.i18n import step_title, words
+from remediation_flows.core.mail.i18n import Text, direction, format_due, in_language, step_title, words
 
 
 class OutboxFields(TypedDict):
@@ -58,8 +58,14 @@ def _environment() -> Environment:
     )
 
 
-def format_instant(instant: dt.datetime, zone: str) -> str:
-    """An instant as a person at the site reads it: local date and time, zone and offset."""
+def format_instant(instant: dt.datetime, zone: str, language: str | None = None) -> str:
+    """An instant as a person at the site reads it: local date and time, zone and offset.
+
+    With ``language``, the date and time are written as that language's locale writes them (an
+    email, a task page); without, as ISO digits (the staff's board, the artifacts and the CLI).
+    """
+    if language is not None:
+        return format_due(instant, zone, language)
     local = instant.astimezone(ZoneInfo(zone))
     offset = local.strftime("%z")
     return f"{local:%Y-%m-%d %H:%M} ({zone}, UTC{offset[:3]}:{offset[3:]})"
@@ -72,6 +78,7 @@ def render_notice(
     context: dict[str, object] = {
         "w": words(language),
         "language": language,
+        "direction": direction(language),
         "subject": subject,
         "lead": lead,
     }
@@ -97,18 +104,16 @@ class _StepNotice:
     time_zone: str
     title: str
     due_text: str
-
-    @property
-    def due_short(self) -> str:
-        return self.due_text.split(" (")[0]
+    #: The due date and time without the zone, for a subject line.
+    due_short: str
 
 
 def _step_notice(
     programme: Programme, site_id: str, step: str, due_at: dt.datetime, language: str | None = None
 ) -> _StepNotice:
     site = programme.site(site_id)
-    due_text = format_instant(due_at, site.time_zone)
     language = language or site.language or programme.language
+    due_text = format_instant(due_at, site.time_zone, language)
     return _StepNotice(
         words(language),
         language,
@@ -116,6 +121,7 @@ def _step_notice(
         site.time_zone,
         step_title(language, step),
         due_text,
+        due_text.rsplit(" (", 1)[0],
     )
 
 
@@ -125,7 +131,7 @@ def task_mail(
     reference: str,
     site_id: str,
     step: str,
-    instructions: str,
+    instructions: str | Text,
     due_at: dt.datetime,
     contact_role: Role = Role.CASE_MANAGER,
     calendar_uid: str,
@@ -135,9 +141,12 @@ def task_mail(
     """An enterprise's task: what to do, by when (site time), the case, whom to contact; with .ics.
 
     ``task_link`` is the recipient's personal task page, for a message to that one person only.
+    ``instructions`` given as :class:`Text` are worded in the email's language; a plain string
+    (free text a person wrote) is shown as written.
     """
     notice = _step_notice(programme, site_id, step, due_at, language)
     w, title = notice.w, notice.title
+    instructions = in_language(instructions, notice.language)
     subject = w["task_subject"].format(case=reference, title=title, due=notice.due_short)
     facts = [
         (w["case"], reference),
@@ -150,7 +159,11 @@ def task_mail(
         facts.append((w["task_link"], task_link))
     text, html = render_notice(notice.language, subject, w["task_lead"], facts, w["task_action"])
     ics = calendar_entry(
-        uid=calendar_uid, summary=f"{reference}: {title}", description=instructions, due_at=due_at
+        uid=calendar_uid,
+        summary=f"{reference}: {title}",
+        description=instructions,
+        due_at=due_at,
+        language=notice.language,
     )
     return RenderedMail(subject, text, html, ics)
 
@@ -206,13 +219,18 @@ def extension_mail(
         (w["case"], reference),
         (w["site"], notice.site_line),
         (w["what"], title),
-        (w["previous_due"], format_instant(previous_due_at, notice.time_zone)),
+        (w["previous_due"], format_instant(previous_due_at, notice.time_zone, notice.language)),
         (w["due"], notice.due_text),
         (w["reason"], reason),
     ]
     text, html = render_notice(notice.language, subject, w["extension_lead"], facts, w["extension_action"])
     ics = calendar_entry(
-        uid=calendar_uid, summary=f"{reference}: {title}", description=reason, due_at=new_due_at, sequence=1
+        uid=calendar_uid,
+        summary=f"{reference}: {title}",
+        description=reason,
+        due_at=new_due_at,
+        sequence=1,
+        language=notice.language,
     )
     return RenderedMail(subject, text, html, ics)
 
