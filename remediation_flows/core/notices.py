@@ -24,7 +24,7 @@ def enqueue_task_mail(
     programme: Programme,
     milestone: Milestone,
     roles: Sequence[Role],
-    instructions: Text,
+    instructions: Text | str,
     *,
     reference: str,
     contact_role: Role,
@@ -36,8 +36,9 @@ def enqueue_task_mail(
 ) -> RenderedMail | None:
     """Put the task email for ``milestone`` to ``roles`` in the outbox; ``None`` when no role has an address.
 
-    ``instructions`` are worded in each recipient's own language (the person's, else the site's,
-    else the enterprise's), as is the rest of the email.
+    ``instructions`` given as :class:`Text` are worded in each recipient's own language (the
+    person's, else the site's, else the enterprise's), as is the rest of the email; a plain string
+    (a person's free text) is sent as written.
     ``reference`` is the case or cycle reference the email names (never a child's identity);
     ``case_manager`` is a case's assigned case manager, who stands in for the whole role.
     The calendar entry's UID is the milestone's key, so a later notice of the same milestone

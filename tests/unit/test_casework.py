@@ -215,7 +215,8 @@ def test_the_reintegration_task_goes_to_the_enterprise_focal_point(store, agro_e
     assert focal_points and task.recipients == focal_points
     assert not set(task.recipients) & set(agro_exporter.emails_for([Role.PROGRAM_MANAGER]))
     assert task.kind == "task" and task.subject.startswith(f"[{ref}] Tarea: Reintegración escolar")
-    assert "pague el primer estipendio mensual de 1.500,00 MXN" in task.body_text  # the Spanish locale's notation
+    # The amount in the Spanish locale's notation, with two decimals.
+    assert "pague el primer estipendio mensual de 1.500,00 MXN" in task.body_text
     with store.transaction() as session:
         [enterprise_task] = session.scalars(
             select(EnterpriseTask).where(EnterpriseTask.title == task.subject)

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from remediation_flows.core import casework as cw
 from remediation_flows.core.config import ConfigInvalid, Role
 from remediation_flows.core.config.loader import load_programme_document
+from remediation_flows.core.mail.i18n import ENGLISH, text, words
 from remediation_flows.core.notices import enqueue_task_mail
 from remediation_flows.core.store import repository as repo
 from remediation_flows.core.store.schema import OutboxMessage
@@ -155,7 +156,7 @@ def test_a_task_goes_out_once_per_language_its_readers_read(store, agro_exporter
             agro_exporter,
             milestone,
             [Role.CASE_MANAGER, Role.DIRECTOR],
-            "Decidir el cierre",
+            text("instr.closure"),
             reference=case.reference,
             contact_role=Role.PROGRAM_MANAGER,
             case_id=case.id,
@@ -164,4 +165,8 @@ def test_a_task_goes_out_once_per_language_its_readers_read(store, agro_exporter
         spanish, english = session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all()
         assert spanish.recipients == ["pedro.gomez@centro-mx.example"] and "Tarea" in spanish.subject
         assert english.recipients == ["director@ngo.example"] and "Task" in english.subject
+        # The instructions too are in each reader's language, not worded once in the enterprise's.
+        assert words("es")["instr.closure"] in spanish.body_text
+        assert ENGLISH["instr.closure"] in english.body_text
+        assert words("es")["instr.closure"] not in english.body_text
         assert spanish.message_id != english.message_id
