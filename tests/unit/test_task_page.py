@@ -6,23 +6,29 @@ tests/integration/test_task_links_flow.py resumes a real suspended run through a
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import hashlib
 import re
 
 import pytest
 from fastapi.testclient import TestClient
+from markupsafe import escape
 from sqlalchemy import select, update
 
 from remediation_flows.core import casework as cw
 from remediation_flows.core import evidence as ev
 from remediation_flows.core import task_links as tl
-from remediation_flows.core.store.schema import AuditEvent, EvidenceFile, TaskLink
+from remediation_flows.core.config import load_programme_document
+from remediation_flows.core.mail.i18n import words
+from remediation_flows.core.mail.render import format_instant
+from remediation_flows.core.store.schema import AuditEvent, EvidenceFile, OutboxMessage, TaskLink
 from remediation_flows.flows.prompts import input_key
 from remediation_flows.flows.remediation.stages import prompt_key, question_for
 from remediation_flows.task_page.app import CSRF_COOKIE, TaskPage, WaitingRun, create_app
 from tests.unit.test_task_links import (
     FOCAL_POINT,
+    SECOND_FOCAL_POINT,
     SUPERVISOR,
     case_awaiting_plan_approval,
     garment_brand,  # noqa: F401, F811  (the fixture: two focal points at the Dhaka site)
@@ -295,3 +301,53 @@ def test_a_task_that_asks_no_evidence_shows_no_file_input_and_refuses_one(awaiti
         data={"csrf": csrf_of(html), "approved": "true"},
         files={"evidence_file": ("x.pdf", PDF, "application/pdf")},
     )
+
+
+@pytest.mark.parametrize("language", ["bn", "ar"])
+def test_the_page_speaks_the_recipients_language(store, garment_brand, language):  # noqa: F811
+    """The second focal point reads Bengali (or Arabic); the first, the enterprise's English."""
+    document = copy.deepcopy(garment_brand.document)
+    dhaka = next(site for site in document["sites"] if site["id"] == "dhaka-knit-01")
+    second = next(p for p in dhaka["contacts"]["enterprise_focal_point"] if p["email"] == SECOND_FOCAL_POINT)
+    second["language"] = language
+    programme = load_programme_document(document, f"garment_brand ({language} focal point)")
+    reference = case_awaiting_plan_approval(store, programme)
+    runs = Runs(store, reference)
+    page = TaskPage(store, secret=b"test secret", find_runs=runs.find, resume=runs.resume)
+    client = TestClient(create_app(page))
+    links = links_in_mail(store, reference)
+    w = words(language)
+    view = cw.case_view(store, reference)
+    [milestone] = [m for m in view.open_milestones if m.step == "remediation_plan"]
+
+    html = client.get(path(links[SECOND_FOCAL_POINT])).text
+    direction = "rtl" if language == "ar" else "ltr"
+    assert f'<html lang="{language}" dir="{direction}">' in html
+    pending = ", ".join(w[f"role.{role}"] for role in view.pending_approvals)
+    question = w["question.plan_approval"].format(plan_id=view.plan_id, pending=pending)
+    assert f"<h1>{escape(question)}</h1>" in html
+    assert format_instant(milestone.due_at, "Asia/Dhaka", language) in html  # the locale's date, site time
+    assert f"<bdi>{SECOND_FOCAL_POINT}</bdi> ({w['role.enterprise_focal_point']})" in html
+    for key in ("case", "due", "page.answering_as", "page.submit", "page.footer"):
+        assert str(escape(w[key])) in html, key
+    for english in ("Answering as", "Submit", "Use case references only", "Approve remediation plan"):
+        assert english not in html
+    # The email with her link said the same in her language.
+    with store.transaction() as session:
+        [her_mail] = [
+            m for m in session.scalars(select(OutboxMessage)) if links[SECOND_FOCAL_POINT] in m.body_text
+        ]
+    assert her_mail.recipients == [SECOND_FOCAL_POINT]
+    assert w["task_lead"] in her_mail.body_text and w["footer"] in her_mail.body_text
+
+    done = client.post(
+        path(links[SECOND_FOCAL_POINT]), data={"csrf": csrf_of(html), "approved": "true", "comment": "ok"}
+    )
+    assert done.status_code == 200, done.text
+    recorded = w["page.recorded"].format(
+        reference=reference, recipient=SECOND_FOCAL_POINT, role=w["role.enterprise_focal_point"]
+    )
+    assert str(escape(recorded)) in done.text and f'lang="{language}"' in done.text
+    # The first focal point names no language: the enterprise's English.
+    english = client.get(path(links[FOCAL_POINT])).text
+    assert '<html lang="en" dir="ltr">' in english and "Answering as" in english
