@@ -61,11 +61,11 @@ def review_task(programme: Programme, language: str | None = None) -> render.Ren
         step="remediation_plan",
         instructions=text(
             "instr.review_plan",
-            pathway="schooling",
+            pathway=text("pathway.vocational_training"),
             stipend=Decimal("8000"),
             currency="BDT",
             fees=Decimal("1200.5"),
-            payer="supplier",
+            payer=text("payer.supplier"),
         ),
         due_at=DUE,
         calendar_uid=f"{REFERENCE}/r1/remediation_plan@remediation-flows",
@@ -85,11 +85,11 @@ def test_a_task_email_in_each_language(garment_brand, language):
         assert str(escape(sentence)) in mail.html, sentence
     amount = format_amount(Decimal("8000"), language)
     instructions = w["instr.review_plan"].format(
-        pathway="schooling",
+        pathway=w["pathway.vocational_training"],
         stipend=amount,
         currency="BDT",
         fees=format_amount(Decimal("1200.5"), language),
-        payer="supplier",
+        payer=w["payer.supplier"],
     )
     assert instructions in mail.text
     if language in LOCAL_AMOUNT:
@@ -104,6 +104,8 @@ def test_a_task_email_in_each_language(garment_brand, language):
     assert str(event["DESCRIPTION"]) == instructions
     if language != "en":
         assert OWN_WORDS[language] in mail.text
+        # The plan's pathway and payer are worded too, not left as identifiers.
+        assert "vocational" not in mail.text and "supplier" not in mail.text
         for english in (ENGLISH["task_lead"], ENGLISH["footer"], ENGLISH["step.remediation_plan"]):
             assert english not in mail.text and english not in mail.subject
 

@@ -96,11 +96,11 @@ def propose_plan(store: CaseStore, reference: str, proposal: PlanProposal, actor
         repo.request_approvals(session, milestone, roles, actor=actor, subject=f"plan {plan.id}")
         instructions = text(
             "instr.review_plan",
-            pathway=plan.pathway,
+            pathway=text(f"pathway.{plan.pathway}"),
             stipend=plan.monthly_stipend,
             currency=plan.currency,
             fees=plan.school_fees,
-            payer=plan.payer,
+            payer=text(f"payer.{plan.payer}"),
         )
         _notify(
             session,
@@ -201,7 +201,10 @@ def _accept_plan(
         step = "school_reintegration"  # a programme without a young-worker step uses the reintegration rules
     milestone = schedule_step(session, programme, case, step, utcnow(), actor)
     instructions = text(
-        f"instr.{target.value}", pathway=plan.pathway, stipend=plan.monthly_stipend, currency=plan.currency
+        f"instr.{target.value}",
+        pathway=text(f"pathway.{plan.pathway}"),
+        stipend=plan.monthly_stipend,
+        currency=plan.currency,
     )
     _notify(
         session,

@@ -152,6 +152,14 @@ ENGLISH: dict[str, str] = {
         "Carry out this step of the {year} child-labour due-diligence cycle and record it in the programme."
     ),
     "instr.site_reassessment": "A new case was opened at site {site}: reassess the site's child-labour risk.",
+    # What a plan's pathway and payer are called in an instruction ({pathway}, {payer}).
+    "pathway.schooling": "schooling",
+    "pathway.vocational_training": "vocational training",
+    "pathway.young_worker_protection": "young-worker protection",
+    "payer.supplier": "the supplier",
+    "payer.brand": "the brand",
+    "payer.shared": "the supplier and the brand together",
+    "payer.ngo": "the NGO",
     # Roles.
     "role.enterprise_focal_point": "enterprise focal point",
     "role.enterprise_leadership": "enterprise leadership",
@@ -291,11 +299,14 @@ def format_due(instant: dt.datetime, zone: str, language: str) -> str:
 
 
 def format_value(value: object, language: str) -> str:
-    """A value put into a message: money (Decimal, float) in the locale's notation, the rest as is.
+    """A value put into a message: a :class:`Text` worded too, money (Decimal, float) in the
+    locale's notation, the rest as is.
 
     Whole numbers (a visit number, a year) are not grouped: 2026 stays 2026.
     """
-    if isinstance(value, Decimal | float) and not isinstance(value, bool):
+    if isinstance(value, Text):
+        return value.render(language)
+    if isinstance(value, Decimal | float):
         return format_amount(value, language)
     return str(value)
 
