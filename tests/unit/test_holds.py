@@ -114,7 +114,7 @@ def test_a_held_milestone_is_not_escalated_and_resumes_its_remaining_working_day
     with store.transaction() as session:
         [moved] = session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "extension")).all()
         assert "compliance@northwind-apparel.example" in moved.recipients
-        assert "guardian away" in moved.body_text and "2026-12-13" in moved.body_text
+        assert "guardian away" in moved.body_text and "Dec 13, 2026" in moved.body_text  # English locale
         # The free-text note stays in the hold's own row: in no audit row, email or board.
         assert NOTE not in moved.body_text + (moved.body_html or "") + (moved.calendar_ics or "")
         for event in session.scalars(select(AuditEvent)):
