@@ -172,8 +172,15 @@ class FormField:
     value: str = ""
 
 
-def form_fields(form: type[RunInput], values: dict[str, str] | None = None) -> list[FormField]:
-    """The form's fields from its JSON schema (the Resume dialog's source), less the identity fields."""
+def form_fields(
+    form: type[RunInput], values: dict[str, str] | None = None, w: dict[str, str] | None = None
+) -> list[FormField]:
+    """The form's fields from its JSON schema (the Resume dialog's source), less the identity fields.
+
+    With a language's words ``w``, a field's title and description are that language's where the
+    catalogs word them (``field.<Form>.<name>`` and ``.hint``); else the model's English.
+    """
+    words_of = w or {}
     schema = form.model_json_schema()
     definitions = schema.get("$defs", {})
     required = set(schema.get("required", []))
@@ -203,8 +210,8 @@ def form_fields(form: type[RunInput], values: dict[str, str] | None = None) -> l
         fields.append(
             FormField(
                 name=name,
-                title=prop.get("title", name),
-                description=prop.get("description", ""),
+                title=words_of.get(f"field.{form.__name__}.{name}", prop.get("title", name)),
+                description=words_of.get(f"field.{form.__name__}.{name}.hint", prop.get("description", "")),
                 kind=kind,
                 required=name in required,
                 options=options,
@@ -402,7 +409,7 @@ class TaskPage:
             "due": format_instant(milestone.due_at if milestone else task.due_at, zone, language),
             "recipient": task.recipient,
             "role": w.get(f"role.{task.role}", role_name(task.role)),
-            "fields": extra.pop("fields", None) or form_fields(question.form),
+            "fields": extra.pop("fields", None) or form_fields(question.form, w=w),
             "csrf": self.csrf_token(token),
             "errors": extra.pop("errors", []),
             "evidence": w.get(f"evidence.{question.step}", question.evidence) if question.evidence else "",
@@ -506,7 +513,10 @@ class TaskPage:
         problems: list[str],
         status: int = 422,
     ) -> HTMLResponse:
-        fields = form_fields(question.form, {k: v for k, v in posted.items() if k != "csrf"})
+        language = self.language_of(task, view)
+        fields = form_fields(
+            question.form, {k: v for k, v in posted.items() if k != "csrf"}, w=words(language)
+        )
         context = self.page_context(task, view, question, token, fields=fields, errors=problems)
         response = self.render("task.html", status, **context)
         response.set_cookie(CSRF_COOKIE, context["csrf"], httponly=True, samesite="strict")

@@ -20,7 +20,7 @@ from remediation_flows.core import casework as cw
 from remediation_flows.core import evidence as ev
 from remediation_flows.core import task_links as tl
 from remediation_flows.core.config import load_programme_document
-from remediation_flows.core.mail.i18n import words
+from remediation_flows.core.mail.i18n import ENGLISH, words
 from remediation_flows.core.mail.render import format_instant
 from remediation_flows.core.store.schema import AuditEvent, EvidenceFile, OutboxMessage, TaskLink
 from remediation_flows.flows.prompts import input_key
@@ -330,7 +330,17 @@ def test_the_page_speaks_the_recipients_language(store, garment_brand, language)
     assert f"<bdi>{SECOND_FOCAL_POINT}</bdi> ({w['role.enterprise_focal_point']})" in html
     for key in ("case", "due", "page.answering_as", "page.submit", "page.footer"):
         assert str(escape(w[key])) in html, key
-    for english in ("Answering as", "Submit", "Use case references only", "Approve remediation plan"):
+    # The form too: its fields' titles and hints.
+    assert str(escape(w["field.ApprovalAnswer.approved"])) in html
+    assert str(escape(w["field.ApprovalAnswer.comment.hint"])) in html
+    for english in (
+        "Answering as",
+        "Submit",
+        "Use case references only",
+        "Approve remediation plan",
+        "Required when not approved",
+        "Comment",
+    ):
         assert english not in html
     # The email with her link said the same in her language.
     with store.transaction() as session:
@@ -351,3 +361,15 @@ def test_the_page_speaks_the_recipients_language(store, garment_brand, language)
     # The first focal point names no language: the enterprise's English.
     english = client.get(path(links[FOCAL_POINT])).text
     assert '<html lang="en" dir="ltr">' in english and "Answering as" in english
+
+
+def test_the_words_of_a_forms_fields_are_the_models_own():
+    """A field's English in the catalogs is its title in the RunInput model; renamed there, it fails here."""
+    from remediation_flows.flows.remediation import answers
+
+    worded = [key for key in ENGLISH if key.startswith("field.")]
+    assert worded
+    for key in worded:
+        _, form_name, field_name, *hint = key.split(".")
+        field = getattr(answers, form_name).model_fields[field_name]
+        assert ENGLISH[key] == (field.description if hint else field.title), key

@@ -204,6 +204,25 @@ ENGLISH: dict[str, str] = {
     "question.young_worker_protection": (
         "Young-worker protection: hazardous tasks removed, hours cut, night shifts stopped"
     ),
+    # The fields of the forms a task link answers, by form and field (the title, then ".hint" for
+    # the description); the English is the RunInput model's own (flows/remediation/answers.py),
+    # which tests/unit/test_task_page.py compares.
+    "field.ApprovalAnswer.approved": "Approved",
+    "field.ApprovalAnswer.comment": "Comment",
+    "field.ApprovalAnswer.comment.hint": (
+        "Required when not approved. Never write a child's name, birth date, address or school here: "
+        "use the case reference."
+    ),
+    "field.SchoolReintegrationAnswer.effective_on": "Enrolment confirmed on",
+    "field.SchoolReintegrationAnswer.first_stipend_paid_on": "First stipend paid on",
+    "field.SchoolReintegrationAnswer.evidence_reference": "Evidence reference",
+    "field.SchoolReintegrationAnswer.evidence_reference.hint": (
+        "Reference of the enrolment letter and payment receipt in the case file."
+    ),
+    "field.YoungWorkerProtectionAnswer.effective_on": "Protection in place from",
+    "field.YoungWorkerProtectionAnswer.hazardous_tasks_removed": "Hazardous tasks removed",
+    "field.YoungWorkerProtectionAnswer.hours_reduced": "Working hours cut to the legal limit",
+    "field.YoungWorkerProtectionAnswer.night_shifts_stopped": "Night shifts stopped",
     "evidence.school_reintegration": "the enrolment letter or the stipend receipt",
     "evidence.young_worker_protection": (
         "a signed record of the protection measures (e.g. the new job description or rota)"
