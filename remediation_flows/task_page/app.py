@@ -389,7 +389,7 @@ class TaskPage:
         w = words(language)
 
         def roles_in_words(roles: list[str]) -> str:
-            return ", ".join(w.get(f"role.{role}", role_name(role)) for role in roles)
+            return w["list_separator"].join(w.get(f"role.{role}", role_name(role)) for role in roles)
 
         return {
             "language": language,

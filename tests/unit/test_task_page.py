@@ -323,7 +323,7 @@ def test_the_page_speaks_the_recipients_language(store, garment_brand, language)
     html = client.get(path(links[SECOND_FOCAL_POINT])).text
     direction = "rtl" if language == "ar" else "ltr"
     assert f'<html lang="{language}" dir="{direction}">' in html
-    pending = ", ".join(w[f"role.{role}"] for role in view.pending_approvals)
+    pending = w["list_separator"].join(w[f"role.{role}"] for role in view.pending_approvals)
     question = w["question.plan_approval"].format(plan_id=view.plan_id, pending=pending)
     assert f"<h1>{escape(question)}</h1>" in html
     assert format_instant(milestone.due_at, "Asia/Dhaka", language) in html  # the locale's date, site time

@@ -160,6 +160,8 @@ ENGLISH: dict[str, str] = {
     "payer.brand": "the brand",
     "payer.shared": "the supplier and the brand together",
     "payer.ngo": "the NGO",
+    # Between the items of a list (the roles a decision awaits): Arabic, Chinese and Burmese have their own commas.
+    "list_separator": ", ",
     # Roles.
     "role.enterprise_focal_point": "enterprise focal point",
     "role.enterprise_leadership": "enterprise leadership",
