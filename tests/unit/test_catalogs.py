@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import io
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -146,3 +147,40 @@ def test_the_template_lists_every_english_message():
     with (i18n.LOCALES / "messages.pot").open("rb") as pot:
         template = read_po(pot)
     assert {message.context: message.id for message in template if message.id} == ENGLISH
+
+
+OLD_STYLE_BRANCH = """
+STRINGS = {
+    "en": {"greeting": "Hello,", "stipend_late_subject": "[{case}] Stipend {month} not confirmed"},
+    "es": {"stipend_late_subject": "[{case}] Estipendio de {month} sin confirmar"},
+    "zh": {"stipend_late_subject": "[{case}] {mes} 月补助未确认"},
+}
+"""
+
+
+def test_a_message_from_a_branch_written_before_the_catalogs_is_ported_in_two_steps(tmp_path, monkeypatch):
+    """The lead's merge of a branch that added a key to the old STRINGS dict, as the README says."""
+    locales = tmp_path / "locales"
+    shutil.copytree(i18n.LOCALES, locales)
+    monkeypatch.setattr(i18n, "LOCALES", locales)
+    old = tmp_path / "old_i18n.py"
+    old.write_text(OLD_STYLE_BRANCH, encoding="utf-8")
+    strings = i18n._old_style_strings(str(old))
+    # Before the English is added, nothing of it can be adopted, and the reason says so.
+    assert "stipend_late_subject: add it to ENGLISH first" in "\n".join(i18n.adopt_translations(strings))
+
+    # Step 1: the English into ENGLISH. Step 2: update the catalogs and adopt the branch's translations.
+    monkeypatch.setitem(ENGLISH, "stipend_late_subject", "[{case}] Stipend {month} not confirmed")
+    i18n.update_catalogs()
+    skipped = i18n.adopt_translations(strings)
+    assert skipped == ["zh stipend_late_subject: placeholders differ from the English"]  # {mes}, a typo
+    assert catalog_problems(read_catalog("es")) == []
+    assert catalog_problems(read_catalog("en")) == []
+    assert catalog_problems(read_catalog("zh")) == ["stipend_late_subject: not translated"]
+    assert catalog_problems(read_catalog("km")) == ["stipend_late_subject: not translated"]
+    assert read_catalog("es").get(ENGLISH["stipend_late_subject"], context="stipend_late_subject").string == (
+        "[{case}] Estipendio de {month} sin confirmar"
+    )
+    # The translations already there are kept, and the template names the new message.
+    assert read_catalog("es").get(ENGLISH["greeting"], context="greeting").string == "Hola:"
+    assert "stipend_late_subject" in (locales / "messages.pot").read_text(encoding="utf-8")

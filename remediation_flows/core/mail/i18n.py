@@ -17,6 +17,10 @@ Adding a message, the one place to do it:
    itself). ``tests/unit/test_catalogs.py`` names every catalog still missing it, and every
    translation whose ``{placeholders}`` differ from the English.
 
+A branch written before the catalogs (its messages in a dict ``STRINGS``): add its English to
+:data:`ENGLISH`, then ``python -m remediation_flows.core.mail.i18n --adopt OLD_I18N.py`` takes its
+other languages' sentences into the catalogs (see :func:`adopt_translations`).
+
 Each catalog's header says whether a native speaker has reviewed it (``Native-speaker review:``);
 the README's Languages section lists them.
 """
@@ -424,9 +428,55 @@ def update_catalogs() -> list[Path]:
     return written
 
 
+def adopt_translations(strings: Mapping[str, Mapping[str, str]]) -> list[str]:
+    """Fill every catalog's untranslated entries from ``strings`` (language -> key -> sentence).
+
+    For a branch written before the catalogs, whose messages were a Python dict ``STRINGS``
+    (and ``STEP_TITLES``, whose keys become ``step.<name>``): its Spanish and Chinese sentences
+    land in those catalogs. A translation already in a catalog is kept; one whose placeholders
+    differ from the English is not taken. Returns what was not adopted, and why.
+    """
+    skipped = [
+        f"{key}: add it to ENGLISH first (English: {english!r})"
+        for key, english in strings.get("en", {}).items()
+        if key not in ENGLISH
+    ]
+    for language, sentences in strings.items():
+        if language == "en" or language not in LANGUAGES:
+            continue
+        catalog = read_catalog(language)
+        for message in catalog:
+            offered = sentences.get(message.context or "")
+            if not message.id or offered is None or (message.string and not message.fuzzy):
+                continue
+            if placeholders(offered) != placeholders(str(message.id)):
+                skipped.append(f"{language} {message.context}: placeholders differ from the English")
+                continue
+            message.string = offered
+            message.flags.discard("fuzzy")
+        with catalog_path(language).open("wb") as po:
+            write_po(po, catalog, width=100, include_previous=False)
+    return skipped
+
+
+def _old_style_strings(path: str) -> dict[str, dict[str, str]]:
+    """``STRINGS`` and ``STEP_TITLES`` of a Python file in the layout before the catalogs."""
+    import runpy
+
+    module = runpy.run_path(path)
+    strings: dict[str, dict[str, str]] = {lang: dict(t) for lang, t in module.get("STRINGS", {}).items()}
+    for lang, titles in module.get("STEP_TITLES", {}).items():
+        strings.setdefault(lang, {}).update({f"step.{step}": title for step, title in titles.items()})
+    return strings
+
+
 if __name__ == "__main__":
+    # python -m remediation_flows.core.mail.i18n [--adopt OLD_I18N.py]
     for written_path in update_catalogs():
         print(written_path, file=sys.stderr)
+    if sys.argv[1:2] == ["--adopt"]:
+        for reason in adopt_translations(_old_style_strings(sys.argv[2])):
+            print(f"not adopted: {reason}", file=sys.stderr)
     for code in LANGUAGES:
         for problem in catalog_problems(read_catalog(code)):
             print(f"{catalog_path(code)}: {problem}", file=sys.stderr)
