@@ -310,10 +310,11 @@ def format_amount(amount: Decimal | float, language: str) -> str:
 def format_local_time(local: dt.datetime, language: str) -> str:
     """A site-local date and time as ``language``'s locale writes it (medium date, short time)."""
     locale = locale_of(language)
-    pattern = str(get_datetime_format("medium", locale=locale))
+    # CLDR's glue of date ({1}) and time ({0}), its literal words quoted ('at'): unquoted here.
+    pattern = str(get_datetime_format("medium", locale=locale)).replace("'", "")
     date_text = format_date(local.date(), "medium", locale=locale)
     time_text = format_time(local, "short", tzinfo=local.tzinfo, locale=locale)
-    return pattern.replace("{1}", date_text).replace("{0}", time_text).replace("'", "")
+    return pattern.replace("{1}", date_text).replace("{0}", time_text)
 
 
 def format_due(instant: dt.datetime, zone: str, language: str) -> str:
