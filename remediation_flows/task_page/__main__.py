@@ -1,7 +1,10 @@
-"""`python -m task_page [--port N]`: serve the task page on 127.0.0.1 (put an HTTPS proxy in front of it).
+"""`python -m remediation_flows.task_page [--port N]`: serve the task page on 127.0.0.1 (put an HTTPS proxy in front of it).
 
 The case store is `REMEDIATION_DATABASE_URL`, else the 'default' case-store-connection block.
 Links in emails point at `REMEDIATION_TASK_PAGE_URL`, the address people reach the proxy at.
+The limit on attempts per address counts the address the proxy forwards (X-Forwarded-For) only
+from a proxy uvicorn trusts: 127.0.0.1 by default, else those in `FORWARDED_ALLOW_IPS`; a proxy on
+another host that is not listed there makes every visitor one address, sharing one limit.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ DEFAULT_PORT = 4300
 
 def main() -> None:
     """Serve the task page until interrupted."""
-    parser = argparse.ArgumentParser(prog="python -m task_page")
+    parser = argparse.ArgumentParser(prog="python -m remediation_flows.task_page")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     args = parser.parse_args()

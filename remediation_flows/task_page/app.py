@@ -330,7 +330,7 @@ class TaskPage:
 
     def language_of(self, task: tl.LinkTask, view: cw.CaseView) -> str:
         """The language the link's recipient reads: their own, else their site's, else the enterprise's."""
-        with self.store.transaction() as session:
+        with self.store.reading() as session:
             programme = repo.programme_of(session, repo.get_case(session, view.reference))
             return programme.language_of(task.recipient, view.site_id)
 
@@ -382,7 +382,7 @@ class TaskPage:
         self, task: tl.LinkTask, view: cw.CaseView, question: Question, token: str, **extra: Any
     ) -> dict[str, Any]:
         milestone = next((m for m in view.open_milestones if m.step == task.step), None)
-        with self.store.transaction() as session:
+        with self.store.reading() as session:
             programme = repo.programme_of(session, repo.get_case(session, view.reference))
             zone = programme.site(view.site_id).time_zone
             language = programme.language_of(task.recipient, view.site_id)
