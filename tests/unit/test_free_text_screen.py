@@ -180,7 +180,6 @@ CASE_ACTS: dict[str, tuple[Callable[..., str], Callable[..., Act]]] = {
                 ref,
                 cw.ReintegrationReport(
                     effective_on=dt.date.today(),
-                    first_stipend_paid_on=dt.date.today(),
                     evidence_reference=text,
                 ),
                 ACTOR,
@@ -196,7 +195,6 @@ CASE_ACTS: dict[str, tuple[Callable[..., str], Callable[..., Act]]] = {
                 cw.VisitReport(
                     visited_on=dt.date.today() + dt.timedelta(days=180),
                     attending_school=True,
-                    stipend_paid=True,
                     back_at_work=False,
                     findings=text,
                 ),

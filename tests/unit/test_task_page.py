@@ -184,7 +184,6 @@ PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n"
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00" * 40
 REINTEGRATION = {
     "effective_on": "2026-03-02",
-    "first_stipend_paid_on": "2026-03-05",
     "evidence_reference": "ENR-1",
 }
 

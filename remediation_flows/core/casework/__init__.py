@@ -36,6 +36,7 @@ from remediation_flows.core.casework.reports import (
     Notification,
     Pathway,
     Payer,
+    PaymentConfirmation,
     PlanProposal,
     ReintegrationReport,
     Source,
@@ -43,6 +44,13 @@ from remediation_flows.core.casework.reports import (
     VisitReport,
 )
 from remediation_flows.core.casework.rules import check_assessment, money, visit_start
+from remediation_flows.core.casework.stipends import (
+    LedgerLine,
+    PaymentPurpose,
+    confirm_payment,
+    record_interim_support,
+    stipend_ledger,
+)
 from remediation_flows.core.casework.views import (
     CaseView,
     MilestoneView,
@@ -54,6 +62,12 @@ from remediation_flows.core.casework.views import (
 )
 
 __all__ = [
+    "LedgerLine",
+    "PaymentConfirmation",
+    "PaymentPurpose",
+    "confirm_payment",
+    "record_interim_support",
+    "stipend_ledger",
     "AgeVerification",
     "AssessmentOutcome",
     "AssessmentReport",

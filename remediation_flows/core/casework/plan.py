@@ -27,11 +27,12 @@ from remediation_flows.core.casework.common import (
     schedule_step,
 )
 from remediation_flows.core.casework.reports import AssessmentOutcome, Pathway, PlanProposal
-from remediation_flows.core.casework.rules import money
+from remediation_flows.core.casework.stipends import open_stipend_ledger
 from remediation_flows.core.casework.views import CaseView, _view
 from remediation_flows.core.config.model import Programme, Role
 from remediation_flows.core.errors import InvalidInput
 from remediation_flows.core.mail.i18n import words
+from remediation_flows.core.money import as_amount, format_money
 from remediation_flows.core.safeguarding.free_text import screen_case_texts
 from remediation_flows.core.statuses import PlanStatus
 from remediation_flows.core.store import repository as repo
@@ -60,13 +61,14 @@ def propose_plan(store: CaseStore, reference: str, proposal: PlanProposal, actor
             )
         if len(proposal.currency) != 3 or not proposal.currency.isalpha():
             raise InvalidInput(f"currency '{proposal.currency}' is not an ISO 4217 code such as BDT or MXN")
+        currency = proposal.currency.upper()
         plan = RemediationPlan(
             case_id=case.id,
             round=case.round,
             pathway=str(proposal.pathway),
-            monthly_stipend=money(proposal.monthly_stipend, "monthly_stipend"),
-            currency=proposal.currency.upper(),
-            school_fees=money(proposal.school_fees, "school_fees"),
+            monthly_stipend=as_amount(proposal.monthly_stipend, currency, "monthly_stipend"),
+            currency=currency,
+            school_fees=as_amount(proposal.school_fees, currency, "school_fees"),
             payer=str(proposal.payer),
             status=PlanStatus.PROPOSED,
             proposed_by=actor,
@@ -94,11 +96,11 @@ def propose_plan(store: CaseStore, reference: str, proposal: PlanProposal, actor
             _accept_plan(session, programme, case, plan, actor, PROPOSE_PLAN)
             return _view(session, case)
         repo.request_approvals(session, milestone, roles, actor=actor, subject=f"plan {plan.id}")
-        instructions = words(programme.language)["instr.review_plan"].format(
+        language = programme.language
+        instructions = words(language)["instr.review_plan"].format(
             pathway=plan.pathway,
-            stipend=plan.monthly_stipend,
-            currency=plan.currency,
-            fees=plan.school_fees,
+            stipend=format_money(plan.monthly_stipend, plan.currency, language),
+            fees=format_money(plan.school_fees, plan.currency, language),
             payer=plan.payer,
         )
         _notify(
@@ -199,8 +201,9 @@ def _accept_plan(
     if step not in programme.remediation_steps:
         step = "school_reintegration"  # a programme without a young-worker step uses the reintegration rules
     milestone = schedule_step(session, programme, case, step, utcnow(), actor)
-    instructions = words(programme.language)[f"instr.{target.value}"].format(
-        pathway=plan.pathway, stipend=plan.monthly_stipend, currency=plan.currency
+    language = programme.language
+    instructions = words(language)[f"instr.{target.value}"].format(
+        pathway=plan.pathway, stipend=format_money(plan.monthly_stipend, plan.currency, language)
     )
     _notify(
         session,
@@ -213,3 +216,4 @@ def _accept_plan(
         as_enterprise_task=True,
         links=LinkRequest(milestone.kind, (Role.ENTERPRISE_FOCAL_POINT,)),
     )
+    open_stipend_ledger(session, programme, case, plan, utcnow().date(), actor)

@@ -58,12 +58,13 @@ STRINGS: dict[str, dict[str, str]] = {
             "and submit it for approval."
         ),
         "instr.review_plan": (
-            "Review the proposed remediation plan ({pathway}; monthly stipend {stipend} {currency}; "
-            "school fees {fees} {currency}; paid by {payer}) and record your decision."
+            "Review the proposed remediation plan ({pathway}; monthly stipend {stipend}; "
+            "school fees {fees}; paid by {payer}) and record your decision."
         ),
         "instr.school_reintegration": (
-            "Confirm the child's enrolment ({pathway}) and pay the first monthly stipend of {stipend} {currency}; "
-            "send the enrolment letter and the payment receipt to the case manager."
+            "Confirm the child's enrolment ({pathway}) and send the enrolment letter to the case manager. "
+            "The monthly stipend of {stipend} is asked of its payer month by month, each payment confirmed "
+            "with its reference."
         ),
         "instr.young_worker_protection": (
             "Move the young worker out of hazardous tasks, end night shifts and cut working hours to the "
@@ -72,6 +73,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "instr.follow_up_visit": (
             "Carry out follow-up visit {number}: check school attendance, the stipend payments and that "
             "the child has not returned to work."
+        ),
+        "instr.stipend_payment": (
+            "Pay {title} of {amount} to the family by the date above, then confirm the payment with its "
+            "amount, date and reference (bank transfer, mobile money or receipt number)."
         ),
         "instr.closure": "Review the case for closure and record your decision.",
         "instr.back_at_work": (
@@ -143,12 +148,13 @@ STRINGS: dict[str, dict[str, str]] = {
             "y preséntelo para su aprobación."
         ),
         "instr.review_plan": (
-            "Revise el plan de remediación propuesto ({pathway}; estipendio mensual {stipend} {currency}; "
-            "cuotas escolares {fees} {currency}; pagado por {payer}) y registre su decisión."
+            "Revise el plan de remediación propuesto ({pathway}; estipendio mensual {stipend}; "
+            "cuotas escolares {fees}; pagado por {payer}) y registre su decisión."
         ),
         "instr.school_reintegration": (
-            "Confirme la inscripción ({pathway}) y pague el primer estipendio mensual de {stipend} {currency}; "
-            "envíe la constancia de inscripción y el recibo de pago a la persona gestora del caso."
+            "Confirme la inscripción ({pathway}) y envíe la constancia de inscripción a la persona gestora "
+            "del caso. El estipendio mensual de {stipend} se pide a quien lo paga mes a mes, y cada pago "
+            "se confirma con su referencia."
         ),
         "instr.young_worker_protection": (
             "Retire a la persona trabajadora joven de tareas peligrosas, elimine los turnos nocturnos y "
@@ -157,6 +163,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "instr.follow_up_visit": (
             "Realice la visita de seguimiento {number}: compruebe la asistencia escolar, el pago del "
             "estipendio y que el niño o niña no haya vuelto a trabajar."
+        ),
+        "instr.stipend_payment": (
+            "Pague {title} de {amount} a la familia antes de la fecha indicada y confirme el pago con su "
+            "importe, fecha y referencia (transferencia bancaria, dinero móvil o número de recibo)."
         ),
         "instr.closure": "Revise el caso para su cierre y registre su decisión.",
         "instr.back_at_work": (
@@ -218,14 +228,18 @@ STRINGS: dict[str, dict[str, str]] = {
         "instr.on_site_assessment": "请完成现场评估：谨慎核实年龄，访谈儿童及监护人，取得同意并记录结果。",
         "instr.remediation_plan": "请与儿童、监护人、供应商和学校共同制定补救计划，并提交审批。",
         "instr.review_plan": (
-            "请审阅补救计划（{pathway}；每月生活补助 {stipend} {currency}；学费 {fees} {currency}；"
+            "请审阅补救计划（{pathway}；每月生活补助 {stipend}；学费 {fees}；"
             "支付方：{payer}）并记录您的决定。"
         ),
         "instr.school_reintegration": (
-            "请确认入学（{pathway}）并支付首月生活补助 {stipend} {currency}；将入学证明和付款凭证发送给个案经理。"
+            "请确认入学（{pathway}）并将入学证明发送给个案经理。每月生活补助 {stipend} 将按月向支付方催缴，"
+            "每笔付款须附参考号确认。"
         ),
         "instr.young_worker_protection": "请让未成年工脱离危险作业，停止夜班，并将工时减至法定上限；逐项向个案经理确认。",
         "instr.follow_up_visit": "请完成第 {number} 次跟进探访：核查上学情况、补助发放情况以及儿童是否重返工作。",
+        "instr.stipend_payment": (
+            "请在上述日期前向家庭支付{title}（{amount}），并确认付款的金额、日期和参考号（银行转账、移动支付或收据编号）。"
+        ),
         "instr.closure": "请审核该案例是否可以结案并记录您的决定。",
         "instr.back_at_work": "跟进探访发现该儿童再次工作。案例已重新开启，需要制定新的补救计划。",
         "instr.plan_rejected": "补救计划未获批准（{comment}）。请修改后重新提交。",
@@ -247,6 +261,9 @@ STEP_TITLES: dict[str, dict[str, str]] = {
         "school_reintegration": "School reintegration",
         "young_worker_protection": "Young-worker protection",
         "follow_up_visit": "Follow-up visit",
+        "stipend_payment": "Stipend payment",
+        "stipend": "Monthly stipend",
+        "interim_support": "Interim support",
         "closure": "Case closure",
         "risk_assessment": "Risk assessment",
         "policies_and_procedures": "Policies and procedures",
@@ -260,6 +277,9 @@ STEP_TITLES: dict[str, dict[str, str]] = {
         "school_reintegration": "Reintegración escolar",
         "young_worker_protection": "Protección de trabajador(a) joven",
         "follow_up_visit": "Visita de seguimiento",
+        "stipend_payment": "Pago del estipendio",
+        "stipend": "Estipendio mensual",
+        "interim_support": "Apoyo provisional",
         "closure": "Cierre del caso",
         "risk_assessment": "Evaluación de riesgos",
         "policies_and_procedures": "Políticas y procedimientos",
@@ -273,6 +293,9 @@ STEP_TITLES: dict[str, dict[str, str]] = {
         "school_reintegration": "重返校园",
         "young_worker_protection": "未成年工保护",
         "follow_up_visit": "跟进探访",
+        "stipend_payment": "生活补助发放",
+        "stipend": "每月生活补助",
+        "interim_support": "过渡期生活支持",
         "closure": "结案",
         "risk_assessment": "风险评估",
         "policies_and_procedures": "政策与程序",
