@@ -1,4 +1,4 @@
-"""School reintegration (or a young worker's protection): enrolment. Stipends are in the ledger (stipends.py)."""
+"""School reintegration (or a young worker's protection): enrolment. Stipends: see stipends.py."""
 
 from __future__ import annotations
 
