@@ -48,6 +48,8 @@ from remediation_flows.core.casework.stipends import (
     LedgerLine,
     PaymentPurpose,
     confirm_payment,
+    confirm_payment_by_link,
+    payment_awaited,
     record_interim_support,
     stipend_ledger,
 )
@@ -66,6 +68,8 @@ __all__ = [
     "PaymentConfirmation",
     "PaymentPurpose",
     "confirm_payment",
+    "confirm_payment_by_link",
+    "payment_awaited",
     "record_interim_support",
     "stipend_ledger",
     "AgeVerification",

@@ -43,8 +43,9 @@ from remediation_flows.core.store.schema import (
     RemediationPlan,
     StipendInstalment,
     StipendPayment,
+    TaskLink,
 )
-from remediation_flows.core.task_links import LinkRequest, holds_role
+from remediation_flows.core.task_links import LinkRequest, holds_role, use_link
 
 PAYMENT_STEP = "stipend_payment"
 #: The states in which the child has been removed from work and no plan pays yet.
@@ -434,6 +435,45 @@ def _open_next_month(
     )
 
 
+def confirm_payment_by_link(
+    store: CaseStore, token: str, reference: str, confirmation: PaymentConfirmation
+) -> LedgerLine:
+    """The payer's own confirmation through their task link: verified, and the link spent, in one transaction.
+
+    The link names the payment (its milestone); :class:`~remediation_flows.core.task_links.LinkRefused`
+    if it cannot be used, and any refusal of the payment leaves the link unused.
+    """
+    recorded: list[LedgerLine] = []
+
+    def apply(session: Session, link: TaskLink, case: Case, milestone: Milestone) -> None:
+        instalment = session.scalars(
+            select(StipendInstalment).where(StipendInstalment.milestone_id == milestone.id)
+        ).one()
+        payer = Decider(person=link.recipient, verified=True)
+        recorded.append(
+            apply_confirmation(
+                session, case, instalment, milestone, confirmation, payer, task_link_id=link.id
+            )
+        )
+
+    use_link(
+        store,
+        token,
+        reference,
+        PAYMENT_STEP,
+        answered_key=f"{reference}-payment-link",
+        answer={
+            "amount": str(confirmation.amount),
+            "currency": confirmation.currency,
+            "paid_on": confirmation.paid_on.isoformat(),
+            "payment_reference": confirmation.payment_reference,
+        },
+        deliver=lambda _task: None,
+        apply=apply,
+    )
+    return recorded[0]
+
+
 def cancel_payments_not_yet_due(session: Session, programme: Programme, case: Case, actor: str) -> int:
     """Cancel the open payments whose due day has not come (the case closed); returns how many.
 
@@ -458,6 +498,14 @@ def cancel_payments_not_yet_due(session: Session, programme: Programme, case: Ca
             status=MilestoneStatus.CANCELLED,
         )
     return len(rows)
+
+
+def payment_awaited(store: CaseStore, reference: str) -> LedgerLine:
+    """The case's oldest payment awaiting confirmation; :class:`NotFound` when none is."""
+    with store.reading() as session:
+        case = repo.get_case(session, reference)
+        instalment, milestone = open_instalment(session, case)
+        return _line(instalment, milestone.key)
 
 
 def ledger_of(session: Session, case: Case) -> list[LedgerLine]:
