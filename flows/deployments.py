@@ -136,6 +136,7 @@ DEPLOYMENTS: tuple[Deployment, ...] = (
     Deployment(
         "confirm-a-stipend-payment", "flows/remediation/stipends.py:confirm_a_stipend_payment", REMEDIATION
     ),
+    Deployment("record-interim-support", "flows/remediation/stipends.py:record_interim_support", REMEDIATION),
     Deployment(
         "recover-case-lifecycles",
         "flows/remediation/recovery.py:recover_case_lifecycles",

@@ -7,14 +7,19 @@ Resume button asks for the payer, the amount, the day and the payment's referenc
 checks the payer's role at the site, screens the reference, records the payment against the
 case's oldest open line and audits it as entered by staff on the payer's behalf; the answer is
 then deleted from Prefect.
+
+``record-interim-support`` opens a ledger line for interim support (continued wages between the
+child's removal and the plan), whose payer confirms it the same way.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import Annotated
 
 from prefect import flow, get_run_logger
+from pydantic import Field
 
 from remediation_flows.core import casework as cw
 from remediation_flows.core.approvals import Decider
@@ -78,3 +83,27 @@ async def confirm_a_stipend_payment(case_reference: Reference, entered_by: By) -
     logger.info("%s: %s %s", case_reference, title, status)
     await publish_case(cw.case_view(store, case_reference))
     return status
+
+
+@flow(
+    name="record-interim-support",
+    description="Record interim support (continued wages) owed between the child's removal and the plan.",
+)
+async def record_interim_support(
+    case_reference: Reference,
+    amount: Annotated[float, Field(gt=0, title="Amount owed")],
+    currency: Annotated[str, Field(pattern="^[A-Z]{3}$", title="Currency (ISO 4217)")],
+    due_on: dt.date,
+    recorded_by: By,
+) -> str:
+    """Open the ledger line and ask the payer to pay and confirm it (no free text, so no wait)."""
+    logger = get_run_logger()
+    store = await case_store()
+    try:
+        line = cw.record_interim_support(store, case_reference, str(amount), currency, due_on, recorded_by)
+    except RemediationError as error:
+        logger.error("%s: interim support refused, nothing changed: %s", case_reference, error)
+        raise
+    logger.info("%s: %s", case_reference, line.describe("en", dt.date.today()))
+    await publish_case(cw.case_view(store, case_reference))
+    return line.milestone_key

@@ -291,3 +291,24 @@ def test_interim_support_between_removal_and_the_plan_is_tracked_the_same_way(st
     assert len(cw.stipend_ledger(store, reference)) == 1  # interim support opens no next month
     with pytest.raises(NotFound, match="no payment awaiting confirmation"):
         cw.confirm_payment(store, reference, paid("1", dt.date.today()), Decider(person=PAYER, verified=True))
+
+
+def test_staff_record_interim_support_and_read_the_ledger_from_the_command_line(store, garment_brand, capsys):
+    from remediation_flows.cli import main
+
+    notification = cw.Notification(
+        enterprise_id=garment_brand.enterprise_id,
+        site_id=SITE,
+        notified_at=dt.datetime.now(dt.UTC),
+        source=cw.Source.AUDIT,
+    )
+    reference = cw.open_case(store, garment_brand, notification, actor=CASE_MANAGER).reference
+    due = (dt.date.today() + dt.timedelta(days=7)).isoformat()
+    command = ["stipends", "interim", reference, "--due-on", due, "--by", CASE_MANAGER, "--url", store.url]
+    assert main([*command, "--amount", "7500.005", "--currency", "BDT"]) == 2
+    assert "amount 7500.005 has more decimals than BDT counts" in capsys.readouterr().err
+    assert cw.stipend_ledger(store, reference) == []
+    assert main([*command, "--amount", "7500", "--currency", "BDT"]) == 0
+    capsys.readouterr()
+    assert main(["stipends", "ledger", reference, "--url", store.url]) == 0
+    assert capsys.readouterr().out == f"interim support 1 due {due}: BDT7,500.00, paid BDT0.00 (open)\n"
