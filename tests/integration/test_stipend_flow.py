@@ -1,8 +1,10 @@
-"""A stipend paid late escalates: the real sweep deployment escalates the overdue payment, and the
-payer's late confirmation, typed by staff in confirm-a-stipend-payment's Resume form, is recorded late.
+"""A stipend paid late escalates: the sweep escalates the overdue payment to the director, and the
+payer's late confirmation, typed by staff in confirm-a-stipend-payment's Resume form on the real
+Prefect server, is recorded late and opens the next month.
 
-The case is brought to an accepted plan through the core (its lifecycle is not what this tests),
-so the test costs two flow runs on the real Prefect server: the sweep and the confirmation.
+One flow run only, to keep the suite fast: the case reaches an accepted plan through the core (its
+lifecycle is not what this tests), and the sweep is the core's, which the escalation-sweep
+deployment runs (that deployment is run for real by test_operations.py and test_running_product.py).
 """
 
 from __future__ import annotations
@@ -16,10 +18,10 @@ from sqlalchemy import select
 
 from remediation_flows.core import casework as cw
 from remediation_flows.core.config.loader import load_programme_file
+from remediation_flows.core.escalation import sweep
 from remediation_flows.core.store.schema import AuditEvent, Milestone, MilestoneEscalation, OutboxMessage
 from remediation_flows.stack.answering import RunAnswerer
 from tests.conftest import EXAMPLES
-from tests.integration.conftest import run_deployment_and_wait
 from tests.unit.test_stipends import CASE_MANAGER, PAYER, accepted_case, backdate_open_payment
 
 pytestmark = pytest.mark.prefect
@@ -35,8 +37,8 @@ async def test_a_stipend_paid_late_escalates(deployed):
     due_on = backdate_open_payment(store, reference, days=20)
     [line] = cw.stipend_ledger(store, reference)
 
-    sweep = await run_deployment_and_wait("escalation-sweep/escalation-sweep", {})
-    assert sweep.state.is_completed(), sweep.state
+    escalated_now = [e for e in sweep(store).escalations if e.case_reference == reference]
+    assert [e.level_name for e in escalated_now] == ["director"]
     with store.transaction() as session:
         milestone = session.scalars(select(Milestone).where(Milestone.key == line.milestone_key)).one()
         fired = session.scalars(
