@@ -134,6 +134,10 @@ DEPLOYMENTS: tuple[Deployment, ...] = (
     Deployment("reassign-a-case", "flows/remediation/acts.py:reassign_a_case", REMEDIATION),
     Deployment("withdraw-a-case", "flows/remediation/acts.py:withdraw_a_case", REMEDIATION),
     Deployment(
+        "confirm-a-stipend-payment", "flows/remediation/stipends.py:confirm_a_stipend_payment", REMEDIATION
+    ),
+    Deployment("record-interim-support", "flows/remediation/stipends.py:record_interim_support", REMEDIATION),
+    Deployment(
         "recover-case-lifecycles",
         "flows/remediation/recovery.py:recover_case_lifecycles",
         REMEDIATION,

@@ -451,6 +451,38 @@ def cmd_task_link_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_stipends_ledger(args: argparse.Namespace) -> int:
+    """The case's stipend ledger: a line per payment owed, with what was paid and when."""
+    from remediation_flows.core import casework as cw
+
+    store = _open_store(args)
+    try:
+        lines = cw.stipend_ledger(store, args.reference)
+    finally:
+        store.dispose()
+    today = dt.date.today()
+    for line in lines:
+        print(line.describe("en", today))
+    if not lines:
+        print(f"{args.reference}: no payment in the ledger yet")
+    return 0
+
+
+def cmd_stipends_interim(args: argparse.Namespace) -> int:
+    """Record interim support (continued wages) owed between removal and the plan, as a ledger line."""
+    from remediation_flows.core import casework as cw
+
+    store = _open_store(args)
+    try:
+        line = cw.record_interim_support(
+            store, args.reference, args.amount, args.currency, args.due_on, args.by
+        )
+    finally:
+        store.dispose()
+    print(f"{args.reference}: {line.describe('en', dt.date.today())}; the payer is asked to confirm it")
+    return 0
+
+
 def _read_evidence_file(path: Path) -> bytes:
     """The file's bytes, read no further than one byte past the size limit (a bigger file is refused)."""
     from remediation_flows.core.evidence import max_bytes
@@ -985,6 +1017,22 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("reference", metavar="CASE_REF")
     _add_store_options(listing)
     listing.set_defaults(handler=cmd_task_link_list)
+
+    stipends = commands.add_parser("stipends", help="a case's stipend ledger").add_subparsers(
+        dest="stipends_command", required=True
+    )
+    ledger = stipends.add_parser("ledger", help="every payment owed to the family, paid or not")
+    ledger.add_argument("reference", metavar="CASE_REF")
+    _add_store_options(ledger)
+    ledger.set_defaults(handler=cmd_stipends_ledger)
+    interim = stipends.add_parser("interim", help="interim support owed between removal and the plan")
+    interim.add_argument("reference", metavar="CASE_REF")
+    interim.add_argument("--amount", required=True, help="e.g. 7500 (in the currency's units)")
+    interim.add_argument("--currency", required=True, help="ISO 4217, e.g. BDT")
+    interim.add_argument("--due-on", required=True, type=dt.date.fromisoformat, help="YYYY-MM-DD")
+    interim.add_argument("--by", required=True, help="your name or email, for the audit trail")
+    _add_store_options(interim)
+    interim.set_defaults(handler=cmd_stipends_interim)
 
     evidence = commands.add_parser("evidence", help="a case's evidence files").add_subparsers(
         dest="evidence_command", required=True

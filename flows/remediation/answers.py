@@ -90,10 +90,10 @@ IDENTITY_FIELDS = frozenset({"answered_by", "role", "on_behalf_of", "on_behalf_r
 class SchoolReintegrationAnswer(RunInput):
     answered_by: str = ANSWERED_BY
     effective_on: dt.date = Field(title="Enrolment confirmed on")
-    first_stipend_paid_on: dt.date = Field(title="First stipend paid on")
     evidence_reference: str = Field(
         title="Evidence reference",
-        description="Reference of the enrolment letter and payment receipt in the case file.",
+        description="Reference of the enrolment letter in the case file (each stipend payment is "
+        "confirmed on its own, in the ledger).",
         min_length=1,
         max_length=300,
     )
@@ -111,11 +111,36 @@ class FollowUpVisitAnswer(RunInput):
     answered_by: str = ANSWERED_BY
     visited_on: dt.date = Field(title="Visit date")
     attending_school: bool = Field(title="Attending school or training")
-    stipend_paid: bool = Field(title="Stipend paid as planned")
     back_at_work: bool = Field(
         title="Found working again", description="Re-opens remediation with a new plan."
     )
     findings: str | None = Field(default=None, title="Findings", description=NO_NAMES, max_length=2000)
+
+
+class StipendPaymentAnswer(RunInput):
+    """The payer's confirmation of one payment of the stipend ledger, typed in the Resume dialog by staff."""
+
+    answered_by: str = ANSWERED_BY
+    on_behalf_of: str = Field(
+        title="Payer (email)",
+        description="The payer's address in the programme (the site's enterprise focal point by default).",
+        max_length=200,
+    )
+    on_behalf_reason: str | None = Field(
+        default=None,
+        title="Why staff record it",
+        description="Required when you are not the payer (e.g. the receipt was sent by post). " + NO_NAMES,
+        max_length=500,
+    )
+    amount: float = Field(title="Amount paid", gt=0)
+    currency: str = Field(title="Currency (ISO 4217)", pattern="^[A-Z]{3}$", examples=["BDT", "MXN", "VND"])
+    paid_on: dt.date = Field(title="Paid on")
+    payment_reference: str = Field(
+        title="Payment reference",
+        description="Bank transfer, mobile-money transaction or receipt number. " + NO_NAMES,
+        min_length=1,
+        max_length=120,
+    )
 
 
 class ActReasonAnswer(RunInput):

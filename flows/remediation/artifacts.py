@@ -88,6 +88,8 @@ def case_markdown(view: cw.CaseView) -> str:
                 f"| {d.subject} | {role_name(d.role)} | {d.status} | {d.decided_for or ''} "
                 f"| {d.how} | {when} |"
             )
+    if view.ledger:
+        lines += ["", "**Stipend ledger**", ""] + [f"- {line}" for line in view.ledger]
     if view.evidence:
         # By hash, type and size only: a letter or photo may show the child, so it stays in the store.
         lines += [

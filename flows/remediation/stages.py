@@ -177,8 +177,8 @@ QUESTIONS: tuple[Question, ...] = (
         form=SchoolReintegrationAnswer,
         act=cw.record_reintegration,
         report=cw.ReintegrationReport,
-        words="School reintegration: enrolment confirmed and first stipend paid",
-        evidence="the enrolment letter or the stipend receipt",
+        words="School reintegration: enrolment confirmed",
+        evidence="the enrolment letter",
     ),
     Question(
         state=CaseState.YOUNG_WORKER_PROTECTION,
@@ -201,7 +201,7 @@ QUESTIONS: tuple[Question, ...] = (
         form=FollowUpVisitAnswer,
         act=cw.record_follow_up,
         report=cw.VisitReport,
-        words="Follow-up visit {visit}: school attendance, stipend, not back at work",
+        words="Follow-up visit {visit}: school attendance, not back at work",
         when=lambda view: not view.closure_pending,
     ),
     Question(

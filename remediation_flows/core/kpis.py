@@ -3,8 +3,9 @@
 The measures practitioners report (ICI's CLMRS core criteria, the NGO's impact reports), for
 one enterprise's cases notified in a period, each overall, by the child's sex (as recorded at
 the assessment) and by site. Every measure is a share: a numerator and a denominator, both
-counted in children (cases), except plans, counted in plans. Each carries its definition, which
-is printed beside it, because a share means nothing without what it counts.
+counted in children (cases), except plans, counted in plans, and stipends, counted in payments.
+Each carries its definition, which is printed beside it, because a share means nothing without
+what it counts.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from remediation_flows.core.store.schema import (
     FollowUpVisit,
     Reintegration,
     RemediationPlan,
+    StipendInstalment,
+    utcnow,
 )
 
 ASSESSMENT_WINDOW = dt.timedelta(hours=72)
@@ -45,6 +48,10 @@ class CaseFacts:
     last_visit_in_school: bool | None
     last_visit_at_work: bool | None
     reopened: bool
+    #: Ledger lines (monthly stipend and interim support) due by today, or settled already.
+    payments_due: int = 0
+    #: Of those, the lines paid in full by their due day.
+    payments_on_time: int = 0
 
 
 @dataclass(frozen=True)
@@ -99,6 +106,15 @@ MEASURES: tuple[Measure, ...] = (
         "of all children notified in the period",
         lambda f: (int(f.reopened), 1),
     ),
+    Measure(
+        "stipends_paid_on_time",
+        "Stipends paid on time",
+        "payments of the stipend ledger (each month's stipend and each interim support) paid in full "
+        "by their due day, as the payer confirmed them, of the payments whose due day has passed "
+        "or that are paid; "
+        "counted in payments, not children",
+        lambda f: (f.payments_on_time, f.payments_due),
+    ),
 )
 
 
@@ -146,6 +162,15 @@ def _facts(session: Session, case: Case) -> CaseFacts:
         .order_by(FollowUpVisit.visited_on, FollowUpVisit.id)
     ).all()
     last = visits[-1] if visits else None
+    ledger = session.execute(
+        select(StipendInstalment.due_on, StipendInstalment.settled_on).where(
+            StipendInstalment.case_id == case.id
+        )
+    ).all()
+    today = utcnow().date()
+    counted = [
+        (due_on, settled_on) for due_on, settled_on in ledger if settled_on is not None or due_on < today
+    ]
     sex = next((a.sex for a in reversed(assessments) if a.sex), None)
     return CaseFacts(
         site_id=case.site_id,
@@ -160,6 +185,8 @@ def _facts(session: Session, case: Case) -> CaseFacts:
         last_visit_in_school=last.attending_school if last else None,
         last_visit_at_work=last.back_at_work if last else None,
         reopened=case.round > 1,
+        payments_due=len(counted),
+        payments_on_time=sum(settled is not None and settled <= due for due, settled in counted),
     )
 
 

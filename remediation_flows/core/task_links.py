@@ -271,8 +271,12 @@ def use_link(
     deliver: Callable[[LinkTask], None],
     evidence: EvidenceUpload | None = None,
     now: dt.datetime | None = None,
+    apply: Callable[[Session, TaskLink, Case, Milestone], None] | None = None,
 ) -> LinkTask:
     """Spend the link on ``answer`` to the prompt ``answered_key`` and ``deliver`` it, all or nothing.
+
+    ``apply``, when given, records the answer in the case store in the same transaction (a task that
+    no flow run waits for, such as a stipend payment, is applied here and ``deliver`` does nothing).
 
     The link is locked, marked used with the answer and audited, and ``evidence`` (a file given
     with the answer) is stored as the recipient's, verified by this link; then ``deliver`` runs (it
@@ -309,6 +313,8 @@ def use_link(
             )
         session.flush()
         task = _task(link, case, milestone)
+        if apply is not None:
+            apply(session, link, case, milestone)
         deliver(task)
         return task
 

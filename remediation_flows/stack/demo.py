@@ -108,16 +108,12 @@ async def walk_a_case(store_url: str, ui_url: str, mail_dir: Path, progress: Cal
             "approved": True,
         },
     )
-    progress(
-        f"{reference}: enrolment on {enrolled_on} ({ENROLLED_DAYS_AGO} days ago) and the first stipend "
-        "confirmed; monitoring begins"
-    )
+    progress(f"{reference}: enrolment on {enrolled_on} ({ENROLLED_DAYS_AGO} days ago); monitoring begins")
     await case.answer(
         "School reintegration",
         {
             "answered_by": CASE_MANAGER,
             "effective_on": enrolled_on.isoformat(),
-            "first_stipend_paid_on": enrolled_on.isoformat(),
             "evidence_reference": "GZP-ENR-0193",
         },
     )

@@ -1,4 +1,4 @@
-"""`python -m remediation_flows.task_page [--port N]`: serve the task page on 127.0.0.1 (put an HTTPS proxy in front of it).
+"""`python -m remediation_flows.task_page [--port N]`: the task page on 127.0.0.1, behind an HTTPS proxy.
 
 The case store is `REMEDIATION_DATABASE_URL`, else the 'default' case-store-connection block.
 Links in emails point at `REMEDIATION_TASK_PAGE_URL`, the address people reach the proxy at.

@@ -16,6 +16,9 @@ enterprise's), from the same gettext catalogs as the emails (remediation_flows/c
 Arabic reads right to left. A refusal before the link is known (a forged or spent token) is in
 English, since nothing yet says who is reading.
 
+A stipend payment's link is answered here and nowhere else: no flow run waits for it, so the page
+records the payer's confirmation in the case store with the link spent, in one transaction.
+
 No child's identity is read here: only the case view, which carries references.
 """
 
@@ -33,6 +36,7 @@ import urllib.parse
 from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -46,13 +50,15 @@ from pydantic import ValidationError
 from remediation_flows.core import casework as cw
 from remediation_flows.core import evidence as ev
 from remediation_flows.core import task_links as tl
+from remediation_flows.core.case_states import CaseState
+from remediation_flows.core.casework.stipends import PAYMENT_STEP
 from remediation_flows.core.errors import RemediationError
 from remediation_flows.core.mail.i18n import direction, words
 from remediation_flows.core.mail.render import format_instant
 from remediation_flows.core.store import CaseStore
 from remediation_flows.core.store import repository as repo
 from remediation_flows.flows.prompts import input_key
-from remediation_flows.flows.remediation.answers import IDENTITY_FIELDS
+from remediation_flows.flows.remediation.answers import IDENTITY_FIELDS, StipendPaymentAnswer
 from remediation_flows.flows.remediation.artifacts import role_name
 from remediation_flows.flows.remediation.stages import (
     Question,
@@ -66,6 +72,18 @@ TEMPLATES = Path(__file__).with_name("templates")
 #: Signs the anti-forgery token; set it so that a restart (or a second replica) accepts open pages.
 SECRET_VARIABLE = "REMEDIATION_TASK_PAGE_SECRET"
 CSRF_COOKIE = "task_page_csrf"
+
+#: What a payment link asks: applied by the page itself (see :meth:`TaskPage.confirm_payment`).
+PAYMENT_QUESTION = Question(
+    state=CaseState.MONITORING,
+    step=PAYMENT_STEP,
+    key="payment",
+    asked_of="the payer",
+    form=StipendPaymentAnswer,
+    act=cw.confirm_payment,
+    report=cw.PaymentConfirmation,
+    words="Stipend payment: confirm the amount paid to the family, the day and the payment's reference",
+)
 
 REFUSAL_STATUS = {"unknown": 404, "gone": 410, "wrong_task": 403}
 EVIDENCE_FIELD = "evidence_file"
@@ -358,6 +376,8 @@ class TaskPage:
             }
             raise Refusal(REFUSAL_STATUS[error.kind], titles[error.kind], str(error)) from None
         view = cw.case_view(self.store, reference)
+        if task.step == PAYMENT_STEP:
+            return task, view, PAYMENT_QUESTION  # the link's own payment, whatever the lifecycle asks
         question = question_for(view)
         if question is None or not self._asks(question, view, task):
             raise Refusal(
@@ -437,6 +457,8 @@ class TaskPage:
                 "This form did not come from your task page (its anti-forgery token is missing or wrong). "
                 "Please open the link from your email again.",
             )
+        if question is PAYMENT_QUESTION:
+            return self.confirm_payment(token, reference, task, view, posted)
         upload = self._evidence(form, question)
         values = answer_values(question.form, posted)
         identity: dict[str, Any] = {"answered_by": task.recipient}
@@ -491,6 +513,36 @@ class TaskPage:
             language=language,
             reference=reference,
             recipient=decider.person,
+            role=words(language).get(f"role.{task.role}", role_name(task.role)),
+        )
+
+    def confirm_payment(
+        self, token: str, reference: str, task: tl.LinkTask, view: cw.CaseView, posted: dict[str, str]
+    ) -> HTMLResponse:
+        """Record the payer's confirmation (verified by the link) and spend the link, in one transaction."""
+        identity = {"answered_by": task.recipient, "on_behalf_of": task.recipient}
+        try:
+            answer = StipendPaymentAnswer.model_validate(
+                answer_values(StipendPaymentAnswer, posted) | identity
+            )
+        except ValidationError as error:
+            problems = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()]
+            return self._form_again(task, view, PAYMENT_QUESTION, token, posted, problems)
+        confirmation = cw.PaymentConfirmation(
+            Decimal(str(answer.amount)), answer.currency, answer.paid_on, answer.payment_reference
+        )
+        try:
+            cw.confirm_payment_by_link(self.store, token, reference, confirmation)
+        except tl.LinkRefused as error:  # used a moment ago by a second click
+            raise Refusal(REFUSAL_STATUS[error.kind], "This link no longer works", str(error)) from None
+        except RemediationError as error:
+            return self._form_again(task, view, PAYMENT_QUESTION, token, posted, [str(error)])
+        language = self.language_of(task, view)
+        return self.render(
+            "done.html",
+            language=language,
+            reference=reference,
+            recipient=task.recipient,
             role=words(language).get(f"role.{task.role}", role_name(task.role)),
         )
 

@@ -91,7 +91,6 @@ def enrolment(evidence: str) -> dict:
     return {
         "answered_by": CM,
         "effective_on": TODAY.isoformat(),
-        "first_stipend_paid_on": TODAY.isoformat(),
         "evidence_reference": evidence,
     }
 
@@ -101,7 +100,6 @@ def visit(day: dt.date, back_at_work: bool = False) -> dict:
         "answered_by": CM,
         "visited_on": day.isoformat(),
         "attending_school": not back_at_work,
-        "stipend_paid": True,
         "back_at_work": back_at_work,
         "findings": "Attends class daily.",
     }

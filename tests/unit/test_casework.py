@@ -71,9 +71,7 @@ def to_monitoring(store, ref, today: dt.date) -> cw.CaseView:
     return cw.record_reintegration(
         store,
         ref,
-        cw.ReintegrationReport(
-            effective_on=today, first_stipend_paid_on=today, evidence_reference="ENR-2026-77"
-        ),
+        cw.ReintegrationReport(effective_on=today, evidence_reference="ENR-2026-77"),
         ACTOR,
     )
 
@@ -82,9 +80,7 @@ def visit(store, ref, day: dt.date, back_at_work=False) -> cw.CaseView:
     return cw.record_follow_up(
         store,
         ref,
-        cw.VisitReport(
-            visited_on=day, attending_school=not back_at_work, stipend_paid=True, back_at_work=back_at_work
-        ),
+        cw.VisitReport(visited_on=day, attending_school=not back_at_work, back_at_work=back_at_work),
         ACTOR,
     )
 
@@ -134,7 +130,10 @@ def test_child_case_from_notification_to_closure(store, agro_exporter, today):
         cw.decide_plan(store, ref, "enterprise_focal_point", True, "x")
     view = to_monitoring(store, ref, today)
     assert view.state == "monitoring" and view.plans_proposed == 2
-    assert [m.key.rsplit("/", 2)[-2:] for m in view.open_milestones] == [["follow_up_visit", "1"]]
+    assert [m.key.rsplit("/", 2)[-2:] for m in view.open_milestones] == [
+        ["stipend", "1"],
+        ["follow_up_visit", "1"],
+    ]
 
     view = visit(store, ref, today + dt.timedelta(days=180))
     assert view.milestone("follow_up_visit").key.endswith("/follow_up_visit/2")
@@ -156,7 +155,8 @@ def test_child_case_from_notification_to_closure(store, agro_exporter, today):
             "closed",
         ]
         assert all(e.actor for e in repo.audit_trail(session, case))
-        assert session.scalar(select(func.count()).select_from(EnterpriseTask)) == 2
+        # Enrolment, the removal from work and the first month's stipend payment.
+        assert session.scalar(select(func.count()).select_from(EnterpriseTask)) == 3
     for message in outbox(store):
         for text in (message.subject, message.body_text, message.body_html or "", message.calendar_ics or ""):
             assert "Juanita" not in text and born.isoformat() not in text
@@ -210,13 +210,16 @@ def test_the_reintegration_task_goes_to_the_enterprise_focal_point(store, agro_e
     sent_before = len(outbox(store))
     view = cw.decide_plan(store, ref, "enterprise_focal_point", True, "cumplimiento@campos-pacifico.example")
     assert view.state == "school_reintegration"
-    [task] = outbox(store)[sent_before:]
+    task, payment = outbox(store)[sent_before:]
     focal_points = agro_exporter.emails_for([Role.ENTERPRISE_FOCAL_POINT])
     assert focal_points and task.recipients == focal_points
     assert not set(task.recipients) & set(agro_exporter.emails_for([Role.PROGRAM_MANAGER]))
     assert task.kind == "task" and task.subject.startswith(f"[{ref}] Tarea: Reintegración escolar")
-    # The amount in the Spanish locale's notation, with two decimals.
-    assert "pague el primer estipendio mensual de 1.500,00 MXN" in task.body_text
+    # One formatter for every amount: the Spanish reader's 1.500,00 MXN, never a float's 1500.0.
+    assert "El estipendio mensual de 1.500,00 MXN se pide" in " ".join(task.body_text.split())
+    assert payment.subject.startswith(f"[{ref}] Tarea: Pago del estipendio")
+    assert "Pague Estipendio mensual 1 de 1.500,00 MXN" in " ".join(payment.body_text.split())
+    assert payment.recipients == focal_points
     with store.transaction() as session:
         [enterprise_task] = session.scalars(
             select(EnterpriseTask).where(EnterpriseTask.title == task.subject)

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy import text as sql
 
 from remediation_flows.core import casework as cw
+from remediation_flows.core.approvals import Decider
 from remediation_flows.core.due_diligence import cycle as dd
 from remediation_flows.core.errors import InvalidInput
 from remediation_flows.core.safeguarding.free_text import (
@@ -142,6 +144,7 @@ def _school_reintegration(store, programme) -> str:
 
 
 Act = Callable[[str], object]
+PAYER = "cumplimiento@campos-pacifico.example"  # the agro exporter's focal point: the stipend's payer
 #: (field, how to get a case to the act, the act given the free text)
 CASE_ACTS: dict[str, tuple[Callable[..., str], Callable[..., Act]]] = {
     "grant_extension.reason": (
@@ -180,7 +183,6 @@ CASE_ACTS: dict[str, tuple[Callable[..., str], Callable[..., Act]]] = {
                 ref,
                 cw.ReintegrationReport(
                     effective_on=dt.date.today(),
-                    first_stipend_paid_on=dt.date.today(),
                     evidence_reference=text,
                 ),
                 ACTOR,
@@ -196,11 +198,34 @@ CASE_ACTS: dict[str, tuple[Callable[..., str], Callable[..., Act]]] = {
                 cw.VisitReport(
                     visited_on=dt.date.today() + dt.timedelta(days=180),
                     attending_school=True,
-                    stipend_paid=True,
                     back_at_work=False,
                     findings=text,
                 ),
                 ACTOR,
+            )
+        ),
+    ),
+    "confirm_payment.payment_reference": (
+        lambda store, p, today: _school_reintegration(store, p),
+        lambda store, ref: (
+            lambda text: cw.confirm_payment(
+                store,
+                ref,
+                cw.PaymentConfirmation(Decimal("1500"), "MXN", dt.date.today(), text),
+                Decider(person=PAYER, verified=True),
+            )
+        ),
+    ),
+    "confirm_payment.on_behalf_reason": (
+        lambda store, p, today: _school_reintegration(store, p),
+        lambda store, ref: (
+            lambda text: cw.confirm_payment(
+                store,
+                ref,
+                cw.PaymentConfirmation(Decimal("1500"), "MXN", dt.date.today(), "SPEI-0042"),
+                Decider(
+                    PAYER, verified=False, entered_by=ACTOR, channel="the Prefect UI", on_behalf_reason=text
+                ),
             )
         ),
     ),

@@ -70,7 +70,6 @@ def _case(
                 case_id=case.id,
                 visited_on=notified_at.date() + dt.timedelta(days=30 * number),
                 attending_school=in_school,
-                stipend_paid=True,
                 back_at_work=at_work,
                 recorded_by="cm",
             )

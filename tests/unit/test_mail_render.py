@@ -123,6 +123,8 @@ def test_instructions_format_with_the_values_the_callers_give(language):
         "comment": "stipend too low",
         "year": 2026,
         "site": "dhaka-knit-01",
+        "title": "Monthly stipend 2",
+        "amount": "BDT8,000.00",
     }
     for key in (k for k in ENGLISH if k.startswith("instr.")):
         text = words(language)[key].format(**values)

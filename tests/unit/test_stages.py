@@ -143,11 +143,9 @@ def test_an_answer_becomes_the_core_report_by_field_name():
     assert to_report(cw.ReintegrationReport, young.model_dump()) == cw.ReintegrationReport(
         effective_on=day, hazardous_tasks_removed=True, hours_reduced=True, night_shifts_stopped=False
     )
-    school = SchoolReintegrationAnswer(
-        answered_by="lucia", effective_on=day, first_stipend_paid_on=day, evidence_reference="ENR-1"
-    )
+    school = SchoolReintegrationAnswer(answered_by="lucia", effective_on=day, evidence_reference="ENR-1")
     assert to_report(cw.ReintegrationReport, school.model_dump()) == cw.ReintegrationReport(
-        effective_on=day, first_stipend_paid_on=day, evidence_reference="ENR-1"
+        effective_on=day, evidence_reference="ENR-1"
     )
 
 

@@ -66,13 +66,20 @@ def case_awaiting_plan_approval(store, programme) -> str:
     return reference
 
 
-def links_in_mail(store, reference: str) -> dict[str, str]:
-    """The personal link in each single-recipient email about the case, by recipient."""
+def links_in_mail(store, reference: str, step: str | None = None) -> dict[str, str]:
+    """The personal link in each single-recipient email about the case, by recipient.
+
+    Only ``step``'s links when given; else every step's but the monthly payments', which run beside
+    the lifecycle's tasks.
+    """
     found = {}
     with store.transaction() as session:
         for message in session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)):
             match = LINK.search(message.body_text)
-            if match and match.group(1) == reference:
+            wanted = (
+                match.group(2) == step if match and step else match and match.group(2) != "stipend_payment"
+            )
+            if match and match.group(1) == reference and wanted:
                 assert len(message.recipients) == 1, "a personal link goes to its recipient alone"
                 found[message.recipients[0]] = match.group(0)
     return found

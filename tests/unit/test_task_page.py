@@ -190,7 +190,6 @@ PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n"
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00" * 40
 REINTEGRATION = {
     "effective_on": "2026-03-02",
-    "first_stipend_paid_on": "2026-03-05",
     "evidence_reference": "ENR-1",
 }
 
@@ -373,3 +372,38 @@ def test_the_words_of_a_forms_fields_are_the_models_own():
         _, form_name, field_name, *hint = key.split(".")
         field = getattr(answers, form_name).model_fields[field_name]
         assert ENGLISH[key] == (field.description if hint else field.title), key
+
+
+def test_the_payer_confirms_a_stipend_payment_by_link_verified_and_at_once(store, garment_brand):  # noqa: F811
+    """No run waits for a payment: the page records it in the store, the link spent, in one request."""
+    from decimal import Decimal
+
+    from remediation_flows.core.store.schema import StipendPayment
+
+    reference = case_awaiting_plan_approval(store, garment_brand)
+    cw.decide_plan(store, reference, "supervisor", True, SUPERVISOR)
+    cw.decide_plan(store, reference, "enterprise_focal_point", True, FOCAL_POINT)
+    page = TaskPage(store, secret=b"test secret", find_runs=lambda _: [], resume=lambda *_: None)
+    client = TestClient(create_app(page))
+    url = path(links_in_mail(store, reference, step="stipend_payment")[FOCAL_POINT])
+    html = client.get(url).text
+    assert "Stipend payment: confirm the amount paid" in html and 'name="payment_reference"' in html
+    assert 'name="on_behalf_of"' not in html  # the link says who pays
+    today = dt.date.today().isoformat()
+    form = {"csrf": csrf_of(html), "amount": "8000", "currency": "BDT", "paid_on": today}
+    wrong = client.post(url, data=form | {"currency": "USD", "payment_reference": "TRX-1"})
+    assert wrong.status_code == 422 and "not the ledger&#39;s BDT" in wrong.text
+    done = client.post(url, data=form | {"payment_reference": "TRX-1"})
+    assert done.status_code == 200 and "Thank you" in done.text, done.text
+    [line, following] = cw.stipend_ledger(store, reference)
+    assert line.settled_on == dt.date.today() and following.number == 2
+    with store.transaction() as session:
+        [payment] = session.scalars(select(StipendPayment)).all()
+        link = session.get(TaskLink, payment.task_link_id)
+        assert (payment.amount, payment.verified, payment.confirmed_for) == (
+            Decimal("8000.00"),
+            True,
+            FOCAL_POINT,
+        )
+        assert (link.state, link.recipient) == ("used", FOCAL_POINT)
+    assert client.post(url, data=form | {"payment_reference": "TRX-2"}).status_code == 410

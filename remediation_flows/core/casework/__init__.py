@@ -36,6 +36,7 @@ from remediation_flows.core.casework.reports import (
     Notification,
     Pathway,
     Payer,
+    PaymentConfirmation,
     PlanProposal,
     ReintegrationReport,
     Source,
@@ -43,6 +44,15 @@ from remediation_flows.core.casework.reports import (
     VisitReport,
 )
 from remediation_flows.core.casework.rules import check_assessment, money, visit_start
+from remediation_flows.core.casework.stipends import (
+    LedgerLine,
+    PaymentPurpose,
+    confirm_payment,
+    confirm_payment_by_link,
+    payment_awaited,
+    record_interim_support,
+    stipend_ledger,
+)
 from remediation_flows.core.casework.views import (
     CaseView,
     MilestoneView,
@@ -54,6 +64,14 @@ from remediation_flows.core.casework.views import (
 )
 
 __all__ = [
+    "LedgerLine",
+    "PaymentConfirmation",
+    "PaymentPurpose",
+    "confirm_payment",
+    "confirm_payment_by_link",
+    "payment_awaited",
+    "record_interim_support",
+    "stipend_ledger",
     "AgeVerification",
     "AssessmentOutcome",
     "AssessmentReport",

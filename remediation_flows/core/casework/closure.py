@@ -25,6 +25,7 @@ from remediation_flows.core.casework.common import (
     _visits_done,
 )
 from remediation_flows.core.casework.monitoring import schedule_visit
+from remediation_flows.core.casework.stipends import cancel_payments_not_yet_due
 from remediation_flows.core.casework.views import CaseView, _view
 from remediation_flows.core.config.model import Role
 from remediation_flows.core.errors import InvalidInput
@@ -81,6 +82,7 @@ def decide_closure(
             schedule_visit(session, programme, case, reintegration.effective_on, visits + 1, actor)
         elif all_approved(session, closure, "closure"):
             repo.complete_milestone(session, closure, actor=actor, reason="closure approved")
+            cancel_payments_not_yet_due(session, programme, case, actor)
             _move(
                 session,
                 case,

@@ -120,7 +120,6 @@ def record_follow_up(store: CaseStore, reference: str, report: VisitReport, acto
             case,
             visited_on=report.visited_on,
             attending_school=report.attending_school,
-            stipend_paid=report.stipend_paid,
             back_at_work=report.back_at_work,
             findings=report.findings,
             actor=actor,

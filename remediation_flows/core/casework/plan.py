@@ -27,11 +27,12 @@ from remediation_flows.core.casework.common import (
     schedule_step,
 )
 from remediation_flows.core.casework.reports import AssessmentOutcome, Pathway, PlanProposal
-from remediation_flows.core.casework.rules import money
+from remediation_flows.core.casework.stipends import open_stipend_ledger
 from remediation_flows.core.casework.views import CaseView, _view
 from remediation_flows.core.config.model import Programme, Role
 from remediation_flows.core.errors import InvalidInput
 from remediation_flows.core.mail.i18n import text
+from remediation_flows.core.money import Money, as_amount
 from remediation_flows.core.safeguarding.free_text import screen_case_texts
 from remediation_flows.core.statuses import PlanStatus
 from remediation_flows.core.store import repository as repo
@@ -60,13 +61,14 @@ def propose_plan(store: CaseStore, reference: str, proposal: PlanProposal, actor
             )
         if len(proposal.currency) != 3 or not proposal.currency.isalpha():
             raise InvalidInput(f"currency '{proposal.currency}' is not an ISO 4217 code such as BDT or MXN")
+        currency = proposal.currency.upper()
         plan = RemediationPlan(
             case_id=case.id,
             round=case.round,
             pathway=str(proposal.pathway),
-            monthly_stipend=money(proposal.monthly_stipend, "monthly_stipend"),
-            currency=proposal.currency.upper(),
-            school_fees=money(proposal.school_fees, "school_fees"),
+            monthly_stipend=as_amount(proposal.monthly_stipend, currency, "monthly_stipend"),
+            currency=currency,
+            school_fees=as_amount(proposal.school_fees, currency, "school_fees"),
             payer=str(proposal.payer),
             status=PlanStatus.PROPOSED,
             proposed_by=actor,
@@ -97,9 +99,8 @@ def propose_plan(store: CaseStore, reference: str, proposal: PlanProposal, actor
         instructions = text(
             "instr.review_plan",
             pathway=text(f"pathway.{plan.pathway}"),
-            stipend=plan.monthly_stipend,
-            currency=plan.currency,
-            fees=plan.school_fees,
+            stipend=Money(plan.monthly_stipend, plan.currency),
+            fees=Money(plan.school_fees, plan.currency),
             payer=text(f"payer.{plan.payer}"),
         )
         _notify(
@@ -203,8 +204,7 @@ def _accept_plan(
     instructions = text(
         f"instr.{target.value}",
         pathway=text(f"pathway.{plan.pathway}"),
-        stipend=plan.monthly_stipend,
-        currency=plan.currency,
+        stipend=Money(plan.monthly_stipend, plan.currency),
     )
     _notify(
         session,
@@ -217,3 +217,4 @@ def _accept_plan(
         as_enterprise_task=True,
         links=LinkRequest(milestone.kind, (Role.ENTERPRISE_FOCAL_POINT,)),
     )
+    open_stipend_ledger(session, programme, case, plan, utcnow().date(), actor)

@@ -1,4 +1,4 @@
-"""School reintegration (or a young worker's protection): enrolment and the first stipend."""
+"""School reintegration (or a young worker's protection): enrolment. Stipends: see stipends.py."""
 
 from __future__ import annotations
 
@@ -36,17 +36,14 @@ def record_reintegration(
                     f"young-worker protection is not in place: {', '.join(missing)} not confirmed"
                 )
         else:
-            if report.first_stipend_paid_on is None:
-                raise InvalidInput("first_stipend_paid_on is required: the first stipend must be paid")
             if not (report.evidence_reference or "").strip():
-                raise InvalidInput("evidence_reference is required (enrolment letter and payment receipt)")
+                raise InvalidInput("evidence_reference is required (the enrolment letter)")
         session.add(
             Reintegration(
                 case_id=case.id,
                 round=case.round,
                 kind="young_worker_protection" if young else "school_reintegration",
                 effective_on=report.effective_on,
-                first_stipend_paid_on=report.first_stipend_paid_on,
                 evidence_reference=report.evidence_reference,
                 hazardous_tasks_removed=report.hazardous_tasks_removed,
                 hours_reduced=report.hours_reduced,

@@ -96,9 +96,19 @@ class PlanProposal:
 
 
 @dataclass(frozen=True)
+class PaymentConfirmation:
+    """A payment the payer made: how much, in which currency, on which day, and its reference."""
+
+    amount: Decimal
+    currency: str
+    paid_on: dt.date
+    #: The bank transfer, mobile-money transaction or receipt number.
+    payment_reference: str
+
+
+@dataclass(frozen=True)
 class ReintegrationReport:
     effective_on: dt.date
-    first_stipend_paid_on: dt.date | None = None
     evidence_reference: str | None = None
     hazardous_tasks_removed: bool | None = None
     hours_reduced: bool | None = None
@@ -109,7 +119,6 @@ class ReintegrationReport:
 class VisitReport:
     visited_on: dt.date
     attending_school: bool
-    stipend_paid: bool
     back_at_work: bool
     findings: str | None = None
 

@@ -24,6 +24,8 @@ from remediation_flows.core.casework.common import (
     _reintegration,
     _visits_done,
 )
+from remediation_flows.core.casework.stipends import ledger_of
+from remediation_flows.core.clocks import SiteCalendar
 from remediation_flows.core.evidence import EvidenceSummary, evidence_in
 from remediation_flows.core.holds import active_holds, hold_label
 from remediation_flows.core.mail.render import format_instant
@@ -76,6 +78,8 @@ class CaseView:
     decisions: list[DecisionView] = field(default_factory=list)
     #: The case's evidence files, by hash, type and size only.
     evidence: list[EvidenceSummary] = field(default_factory=list)
+    #: The stipend ledger, a line per payment owed, amounts in English notation (the Prefect UI's).
+    ledger: list[str] = field(default_factory=list)
 
     @property
     def is_finished(self) -> bool:
@@ -85,7 +89,7 @@ class CaseView:
         return next((m for m in self.open_milestones if m.step == step), None)
 
 
-def _view(session: Session, case: Case) -> CaseView:
+def _view(session: Session, case: Case, *, with_ledger: bool = True) -> CaseView:
     programme = _programme(session, case)
     site = programme.site(case.site_id)
     milestones = session.scalars(
@@ -138,6 +142,10 @@ def _view(session: Session, case: Case) -> CaseView:
         visits_done=_visits_done(session, case, reintegration.effective_on if reintegration else None),
         decisions=decisions_of_case(session, case.id),
         evidence=evidence_in(session, case.id),
+        ledger=[
+            line.describe("en", dt.datetime.now(SiteCalendar(site).zone).date())
+            for line in (ledger_of(session, case) if with_ledger else [])
+        ],
     )
 
 
@@ -151,7 +159,8 @@ def open_case_views(store: CaseStore) -> list[CaseView]:
     """Every case still in progress, oldest first."""
     with store.reading() as session:
         cases = session.scalars(select(Case).where(Case.state.in_(list(OPEN_STATES))).order_by(Case.id)).all()
-        return [_view(session, case) for case in cases]
+        # No ledger: the open-cases table shows none, and must not grow by a query per case.
+        return [_view(session, case, with_ledger=False) for case in cases]
 
 
 def open_case_rounds(store: CaseStore, opened_before: dt.datetime) -> list[tuple[str, int]]:

@@ -40,6 +40,7 @@ from remediation_flows.core.config.model import (
     Role,
     Site,
     StepRule,
+    StipendRule,
 )
 from remediation_flows.core.errors import RemediationError
 from remediation_flows.core.resources import schemas_dir
@@ -317,6 +318,27 @@ def _steps(raw_steps: dict[str, Any], ladders: dict[str, Any]) -> dict[str, Step
     return steps
 
 
+def _with_payment_step(steps: dict[str, StepRule]) -> dict[str, StepRule]:
+    """The steps, with ``stipend_payment`` added when the programme names none.
+
+    A payment is the enterprise's task like enrolment: by default its payer is the enterprise
+    focal point and its ladder that of school reintegration. Its deadline is never reckoned (a
+    payment is due on the programme's payment day), so the reintegration's stands in.
+    """
+    if "stipend_payment" in steps:
+        return steps
+    reintegration = steps["school_reintegration"]
+    return steps | {
+        "stipend_payment": StepRule(
+            step="stipend_payment",
+            deadline=reintegration.deadline,
+            owner=Role.ENTERPRISE_FOCAL_POINT,
+            approval=(),
+            ladder=reintegration.ladder,
+        )
+    }
+
+
 def _people_by_role(raw: dict[str, Any]) -> dict[Role, tuple[Person, ...]]:
     return {
         Role(role): tuple(Person(p["name"], p["email"], p.get("language")) for p in people)
@@ -366,7 +388,7 @@ def _build(doc: dict[str, Any]) -> Programme:
         contacts=_people_by_role(doc["contacts"]),
         sites=sites,
         minimum_working_age=minimum_age,
-        remediation_steps=_steps(doc["remediation"]["steps"], ladders),
+        remediation_steps=_with_payment_step(_steps(doc["remediation"]["steps"], ladders)),
         monitoring=MonitoringRule(
             follow_up_offsets=tuple(_duration(d) for d in monitoring["follow_up_offsets"]),
             repeat_every=_duration(monitoring["repeat_every"]) if "repeat_every" in monitoring else None,
@@ -393,6 +415,7 @@ def _build(doc: dict[str, Any]) -> Programme:
         identity_retention_months=doc.get("retention", {}).get(
             "identity_months", DEFAULT_IDENTITY_RETENTION_MONTHS
         ),
+        stipends=StipendRule(**doc["remediation"].get("stipends", {})),
         document=doc,
         fingerprint=hashlib.sha256(json.dumps(doc, sort_keys=True, ensure_ascii=False).encode()).hexdigest(),
     )

@@ -120,6 +120,23 @@ class MonitoringRule:
     max_visits: int | None
 
 
+#: The day of the month a stipend is due when the programme names none: early in the month, when
+#: families pay school costs and rent, and after most factories' month-end payroll.
+DEFAULT_STIPEND_PAYMENT_DAY = 5
+#: Monthly payments tracked for a plan when the programme names no number: a school year.
+DEFAULT_STIPEND_MONTHS = 12
+
+
+@dataclass(frozen=True)
+class StipendRule:
+    """When the plan's monthly stipend falls due, and for how many months it is tracked."""
+
+    #: Day of the month (1 to 28, so that every month has it) each payment is due, in the site's time.
+    payment_day: int = DEFAULT_STIPEND_PAYMENT_DAY
+    #: How many monthly payments an accepted plan creates, one after another.
+    months: int = DEFAULT_STIPEND_MONTHS
+
+
 @dataclass(frozen=True)
 class RegimeSetting:
     """A legal regime the enterprise reports under, with the clocks the programme sets for it.
@@ -176,6 +193,7 @@ class Programme:
     due_diligence: DueDiligenceRule
     #: Months the child's identity is kept after its case is closed or withdrawn.
     identity_retention_months: int = DEFAULT_IDENTITY_RETENTION_MONTHS
+    stipends: StipendRule = StipendRule()
     document: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
     #: SHA-256 of the canonical document: names this exact version of the programme.
     fingerprint: str = ""

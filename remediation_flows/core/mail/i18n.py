@@ -47,6 +47,8 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po, write_po
 from babel.numbers import parse_pattern
 
+from remediation_flows.core.money import Money
+
 #: Every language an email or a task page is written in: code -> the Babel locale it formats with.
 #: The programme schema's ``language`` list is the same (a unit test compares the two).
 LANGUAGES: dict[str, str] = {
@@ -131,12 +133,13 @@ ENGLISH: dict[str, str] = {
         "and submit it for approval."
     ),
     "instr.review_plan": (
-        "Review the proposed remediation plan ({pathway}; monthly stipend {stipend} {currency}; "
-        "school fees {fees} {currency}; paid by {payer}) and record your decision."
+        "Review the proposed remediation plan ({pathway}; monthly stipend {stipend}; "
+        "school fees {fees}; paid by {payer}) and record your decision."
     ),
     "instr.school_reintegration": (
-        "Confirm the child's enrolment ({pathway}) and pay the first monthly stipend of {stipend} {currency}; "
-        "send the enrolment letter and the payment receipt to the case manager."
+        "Confirm the child's enrolment ({pathway}) and send the enrolment letter to the case manager. "
+        "The monthly stipend of {stipend} is asked of its payer month by month, each payment confirmed "
+        "with its reference."
     ),
     "instr.young_worker_protection": (
         "Move the young worker out of hazardous tasks, end night shifts and cut working hours to the "
@@ -145,6 +148,10 @@ ENGLISH: dict[str, str] = {
     "instr.follow_up_visit": (
         "Carry out follow-up visit {number}: check school attendance, the stipend payments and that "
         "the child has not returned to work."
+    ),
+    "instr.stipend_payment": (
+        "Pay {title} {number} of {amount} to the family by the date above, then confirm the payment with its "
+        "amount, date and reference (bank transfer, mobile money or receipt number)."
     ),
     "instr.closure": "Review the case for closure and record your decision.",
     "instr.back_at_work": (
@@ -180,6 +187,9 @@ ENGLISH: dict[str, str] = {
     "step.young_worker_protection": "Young-worker protection",
     "step.follow_up_visit": "Follow-up visit",
     "step.closure": "Case closure",
+    "step.stipend_payment": "Stipend payment",
+    "step.stipend": "Monthly stipend",
+    "step.interim_support": "Interim support",
     "step.risk_assessment": "Risk assessment",
     "step.policies_and_procedures": "Policies and procedures",
     "step.training": "Training and capacity building",
@@ -206,7 +216,10 @@ ENGLISH: dict[str, str] = {
     # The question a task page asks, by the step it answers (approvals by what they approve).
     "question.plan_approval": "Approve remediation plan {plan_id}? (awaiting: {pending})",
     "question.closure": "Close the case? Monitoring is complete (awaiting: {closure_pending})",
-    "question.school_reintegration": "School reintegration: enrolment confirmed and first stipend paid",
+    "question.school_reintegration": "School reintegration: enrolment confirmed",
+    "question.stipend_payment": (
+        "Stipend payment: confirm the amount paid to the family, the day and the payment's reference"
+    ),
     "question.young_worker_protection": (
         "Young-worker protection: hazardous tasks removed, hours cut, night shifts stopped"
     ),
@@ -220,11 +233,13 @@ ENGLISH: dict[str, str] = {
         "use the case reference."
     ),
     "field.SchoolReintegrationAnswer.effective_on": "Enrolment confirmed on",
-    "field.SchoolReintegrationAnswer.first_stipend_paid_on": "First stipend paid on",
     "field.SchoolReintegrationAnswer.evidence_reference": "Evidence reference",
-    "field.SchoolReintegrationAnswer.evidence_reference.hint": (
-        "Reference of the enrolment letter and payment receipt in the case file."
-    ),
+    "field.SchoolReintegrationAnswer.evidence_reference.hint": "Reference of the enrolment letter in the case file (each stipend payment is confirmed on its own, in the ledger).",
+    "field.StipendPaymentAnswer.amount": "Amount paid",
+    "field.StipendPaymentAnswer.currency": "Currency (ISO 4217)",
+    "field.StipendPaymentAnswer.paid_on": "Paid on",
+    "field.StipendPaymentAnswer.payment_reference": "Payment reference",
+    "field.StipendPaymentAnswer.payment_reference.hint": "Bank transfer, mobile-money transaction or receipt number. Never write a child's name, birth date, address or school here: use the case reference.",
     "field.YoungWorkerProtectionAnswer.effective_on": "Protection in place from",
     "field.YoungWorkerProtectionAnswer.hazardous_tasks_removed": "Hazardous tasks removed",
     "field.YoungWorkerProtectionAnswer.hours_reduced": "Working hours cut to the legal limit",
@@ -325,13 +340,15 @@ def format_due(instant: dt.datetime, zone: str, language: str) -> str:
 
 
 def format_value(value: object, language: str) -> str:
-    """A value put into a message: a :class:`Text` worded too, money (Decimal, float) in the
-    locale's notation, the rest as is.
+    """A value put into a message: a :class:`Text` worded too, :class:`Money` with its currency and a
+    bare amount (Decimal, float) in the locale's notation, the rest as is.
 
     Whole numbers (a visit number, a year) are not grouped: 2026 stays 2026.
     """
     if isinstance(value, Text):
         return value.render(language)
+    if isinstance(value, Money):
+        return value.in_language(language)
     if isinstance(value, Decimal | float):
         return format_amount(value, language)
     return str(value)

@@ -671,7 +671,6 @@ def record_follow_up_visit(
     *,
     visited_on: dt.date,
     attending_school: bool,
-    stipend_paid: bool,
     back_at_work: bool,
     actor: str,
     findings: str | None = None,
@@ -686,7 +685,6 @@ def record_follow_up_visit(
         milestone_id=milestone.id if milestone else None,
         visited_on=visited_on,
         attending_school=attending_school,
-        stipend_paid=stipend_paid,
         back_at_work=back_at_work,
         findings=findings,
         recorded_by=actor,
@@ -702,7 +700,6 @@ def record_follow_up_visit(
         details={
             "visited_on": visited_on.isoformat(),
             "attending_school": attending_school,
-            "stipend_paid": stipend_paid,
             "back_at_work": back_at_work,
         },
     )

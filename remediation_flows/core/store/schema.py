@@ -433,10 +433,60 @@ class FollowUpVisit(Base):
     milestone_id: Mapped[int | None] = mapped_column(ForeignKey("milestones.id"))
     visited_on: Mapped[dt.date] = mapped_column(Date)
     attending_school: Mapped[bool] = mapped_column(Boolean)
-    stipend_paid: Mapped[bool] = mapped_column(Boolean)
+    # Asked at visits before migration 0013; the stipend ledger (stipend_instalments) says it now.
+    stipend_paid: Mapped[bool | None] = mapped_column(Boolean)
     back_at_work: Mapped[bool] = mapped_column(Boolean)
     findings: Mapped[str | None] = mapped_column(Text)
     recorded_by: Mapped[str] = mapped_column(String(200))
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class StipendInstalment(Base):
+    """One line of a case's stipend ledger: a payment owed to the family, and its milestone.
+
+    ``purpose`` is ``stipend`` (month ``number`` of the accepted plan's monthly stipend) or
+    ``interim_support`` (continued wages between removal and the plan). The amount owed is fixed
+    when the line is created; ``settled_on`` is the day the payments confirmed reached it in full.
+    """
+
+    __tablename__ = "stipend_instalments"
+    __table_args__ = (UniqueConstraint("case_id", "round", "purpose", "number"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    round: Mapped[int] = mapped_column(Integer, default=1)
+    purpose: Mapped[str] = mapped_column(String(16))
+    number: Mapped[int] = mapped_column(Integer)
+    plan_id: Mapped[int | None] = mapped_column(ForeignKey("remediation_plans.id"))
+    milestone_id: Mapped[int] = mapped_column(ForeignKey("milestones.id"), unique=True)
+    amount_due: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    currency: Mapped[str] = mapped_column(String(3))
+    #: The day it is due, in the site's calendar (the milestone holds the instant).
+    due_on: Mapped[dt.date] = mapped_column(Date)
+    amount_paid: Mapped[Decimal] = mapped_column(Numeric(12, 2), default=Decimal(0))
+    settled_on: Mapped[dt.date | None] = mapped_column(Date)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class StipendPayment(Base):
+    """One payment the payer confirmed against a ledger line: amount, day, reference, who and how we know."""
+
+    __tablename__ = "stipend_payments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    instalment_id: Mapped[int] = mapped_column(ForeignKey("stipend_instalments.id"), index=True)
+    amount: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    currency: Mapped[str] = mapped_column(String(3))
+    paid_on: Mapped[dt.date] = mapped_column(Date)
+    #: The payer's reference (bank transfer, mobile-money transaction, receipt number); screened.
+    payment_reference: Mapped[str] = mapped_column(String(120))
+    #: Whose confirmation it is: an address the programme lists in the payer's role.
+    confirmed_for: Mapped[str] = mapped_column(String(200))
+    #: The audit trail's actor: the payer when verified, else who entered it and where.
+    recorded_by: Mapped[str] = mapped_column(String(200))
+    #: True when the payer followed a task link issued to them; False when staff entered it.
+    verified: Mapped[bool] = mapped_column(Boolean)
+    on_behalf_reason: Mapped[str | None] = mapped_column(Text)
+    task_link_id: Mapped[int | None] = mapped_column(ForeignKey("task_links.id"))
     recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
