@@ -245,3 +245,26 @@ def test_a_programme_role_with_markup_in_a_contact_name_is_escaped(garment_brand
     )
     assert "Rahim &lt;i&gt;Uddin&lt;/i&gt; &lt;rahim.uddin@ngo.example&gt;" in mail.html
     assert "Rahim <i>Uddin</i> <rahim.uddin@ngo.example>" in mail.text
+
+
+@pytest.mark.parametrize("reference", [REFERENCE, MARKUP, "{case} {0} }{ %s"])
+def test_an_escalation_mail_filled_into_its_template_is_the_one_jinja_renders(programme, reference):
+    """The sweep fills each email into a template rendered once per site, step, owner, stage and
+    language; every such email must be exactly what rendering it afresh gives, escaping included."""
+    assert programme.fingerprint  # a loaded programme: the templated path is the one under test
+    for site_id in programme.sites:
+        for stage in ("reminder", "due", "overdue"):
+            for role in (Role.CASE_MANAGER, Role.ENTERPRISE_FOCAL_POINT):
+                for due_at, late in ((DUE, 3), (DUE + dt.timedelta(days=40, hours=5), 12)):
+                    arguments = {
+                        "reference": reference,
+                        "site_id": site_id,
+                        "step": "follow_up_visit",
+                        "due_at": due_at,
+                        "owner_role": str(role),
+                        "working_days_late": late,
+                        "stage": stage,
+                    }
+                    filled = render.escalation_mail(programme, **arguments)
+                    assert filled == render._render_escalation(programme, **arguments)
+                    assert str(escape(reference)) in filled.html and reference in filled.text

@@ -31,6 +31,7 @@ def after_enqueueing() -> dt.datetime:
     date stopped the rows being due once the calendar passed it."""
     return dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
 
+
 SENDER = "remediation@ngo.example"
 
 

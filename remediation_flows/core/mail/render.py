@@ -13,6 +13,7 @@ from typing import TypedDict
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import escape
 
 from remediation_flows.core.config.model import Programme, Role
 from remediation_flows.core.mail.calendar import calendar_entry
@@ -167,21 +168,130 @@ def escalation_mail(
     stage: str,
     language: str | None = None,
 ) -> RenderedMail:
-    """A ladder level's email; ``stage`` is 'reminder' (before due), 'due' (at due) or 'overdue'."""
+    """A ladder level's email; ``stage`` is 'reminder' (before due), 'due' (at due) or 'overdue'.
+
+    The sweep writes thousands of these at once, most alike but for the case, the due date and the
+    lateness: the templates are rendered once per programme version, site, step, owner, stage and
+    language with markers where those three go, and each email fills the markers in (escaped in
+    the HTML as Jinja would have). The same as :func:`_render_escalation`, which a test checks.
+    """
+    if not programme.fingerprint:
+        # Only a loaded programme names its version; any other is rendered afresh each time.
+        return _render_escalation(
+            programme,
+            reference=reference,
+            site_id=site_id,
+            step=step,
+            due_at=due_at,
+            owner_role=owner_role,
+            working_days_late=working_days_late,
+            stage=stage,
+            language=language,
+        )
+    key = (programme.fingerprint, site_id, step, owner_role, stage, language)
+    template = _ESCALATION_TEMPLATES.get(key)
+    if template is None:
+        if len(_ESCALATION_TEMPLATES) >= _TEMPLATES_KEPT:
+            _ESCALATION_TEMPLATES.clear()
+        template = _ESCALATION_TEMPLATES[key] = _escalation_template(programme, key)
+    due_text = format_instant(due_at, template.time_zone)
+    return template.fill(
+        {
+            "case": reference,
+            "due": due_text,
+            "due_short": due_text.split(" (")[0],
+            "late": str(working_days_late),
+        }
+    )
+
+
+#: Markers the templates are rendered with: private-use characters no word, template or HTML
+#: escaping contains, so that each stands for exactly one value.
+_CASE, _DUE = "\ue000case\ue001", "\ue000due\ue001"
+_DUE_SHORT, _LATE = "\ue000short\ue001", "\ue000late\ue001"
+_MARKER_FIELDS = {_CASE: "case", _DUE: "due", _DUE_SHORT: "due_short", _LATE: "late"}
+_TEMPLATES_KEPT = 4096
+_ESCALATION_TEMPLATES: dict[tuple[str, str, str, str, str, str | None], _MailTemplate] = {}
+
+
+@dataclass(frozen=True)
+class _MailTemplate:
+    """A rendered email whose markers became format fields: subject, text and HTML."""
+
+    time_zone: str
+    subject: str
+    text: str
+    html: str
+
+    @staticmethod
+    def fields(rendered: str) -> str:
+        """``rendered`` as a format string: its own braces doubled, each marker a named field."""
+        fields = rendered.replace("{", "{{").replace("}", "}}")
+        for marker, name in _MARKER_FIELDS.items():
+            fields = fields.replace(marker, "{" + name + "}")
+        return fields
+
+    def fill(self, values: dict[str, str]) -> RenderedMail:
+        # Jinja escapes every value in the HTML; so must the filling in, alike.
+        escaped = {name: str(escape(value)) for name, value in values.items()}
+        return RenderedMail(
+            self.subject.format_map(values), self.text.format_map(values), self.html.format_map(escaped)
+        )
+
+
+def _escalation_template(
+    programme: Programme, key: tuple[str, str, str, str, str, str | None]
+) -> _MailTemplate:
+    _, site_id, step, owner_role, stage, language = key
+    site = programme.site(site_id)
+    # Any instant renders the template: the due date's text is a marker, and the zone is the site's.
+    mail = _render_escalation(
+        programme,
+        reference=_CASE,
+        site_id=site_id,
+        step=step,
+        due_at=dt.datetime(2000, 1, 1, tzinfo=dt.UTC),
+        owner_role=owner_role,
+        working_days_late=0,
+        stage=stage,
+        language=language,
+        due_texts=(_DUE, _DUE_SHORT),
+        late_text=_LATE,
+    )
+    fields = _MailTemplate.fields
+    return _MailTemplate(site.time_zone, fields(mail.subject), fields(mail.text), fields(mail.html))
+
+
+def _render_escalation(
+    programme: Programme,
+    *,
+    reference: str,
+    site_id: str,
+    step: str,
+    due_at: dt.datetime,
+    owner_role: str,
+    working_days_late: int,
+    stage: str,
+    language: str | None = None,
+    due_texts: tuple[str, str] | None = None,
+    late_text: str | None = None,
+) -> RenderedMail:
+    """:func:`escalation_mail` rendered by Jinja from scratch (``due_texts``/``late_text`` replace
+    the due date's long and short text and the lateness, for a template)."""
     notice = _step_notice(programme, site_id, step, due_at, language)
     w, title = notice.w, notice.title
-    subject = w[f"{stage}_subject"].format(
-        case=reference, title=title, due=notice.due_short, late=working_days_late
-    )
+    due_text, due_short = due_texts or (notice.due_text, notice.due_short)
+    late = str(working_days_late) if late_text is None else late_text
+    subject = w[f"{stage}_subject"].format(case=reference, title=title, due=due_short, late=late)
     facts = [
         (w["case"], reference),
         (w["site"], notice.site_line),
         (w["what"], title),
-        (w["due"], notice.due_text),
+        (w["due"], due_text),
         (w["owner"], w.get(f"role.{owner_role}", owner_role)),
     ]
     if stage == "overdue":
-        facts.append((w["late"], str(working_days_late)))
+        facts.append((w["late"], late))
     text, html = render_notice(notice.language, subject, w[f"{stage}_lead"], facts, w["escalation_action"])
     return RenderedMail(subject, text, html)
 
