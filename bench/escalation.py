@@ -33,7 +33,7 @@ import uuid
 from pathlib import Path
 
 import aiosmtplib
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import create_engine, select, text, update
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -385,11 +385,27 @@ def measure_mail(url: str, messages: int) -> dict[str, float]:
             await client.quit()
             return time.perf_counter() - started
 
-        bare = asyncio.run(bare_loop())
-        started = time.perf_counter()
-        result = asyncio.run(dispatch(store, settings, batch_size=500))
-        dispatched = time.perf_counter() - started
-        assert result.sent == messages, result
+        # Two rounds, each the bare loop then the dispatcher, the outbox made pending again between
+        # them: the best of each, so that a burst of load from elsewhere counts against neither.
+        bares, dispatches = [], []
+        for round_number in range(2):
+            if round_number:
+                with store.transaction() as session:
+                    session.execute(
+                        update(OutboxMessage).values(
+                            status="pending", attempts=0, deliveries=None, sent_at=None, last_error=None
+                        )
+                    )
+            bares.append(asyncio.run(bare_loop()))
+            started = time.perf_counter()
+            result = asyncio.run(dispatch(store, settings, batch_size=500))
+            dispatches.append(time.perf_counter() - started)
+            assert result.sent == messages, result
+            progress(
+                f"mail: round {round_number + 1}: bare loop {bares[-1]:.2f} s, "
+                f"dispatch {dispatches[-1]:.2f} s"
+            )
+        bare, dispatched = min(bares), min(dispatches)
         store.dispose()
     finally:
         sink.terminate()
