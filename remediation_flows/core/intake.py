@@ -36,12 +36,14 @@ from remediation_flows.core.clocks import SiteCalendar
 from remediation_flows.core.config.loader import schema_errors, schema_message
 from remediation_flows.core.config.model import Programme, Role
 from remediation_flows.core.errors import RemediationError
+from remediation_flows.core.escalation import by_language, resolve_recipients
 from remediation_flows.core.ladder import next_escalation_at
 from remediation_flows.core.mail.i18n import step_title, words
-from remediation_flows.core.notices import enqueue_task_mail
-from remediation_flows.core.statuses import MilestoneStatus
+from remediation_flows.core.mail.render import task_mail
+from remediation_flows.core.statuses import MilestoneStatus, OutboxStatus
 from remediation_flows.core.store import repository as repo
-from remediation_flows.core.store.repository import CaseStore
+from remediation_flows.core.store.bulk import insert_rows
+from remediation_flows.core.store.repository import MESSAGE_ID_DOMAIN, CaseStore
 from remediation_flows.core.store.schema import (
     Assessment,
     AuditEvent,
@@ -49,6 +51,7 @@ from remediation_flows.core.store.schema import (
     Case,
     ChildPersonalData,
     Milestone,
+    OutboxMessage,
     Reintegration,
     utcnow,
 )
@@ -386,6 +389,9 @@ class _Planned:
     calendar: SiteCalendar
     notified_at: dt.datetime
     actor: str
+    #: Due dates and first ladder instants by programme, site, step and start, shared by every row
+    #: of the sheet: rows share a few dates, and each is a walk over the site's working days.
+    clocks: dict[tuple[Any, ...], tuple[dt.datetime, dt.datetime | None]]
     case_id: int = 0
     reference: str = ""
     milestone: dict[str, Any] | None = None
@@ -406,6 +412,7 @@ def _write_rows(
     now = utcnow()
     calendars: dict[tuple[str, str], SiteCalendar] = {}
     planned = []
+    clocks: dict[tuple[Any, ...], tuple[dt.datetime, dt.datetime | None]] = {}
     for number, raw in rows:
         row = _coerce(raw)
         programme = programmes[row["enterprise_id"]]
@@ -415,7 +422,9 @@ def _write_rows(
             calendar = calendars[site_key] = SiteCalendar(programme.site(row["site_id"]))
         notified_at = _start_of(calendar, dt.date.fromisoformat(row["notified_on"]))
         planned.append(
-            _Planned(number, row, programme, calendar, notified_at, f"{actor} ({file_name} row {number})")
+            _Planned(
+                number, row, programme, calendar, notified_at, f"{actor} ({file_name} row {number})", clocks
+            )
         )
 
     # Ids are read back by a placeholder reference rather than with INSERT ... RETURNING:
@@ -453,9 +462,11 @@ def _write_rows(
             if key in by_key:  # the range may hold other imports' cases too
                 by_key[key]["id"] = milestone_id
     session.execute(_bulk_insert(AuditEvent), [event for plan in planned for event in _audit_rows(plan, now)])
+    mail = _TaskMails(now)
     for plan in planned:
         if plan.milestone is not None and plan.milestone["kind"] == "follow_up_visit":
-            _tell_case_manager(session, plan)
+            mail.tell_case_manager(plan)
+    insert_rows(session, OutboxMessage, mail.rows)
     return [plan.reference for plan in planned]
 
 
@@ -547,7 +558,11 @@ def _planned_milestone(plan: _Planned) -> dict[str, Any] | None:
             day = dt.date.fromisoformat(row.get("assessed_on", row["notified_on"]))
             start = _start_of(plan.calendar, day)
     rule = programme.step(step)
-    due_at = plan.calendar.due(start, rule.deadline).due_at
+    clock_key = (programme.fingerprint, row["site_id"], step, start)
+    if clock_key not in plan.clocks:
+        due = plan.calendar.due(start, rule.deadline).due_at
+        plan.clocks[clock_key] = (due, next_escalation_at(programme, plan.calendar, step, due, -1))
+    due_at, first_level_at = plan.clocks[clock_key]
     suffix = f"/{number}" if number is not None else ""
     plan.milestone = {
         "key": f"{plan.reference}/r1/{step}{suffix}",
@@ -561,7 +576,7 @@ def _planned_milestone(plan: _Planned) -> dict[str, Any] | None:
         "status": MilestoneStatus.OPEN,
         "due_at": due_at,
         "escalation_level": -1,
-        "next_escalation_at": next_escalation_at(programme, plan.calendar, step, due_at, -1),
+        "next_escalation_at": first_level_at,
     }
     return plan.milestone
 
@@ -619,19 +634,55 @@ def _audit_rows(plan: _Planned, now: dt.datetime) -> list[dict[str, Any]]:
     return events
 
 
-def _tell_case_manager(session: Session, plan: _Planned) -> None:
-    """The follow-up visit's task email, as ``cw.schedule_visit`` sends it."""
-    assert plan.milestone is not None
-    number = plan.row.get("visits_done", 0) + 1
-    instructions = words(plan.programme.language)["instr.follow_up_visit"].format(number=number)
-    enqueue_task_mail(
-        session,
-        plan.programme,
-        Milestone(**plan.milestone),
-        [Role.CASE_MANAGER],
-        instructions,
-        reference=plan.reference,
-        contact_role=Role.CASE_MANAGER,
-        case_manager=plan.row.get("case_manager"),
-        case_id=plan.case_id,
-    )
+class _TaskMails:
+    """The follow-up visits' task emails, as ``cw.schedule_visit`` sends them, as outbox rows.
+
+    The same rows ``enqueue_task_mail`` adds one by one (no task links: an import issues none),
+    gathered for one bulk insert; whom each reaches is worked out once per programme, site and
+    case manager.
+    """
+
+    def __init__(self, now: dt.datetime) -> None:
+        self.now = now
+        self.rows: list[dict[str, Any]] = []
+        self._readers: dict[tuple[str, str, str | None], dict[str, list[str]]] = {}
+
+    def tell_case_manager(self, plan: _Planned) -> None:
+        assert plan.milestone is not None
+        programme, milestone = plan.programme, plan.milestone
+        case_manager = plan.row.get("case_manager")
+        key = (programme.fingerprint, milestone["site_id"], case_manager)
+        if key not in self._readers:
+            recipients = resolve_recipients(
+                programme, [Role.CASE_MANAGER], case_manager, milestone["site_id"]
+            )
+            self._readers[key] = by_language(programme, recipients, milestone["site_id"])
+        number = plan.row.get("visits_done", 0) + 1
+        instructions = words(programme.language)["instr.follow_up_visit"].format(number=number)
+        for language, readers in self._readers[key].items():
+            mail = task_mail(
+                programme,
+                reference=plan.reference,
+                site_id=milestone["site_id"],
+                step=milestone["kind"],
+                instructions=instructions,
+                due_at=milestone["due_at"],
+                contact_role=Role.CASE_MANAGER,
+                calendar_uid=f"{milestone['key']}@remediation-flows",
+                language=language,
+            )
+            self.rows.append(
+                {
+                    "message_id": f"<{uuid.uuid4()}@{MESSAGE_ID_DOMAIN}>",
+                    "kind": "task",
+                    "enterprise_id": milestone["enterprise_id"],
+                    "case_id": plan.case_id,
+                    "milestone_id": milestone["id"],
+                    "recipients": readers,
+                    **mail.outbox_fields(),
+                    "status": OutboxStatus.PENDING,
+                    "attempts": 0,
+                    "next_attempt_at": self.now,
+                    "created_at": self.now,
+                }
+            )

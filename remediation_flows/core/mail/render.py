@@ -7,6 +7,7 @@ identity, and :mod:`tests` check that none reaches an email.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from typing import TypedDict
@@ -136,24 +137,66 @@ def task_mail(
     """An enterprise's task: what to do, by when (site time), the case, whom to contact; with .ics.
 
     ``task_link`` is the recipient's personal task page, for a message to that one person only.
+    Like :func:`escalation_mail`, a task email without a link is filled into a template rendered
+    once per programme version, site, step, instructions, contact and language.
     """
+    title = step_title(language or programme.site(site_id).language or programme.language, step)
+    ics = calendar_entry(
+        uid=calendar_uid, summary=f"{reference}: {title}", description=instructions, due_at=due_at
+    )
+
+    def render(reference: str, due_at: dt.datetime, due_texts: tuple[str, str] | None = None) -> RenderedMail:
+        return _render_task(
+            programme,
+            reference=reference,
+            site_id=site_id,
+            step=step,
+            instructions=instructions,
+            due_at=due_at,
+            contact_role=contact_role,
+            language=language,
+            task_link=task_link,
+            due_texts=due_texts,
+        )
+
+    if task_link is not None or not programme.fingerprint or "\ue000" in instructions:
+        mail = render(reference, due_at)
+    else:
+        key = ("task", programme.fingerprint, site_id, step, instructions, contact_role, language)
+        template = _template(key, lambda: render(_CASE, _ANY_INSTANT, (_DUE, _DUE_SHORT)), programme, site_id)
+        mail = template.fill(_values(template, reference, due_at, 0))
+    return RenderedMail(mail.subject, mail.text, mail.html, ics)
+
+
+def _render_task(
+    programme: Programme,
+    *,
+    reference: str,
+    site_id: str,
+    step: str,
+    instructions: str,
+    due_at: dt.datetime,
+    contact_role: Role,
+    language: str | None,
+    task_link: str | None,
+    due_texts: tuple[str, str] | None = None,
+) -> RenderedMail:
+    """:func:`task_mail`'s subject and bodies rendered by Jinja from scratch (no calendar entry)."""
     notice = _step_notice(programme, site_id, step, due_at, language)
     w, title = notice.w, notice.title
-    subject = w["task_subject"].format(case=reference, title=title, due=notice.due_short)
+    due_text, due_short = due_texts or (notice.due_text, notice.due_short)
+    subject = w["task_subject"].format(case=reference, title=title, due=due_short)
     facts = [
         (w["case"], reference),
         (w["site"], notice.site_line),
         (w["what"], instructions),
-        (w["due"], notice.due_text),
+        (w["due"], due_text),
         (w["contact"], _contact_line(programme, contact_role, site_id)),
     ]
     if task_link is not None:
         facts.append((w["task_link"], task_link))
     text, html = render_notice(notice.language, subject, w["task_lead"], facts, w["task_action"])
-    ics = calendar_entry(
-        uid=calendar_uid, summary=f"{reference}: {title}", description=instructions, due_at=due_at
-    )
-    return RenderedMail(subject, text, html, ics)
+    return RenderedMail(subject, text, html)
 
 
 def escalation_mail(
@@ -188,21 +231,26 @@ def escalation_mail(
             stage=stage,
             language=language,
         )
-    key = (programme.fingerprint, site_id, step, owner_role, stage, language)
-    template = _ESCALATION_TEMPLATES.get(key)
-    if template is None:
-        if len(_ESCALATION_TEMPLATES) >= _TEMPLATES_KEPT:
-            _ESCALATION_TEMPLATES.clear()
-        template = _ESCALATION_TEMPLATES[key] = _escalation_template(programme, key)
-    due_text = format_instant(due_at, template.time_zone)
-    return template.fill(
-        {
-            "case": reference,
-            "due": due_text,
-            "due_short": due_text.split(" (")[0],
-            "late": str(working_days_late),
-        }
+    key = ("escalation", programme.fingerprint, site_id, step, owner_role, stage, language)
+    template = _template(
+        key,
+        lambda: _render_escalation(
+            programme,
+            reference=_CASE,
+            site_id=site_id,
+            step=step,
+            due_at=_ANY_INSTANT,
+            owner_role=owner_role,
+            working_days_late=0,
+            stage=stage,
+            language=language,
+            due_texts=(_DUE, _DUE_SHORT),
+            late_text=_LATE,
+        ),
+        programme,
+        site_id,
     )
+    return template.fill(_values(template, reference, due_at, working_days_late))
 
 
 #: Markers the templates are rendered with: private-use characters no word, template or HTML
@@ -211,7 +259,9 @@ _CASE, _DUE = "\ue000case\ue001", "\ue000due\ue001"
 _DUE_SHORT, _LATE = "\ue000short\ue001", "\ue000late\ue001"
 _MARKER_FIELDS = {_CASE: "case", _DUE: "due", _DUE_SHORT: "due_short", _LATE: "late"}
 _TEMPLATES_KEPT = 4096
-_ESCALATION_TEMPLATES: dict[tuple[str, str, str, str, str, str | None], _MailTemplate] = {}
+_TEMPLATES: dict[tuple[str | None, ...], _MailTemplate] = {}
+#: Any instant renders a template: the due date's text is a marker, and its zone the site's.
+_ANY_INSTANT = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -239,27 +289,26 @@ class _MailTemplate:
         )
 
 
-def _escalation_template(
-    programme: Programme, key: tuple[str, str, str, str, str, str | None]
+def _template(
+    key: tuple[str | None, ...], render: Callable[[], RenderedMail], programme: Programme, site_id: str
 ) -> _MailTemplate:
-    _, site_id, step, owner_role, stage, language = key
-    site = programme.site(site_id)
-    # Any instant renders the template: the due date's text is a marker, and the zone is the site's.
-    mail = _render_escalation(
-        programme,
-        reference=_CASE,
-        site_id=site_id,
-        step=step,
-        due_at=dt.datetime(2000, 1, 1, tzinfo=dt.UTC),
-        owner_role=owner_role,
-        working_days_late=0,
-        stage=stage,
-        language=language,
-        due_texts=(_DUE, _DUE_SHORT),
-        late_text=_LATE,
-    )
-    fields = _MailTemplate.fields
-    return _MailTemplate(site.time_zone, fields(mail.subject), fields(mail.text), fields(mail.html))
+    """The template under ``key``, rendered (with markers) by ``render`` the first time."""
+    template = _TEMPLATES.get(key)
+    if template is None:
+        if len(_TEMPLATES) >= _TEMPLATES_KEPT:
+            _TEMPLATES.clear()
+        mail = render()
+        fields = _MailTemplate.fields
+        time_zone = programme.site(site_id).time_zone
+        template = _TEMPLATES[key] = _MailTemplate(
+            time_zone, fields(mail.subject), fields(mail.text), fields(mail.html)
+        )
+    return template
+
+
+def _values(template: _MailTemplate, reference: str, due_at: dt.datetime, late: int) -> dict[str, str]:
+    due_text = format_instant(due_at, template.time_zone)
+    return {"case": reference, "due": due_text, "due_short": due_text.split(" (")[0], "late": str(late)}
 
 
 def _render_escalation(
