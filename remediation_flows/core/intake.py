@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeGuard
 
-from sqlalchemy import Insert, insert, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from remediation_flows.core import casework as cw
@@ -42,12 +42,11 @@ from remediation_flows.core.mail.i18n import step_title, words
 from remediation_flows.core.mail.render import task_mail
 from remediation_flows.core.statuses import MilestoneStatus, OutboxStatus
 from remediation_flows.core.store import repository as repo
-from remediation_flows.core.store.bulk import insert_rows
+from remediation_flows.core.store.bulk import insert_rows, update_rows
 from remediation_flows.core.store.repository import MESSAGE_ID_DOMAIN, CaseStore
 from remediation_flows.core.store.schema import (
     Assessment,
     AuditEvent,
-    Base,
     Case,
     ChildPersonalData,
     Milestone,
@@ -431,29 +430,31 @@ def _write_rows(
     # SQLAlchemy keeps RETURNING rows in parameter order on SQLite by inserting a row or two at
     # a time and splicing each result into the last, which grows with the square of the rows.
     batch = f"pending-{uuid.uuid4().hex[:12]}-"
-    session.execute(
-        _bulk_insert(Case), [_case_row(plan, f"{batch}{index}", now) for index, plan in enumerate(planned)]
+    insert_rows(
+        session, Case, [_case_row(plan, f"{batch}{index}", now) for index, plan in enumerate(planned)]
     )
     inserted = session.execute(select(Case.reference, Case.id).where(Case.reference.startswith(batch)))
     case_ids = {reference: case_id for reference, case_id in inserted}
     for index, plan in enumerate(planned):
         plan.case_id = case_ids[f"{batch}{index}"]
         plan.reference = f"CL-{plan.notified_at.astimezone(dt.UTC).year}-{plan.case_id:06d}"
-    session.execute(update(Case), [{"id": plan.case_id, "reference": plan.reference} for plan in planned])
+    update_rows(session, Case, "id", [{"id": plan.case_id, "reference": plan.reference} for plan in planned])
 
     assessments = [_assessment_row(plan) for plan in planned if "assessed_on" in plan.row]
     if assessments:
-        session.execute(_bulk_insert(Assessment), assessments)
-    reintegrations = [_reintegration_row(plan) for plan in planned if "effective_on" in plan.row]
+        insert_rows(session, Assessment, assessments)
+    reintegrations = [_reintegration_row(plan, now) for plan in planned if "effective_on" in plan.row]
     if reintegrations:
-        session.execute(_bulk_insert(Reintegration), reintegrations)
+        insert_rows(session, Reintegration, reintegrations)
     identities = [_identity_row(plan, now) for plan in planned if "full_name" in plan.row]
     if identities:
-        session.execute(_bulk_insert(ChildPersonalData), identities)
+        insert_rows(session, ChildPersonalData, identities)
 
     milestones = [milestone for plan in planned if (milestone := _planned_milestone(plan)) is not None]
     if milestones:
-        session.execute(_bulk_insert(Milestone), milestones)
+        for milestone in milestones:
+            milestone["created_at"] = now
+        insert_rows(session, Milestone, milestones)
         by_key = {milestone["key"]: milestone for milestone in milestones}
         first, last = min(case_ids.values()), max(case_ids.values())
         for key, milestone_id in session.execute(
@@ -461,20 +462,13 @@ def _write_rows(
         ):
             if key in by_key:  # the range may hold other imports' cases too
                 by_key[key]["id"] = milestone_id
-    session.execute(_bulk_insert(AuditEvent), [event for plan in planned for event in _audit_rows(plan, now)])
+    insert_rows(session, AuditEvent, [event for plan in planned for event in _audit_rows(plan, now)])
     mail = _TaskMails(now)
     for plan in planned:
         if plan.milestone is not None and plan.milestone["kind"] == "follow_up_visit":
             mail.tell_case_manager(plan)
     insert_rows(session, OutboxMessage, mail.rows)
     return [plan.reference for plan in planned]
-
-
-def _bulk_insert(model: type[Base]) -> Insert:
-    """A Core INSERT of ``model``'s table: one executemany for every row. The ORM's bulk insert
-    starts a new batch wherever the next row leaves other columns empty, which in a mixed sheet
-    is nearly every row; every row here has the same keys, None where a value is missing."""
-    return insert(model.__table__)  # type: ignore[arg-type]
 
 
 def _case_row(plan: _Planned, placeholder: str, now: dt.datetime) -> dict[str, Any]:
@@ -516,7 +510,7 @@ def _assessment_row(plan: _Planned) -> dict[str, Any]:
     }
 
 
-def _reintegration_row(plan: _Planned) -> dict[str, Any]:
+def _reintegration_row(plan: _Planned, now: dt.datetime) -> dict[str, Any]:
     young = plan.row.get("outcome") == "young_worker"
     return {
         "case_id": plan.case_id,
@@ -524,6 +518,7 @@ def _reintegration_row(plan: _Planned) -> dict[str, Any]:
         "kind": "young_worker_protection" if young else "school_reintegration",
         "effective_on": dt.date.fromisoformat(plan.row["effective_on"]),
         "recorded_by": plan.actor,
+        "recorded_at": now,
     }
 
 

@@ -6,7 +6,7 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
 from remediation_flows.core.statuses import OutboxStatus
@@ -115,3 +115,40 @@ def test_updated_rows_take_their_own_values(store, garment_brand):
             select(Milestone.escalation_level, Milestone.next_escalation_at).order_by(Milestone.id)
         ).all()
         assert [tuple(r) for r in rows] == [(2, None), (-1, AT), (0, AT + dt.timedelta(days=1))]
+
+
+def test_a_childs_identity_written_in_bulk_is_encrypted_as_the_orm_encrypts_it(
+    store, garment_brand, monkeypatch
+):
+    from cryptography.fernet import Fernet
+
+    from remediation_flows.core.store.protection import KEY_VARIABLE
+    from remediation_flows.core.store.schema import ChildPersonalData
+
+    monkeypatch.setenv(KEY_VARIABLE, Fernet.generate_key().decode())
+    with store.transaction() as session:
+        repo.register_programme(session, garment_brand, actor="setup")
+        case = repo.open_case(
+            session, garment_brand, site_id="dhaka-knit-01", notified_at=AT, source="audit", actor="pm"
+        )
+        case_id = case.id
+        insert_rows(
+            session,
+            ChildPersonalData,
+            [
+                {
+                    "case_id": case_id,
+                    "full_name": "Rina Akter",
+                    "birth_date": dt.date(2013, 1, 9),
+                    "recorded_by": "import",
+                    "recorded_at": AT,
+                }
+            ],
+        )
+    with store.transaction() as session:
+        stored = session.execute(
+            text("SELECT full_name, birth_date FROM child_personal_data WHERE case_id = :id"), {"id": case_id}
+        ).one()
+        assert "Rina" not in str(stored) and "2013" not in str(stored)
+        identity = session.get(ChildPersonalData, case_id)
+        assert (identity.full_name, identity.birth_date) == ("Rina Akter", dt.date(2013, 1, 9))

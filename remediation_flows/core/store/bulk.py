@@ -1,4 +1,5 @@
-"""Many rows written at once inside a session's transaction: COPY on PostgreSQL, executemany elsewhere.
+"""Many rows written at once inside a session's transaction: COPY on PostgreSQL, the driver's
+executemany on SQLite.
 
 The sweep and the import write thousands of rows in one transaction. Through the ORM each row
 costs its own Python bookkeeping and parameter processing; PostgreSQL's ``COPY`` takes them as one
@@ -15,21 +16,21 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, cast
 
-from sqlalchemy import JSON, Connection, Table, bindparam, insert, update
+from sqlalchemy import JSON, Connection, Dialect, Table, TypeDecorator, bindparam, insert, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from remediation_flows.core.store.schema import Base, UTCDateTime
+from remediation_flows.core.store.schema import Base
 
 
-def _copy_value(column_type: Any, value: Any) -> Any:
-    """``value`` as the column stores it: naive UTC for an instant, JSON text, an enum's value."""
+def _copy_value(column_type: Any, value: Any, dialect: Dialect) -> Any:
+    """``value`` as the column stores it: through the type's own conversion (naive UTC for an
+    instant, ciphertext for a protected value), then JSON as text and an enum as its value."""
+    if isinstance(column_type, TypeDecorator):
+        value = column_type.process_bind_param(value, dialect)
+        column_type = column_type.impl_instance
     if value is None:
         return None
-    if isinstance(column_type, UTCDateTime):
-        if value.tzinfo is None:
-            raise ValueError(f"refusing a naive datetime {value!r}: instants must carry a time zone")
-        return value.astimezone(dt.UTC).replace(tzinfo=None)
     if isinstance(column_type, JSON):
         return json.dumps(value)
     if isinstance(value, enum.Enum):
@@ -37,24 +38,30 @@ def _copy_value(column_type: Any, value: Any) -> Any:
     return value
 
 
-def _converter(column_type: Any) -> Callable[[Any], Any] | None:
-    """How a column's values are made ready for COPY, or None when they go as they are.
-
-    A batch repeats few distinct instants (the sweep's "now" in every row), so each is converted
-    once per statement.
-    """
-    if not isinstance(column_type, UTCDateTime | JSON) and not hasattr(column_type, "enum_class"):
-        return None
+def _memoised(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``convert`` remembering what it made of each instant: a batch repeats a few (the sweep's
+    "now" in every row), and converting one is most of the cost of writing it."""
     seen: dict[Any, Any] = {}
 
-    def convert(value: Any) -> Any:
+    def remembered(value: Any) -> Any:
         if isinstance(value, dt.datetime):
             if value not in seen:
-                seen[value] = _copy_value(column_type, value)
+                seen[value] = convert(value)
             return seen[value]
-        return _copy_value(column_type, value)
+        return convert(value)
 
-    return convert
+    return remembered
+
+
+def _converter(column_type: Any, dialect: Dialect) -> Callable[[Any], Any] | None:
+    """How a column's values are made ready for the driver, or None when they go as they are."""
+    if dialect.name == "postgresql":
+        if not isinstance(column_type, TypeDecorator | JSON) and not hasattr(column_type, "enum_class"):
+            return None
+        return _memoised(lambda value: _copy_value(column_type, value, dialect))
+    # Elsewhere, SQLAlchemy's own bind processing for the dialect, as an INSERT would apply it.
+    process = column_type.dialect_impl(dialect).bind_processor(dialect)
+    return None if process is None else _memoised(process)
 
 
 def insert_rows(session: Session, model: type[Base], rows: Sequence[Mapping[str, Any]]) -> None:
@@ -68,22 +75,35 @@ def insert_rows(session: Session, model: type[Base], rows: Sequence[Mapping[str,
     if defaulted:
         raise ValueError(f"rows for {table.name} must give {', '.join(defaulted)}")
     connection = session.connection()
-    if connection.dialect.name != "postgresql":
-        connection.execute(insert(table), list(rows))
-        return
+    dialect = connection.dialect
     converters = [
         (index, convert)
-        for index, convert in enumerate(_converter(table.c[name].type) for name in names)
+        for index, convert in enumerate(_converter(table.c[name].type, dialect) for name in names)
         if convert is not None
     ]
+
+    def values_of(row: Mapping[str, Any]) -> list[Any]:
+        values = [row[name] for name in names]
+        for index, convert in converters:
+            values[index] = convert(values[index])
+        return values
+
     quoted = ", ".join(f'"{name}"' for name in names)
+    if dialect.name != "postgresql":
+        # The driver's executemany with the values SQLAlchemy would bind: its per-row statement
+        # bookkeeping cost more than the insert itself.
+        marks = ", ".join("?" for _ in names) if dialect.paramstyle == "qmark" else None
+        if marks is None:
+            connection.execute(insert(table), list(rows))
+            return
+        statement = f'INSERT INTO "{table.name}" ({quoted}) VALUES ({marks})'
+        with _driver_cursor(connection, statement) as cursor:
+            cursor.executemany(statement, [values_of(row) for row in rows])
+        return
     statement = f'COPY "{table.name}" ({quoted}) FROM STDIN'
     with _driver_cursor(connection, statement) as cursor, cursor.copy(statement) as copy:
         for row in rows:
-            values = [row[name] for name in names]
-            for index, convert in converters:
-                values[index] = convert(values[index])
-            copy.write_row(values)
+            copy.write_row(values_of(row))
 
 
 def update_rows(session: Session, model: type[Base], key: str, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -109,7 +129,7 @@ def update_rows(session: Session, model: type[Base], key: str, rows: Sequence[Ma
     casts = []
     for name in columns:
         column_type = table.c[name].type
-        arrays.append([_copy_value(column_type, row[name]) for row in rows])
+        arrays.append([_copy_value(column_type, row[name], connection.dialect) for row in rows])
         casts.append(f"%s::{column_type.compile(dialect=connection.dialect)}[]")
     assignments = ", ".join(f'"{name}" = v."{name}"' for name in names)
     quoted = ", ".join(f'"{name}"' for name in columns)
