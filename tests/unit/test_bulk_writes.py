@@ -152,3 +152,16 @@ def test_a_childs_identity_written_in_bulk_is_encrypted_as_the_orm_encrypts_it(
         assert "Rina" not in str(stored) and "2013" not in str(stored)
         identity = session.get(ChildPersonalData, case_id)
         assert (identity.full_name, identity.birth_date) == ("Rina Akter", dt.date(2013, 1, 9))
+
+
+def test_none_for_a_json_column_is_stored_as_the_orm_stores_it(store):
+    """Core binds None given for a JSON column as JSON null; COPY must store the same."""
+    row = outbox_row(1) | {"deliveries": None}
+    with store.transaction() as session:
+        insert_rows(session, OutboxMessage, [row])
+        session.add(OutboxMessage(**(outbox_row(2) | {"deliveries": None})))
+    with store.transaction() as session:
+        stored = (
+            session.execute(text("SELECT deliveries IS NULL FROM outbox ORDER BY message_id")).scalars().all()
+        )
+        assert stored[0] == stored[1]

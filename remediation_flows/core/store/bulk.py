@@ -29,10 +29,11 @@ def _copy_value(column_type: Any, value: Any, dialect: Dialect) -> Any:
     if isinstance(column_type, TypeDecorator):
         value = column_type.process_bind_param(value, dialect)
         column_type = column_type.impl_instance
+    if isinstance(column_type, JSON):
+        # None given for a JSON column is JSON null, as SQLAlchemy binds it (none_as_null is off).
+        return json.dumps(value)
     if value is None:
         return None
-    if isinstance(column_type, JSON):
-        return json.dumps(value)
     if isinstance(value, enum.Enum):
         return value.value
     return value
