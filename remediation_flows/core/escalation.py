@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, literal, select, tuple_, update
+from sqlalchemy import literal, select, tuple_
 from sqlalchemy.orm import Session
 
 from remediation_flows.core.clocks import SiteCalendar
@@ -24,6 +24,7 @@ from remediation_flows.core.errors import RemediationError
 from remediation_flows.core.ladder import Calendars, LevelTime, ladder_schedule, next_escalation_at
 from remediation_flows.core.mail.render import escalation_mail, unplaceable_ladder_mail
 from remediation_flows.core.statuses import MilestoneStatus, OutboxStatus
+from remediation_flows.core.store.bulk import insert_rows, update_rows
 from remediation_flows.core.store.repository import (
     CaseStore,
     enqueue_mail,
@@ -125,12 +126,12 @@ def sweep(
         return preview(store, as_of, batch_size=batch_size)
     result = SweepResult(as_of=as_of)
     with store.transaction() as session:
-        calendars = Calendars(programme_versions(session))
+        memo = _Memo(Calendars(programme_versions(session)))
     # Milestones that cannot be placed stay due for the next sweep; this one passes over them.
     passed_over: set[int] = set()
     while True:
         with store.transaction() as session:
-            fetched = _sweep_batch(session, calendars, as_of, batch_size, result, passed_over, write=True)
+            fetched = _sweep_batch(session, memo, as_of, batch_size, result, passed_over, write=True)
         if fetched < batch_size:
             return result
 
@@ -139,11 +140,11 @@ def preview(store: CaseStore, as_of: dt.datetime, *, batch_size: int = 1000) -> 
     """What a sweep at ``as_of`` would fire, to whom and why; writes nothing and locks nothing."""
     result = SweepResult(as_of=as_of.astimezone(dt.UTC), preview=True)
     with store.reading() as session:
-        calendars = Calendars(programme_versions(session))
+        memo = _Memo(Calendars(programme_versions(session)))
         cursor: list[tuple[dt.datetime, int]] = []  # keyset paging: the last row seen
         while True:
             fetched = _sweep_batch(
-                session, calendars, result.as_of, batch_size, result, set(), write=False, cursor=cursor
+                session, memo, result.as_of, batch_size, result, set(), write=False, cursor=cursor
             )
             if fetched < batch_size:
                 session.rollback()  # a preview leaves no trace, not even a held lock
@@ -157,9 +158,48 @@ class _Placed:
     schedule: list[LevelTime]
 
 
-def _place(session: Session, calendars: Calendars, milestone: Any) -> _Placed | str:
-    """The milestone's programme, site calendar and ladder, or the reason they cannot be found."""
+@dataclass
+class _Memo:
+    """What one sweep works out once and reuses for every milestone that shares it.
+
+    Thousands of overdue milestones share a handful of programmes, sites, steps and due dates:
+    their ladder, lateness and recipients are computed once per sweep, not once per milestone.
+    """
+
+    calendars: Calendars
+    placed: dict[tuple[str, str, str, dt.datetime], _Placed] = field(default_factory=dict)
+    late: dict[tuple[str, str, dt.datetime], int] = field(default_factory=dict)
+    readers: dict[tuple[Any, ...], tuple[list[str], dict[str, list[str]]]] = field(default_factory=dict)
+
+    def working_days_late(self, placed: _Placed, milestone: Any, as_of: dt.datetime) -> int:
+        key = (milestone.config_sha256, milestone.site_id, milestone.due_at)
+        if key not in self.late:
+            self.late[key] = placed.calendar.working_days_late(milestone.due_at, as_of)
+        return self.late[key]
+
+    def recipients(
+        self, placed: _Placed, roles: tuple[Role, ...], milestone: Any, case_manager: str | None
+    ) -> tuple[list[str], dict[str, list[str]]]:
+        """Whom ``roles`` reach for this milestone, and those grouped by the language each reads."""
+        key = (milestone.config_sha256, roles, case_manager, milestone.site_id)
+        if key not in self.readers:
+            recipients = resolve_recipients(placed.programme, roles, case_manager, milestone.site_id)
+            self.readers[key] = (recipients, by_language(placed.programme, recipients, milestone.site_id))
+        return self.readers[key]
+
+
+def _place(session: Session, memo: _Memo, milestone: Any) -> _Placed | str:
+    """The milestone's programme, site calendar and ladder, or the reason they cannot be found.
+
+    Milestones of one step at one site due at one instant share a ladder: it is placed once per
+    sweep (kept in ``calendars``), since placing it walks the site's working days level by level.
+    """
     sha = milestone.config_sha256
+    key = (sha, milestone.site_id, milestone.kind, milestone.due_at)
+    placed = memo.placed.get(key)
+    if placed is not None:
+        return placed
+    calendars = memo.calendars
     if sha not in calendars.programmes:
         # Registered after this sweep began (a new programme version): load what the store has now.
         try:
@@ -169,16 +209,18 @@ def _place(session: Session, calendars: Calendars, milestone: Any) -> _Placed | 
     try:
         calendar = calendars.of(sha, milestone.site_id)
         programme = calendars.programmes[sha]
-        return _Placed(
+        placed = _Placed(
             programme, calendar, ladder_schedule(programme, calendar, milestone.kind, milestone.due_at)
         )
     except (RemediationError, KeyError) as error:
         return f"{type(error).__name__}: {error}"
+    memo.placed[key] = placed
+    return placed
 
 
 def _sweep_batch(
     session: Session,
-    calendars: Calendars,
+    memo: _Memo,
     as_of: dt.datetime,
     batch_size: int,
     result: SweepResult,
@@ -234,7 +276,7 @@ def _sweep_batch(
     for milestone in rows:
         reference, case_manager = milestone.reference, milestone.case_manager
         result.examined += 1
-        placed = _place(session, calendars, milestone)
+        placed = _place(session, memo, milestone)
         if isinstance(placed, str):
             # Never switch a ladder off: the milestone stays due, and people hear of it once.
             result.skipped.append(f"{milestone.key}: {placed}")
@@ -249,6 +291,7 @@ def _sweep_batch(
             milestone_updates.append(
                 {
                     "id": milestone.id,
+                    "escalation_level": milestone.escalation_level,
                     "next_escalation_at": next_escalation_at(
                         programme, calendar, milestone.kind, milestone.due_at, milestone.escalation_level
                     ),
@@ -256,7 +299,7 @@ def _sweep_batch(
             )
             continue
         top = come[-1]
-        late = calendar.working_days_late(milestone.due_at, as_of)
+        late = memo.working_days_late(placed, milestone, as_of)
         for level in come:
             escalation_rows.append(
                 {
@@ -278,11 +321,9 @@ def _sweep_batch(
             }
         )
         subject_ref = reference or milestone.key.split("/")[0]
-        recipients = resolve_recipients(programme, top.level.notify, case_manager, milestone.site_id)
+        recipients, languages = memo.recipients(placed, tuple(top.level.notify), milestone, case_manager)
         # One email per language read; the first keeps the Message-ID a single-language level always had.
-        for group, (language, readers) in enumerate(
-            by_language(programme, recipients, milestone.site_id).items()
-        ):
+        for group, (language, readers) in enumerate(languages.items()):
             mail = escalation_mail(
                 programme,
                 reference=subject_ref,
@@ -351,16 +392,12 @@ def _sweep_batch(
         )
     if not write:
         return len(rows)
-    reaimed = [u for u in milestone_updates if "escalation_level" not in u]
-    advanced = [u for u in milestone_updates if "escalation_level" in u]
-    for updates in (reaimed, advanced):
-        if updates:
-            session.execute(update(Milestone), updates)
-    if escalation_rows:
-        # The unique (milestone, due date, level) key is the last guard against a double send.
-        session.execute(insert(MilestoneEscalation), escalation_rows)
-        session.execute(insert(OutboxMessage), outbox_rows)
-        session.execute(insert(AuditEvent), audit_rows)
+    # In bulk, inside this transaction (COPY on PostgreSQL): the rows are the same as the ORM's.
+    update_rows(session, Milestone, "id", milestone_updates)
+    # The unique (milestone, due date, level) key is the last guard against a double send.
+    insert_rows(session, MilestoneEscalation, escalation_rows)
+    insert_rows(session, OutboxMessage, outbox_rows)
+    insert_rows(session, AuditEvent, audit_rows)
     return len(rows)
 
 

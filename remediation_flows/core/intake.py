@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeGuard
 
-from sqlalchemy import Insert, insert, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from remediation_flows.core import casework as cw
@@ -36,19 +36,21 @@ from remediation_flows.core.clocks import SiteCalendar
 from remediation_flows.core.config.loader import schema_errors, schema_message
 from remediation_flows.core.config.model import Programme, Role
 from remediation_flows.core.errors import RemediationError
+from remediation_flows.core.escalation import by_language, resolve_recipients
 from remediation_flows.core.ladder import next_escalation_at
 from remediation_flows.core.mail.i18n import step_title, text
-from remediation_flows.core.notices import enqueue_task_mail
-from remediation_flows.core.statuses import MilestoneStatus
+from remediation_flows.core.mail.render import task_mail
+from remediation_flows.core.statuses import MilestoneStatus, OutboxStatus
 from remediation_flows.core.store import repository as repo
-from remediation_flows.core.store.repository import CaseStore
+from remediation_flows.core.store.bulk import insert_rows, update_rows
+from remediation_flows.core.store.repository import MESSAGE_ID_DOMAIN, CaseStore
 from remediation_flows.core.store.schema import (
     Assessment,
     AuditEvent,
-    Base,
     Case,
     ChildPersonalData,
     Milestone,
+    OutboxMessage,
     Reintegration,
     utcnow,
 )
@@ -386,6 +388,9 @@ class _Planned:
     calendar: SiteCalendar
     notified_at: dt.datetime
     actor: str
+    #: Due dates and first ladder instants by programme, site, step and start, shared by every row
+    #: of the sheet: rows share a few dates, and each is a walk over the site's working days.
+    clocks: dict[tuple[Any, ...], tuple[dt.datetime, dt.datetime | None]]
     case_id: int = 0
     reference: str = ""
     milestone: dict[str, Any] | None = None
@@ -406,6 +411,7 @@ def _write_rows(
     now = utcnow()
     calendars: dict[tuple[str, str], SiteCalendar] = {}
     planned = []
+    clocks: dict[tuple[Any, ...], tuple[dt.datetime, dt.datetime | None]] = {}
     for number, raw in rows:
         row = _coerce(raw)
         programme = programmes[row["enterprise_id"]]
@@ -415,36 +421,40 @@ def _write_rows(
             calendar = calendars[site_key] = SiteCalendar(programme.site(row["site_id"]))
         notified_at = _start_of(calendar, dt.date.fromisoformat(row["notified_on"]))
         planned.append(
-            _Planned(number, row, programme, calendar, notified_at, f"{actor} ({file_name} row {number})")
+            _Planned(
+                number, row, programme, calendar, notified_at, f"{actor} ({file_name} row {number})", clocks
+            )
         )
 
     # Ids are read back by a placeholder reference rather than with INSERT ... RETURNING:
     # SQLAlchemy keeps RETURNING rows in parameter order on SQLite by inserting a row or two at
     # a time and splicing each result into the last, which grows with the square of the rows.
     batch = f"pending-{uuid.uuid4().hex[:12]}-"
-    session.execute(
-        _bulk_insert(Case), [_case_row(plan, f"{batch}{index}", now) for index, plan in enumerate(planned)]
+    insert_rows(
+        session, Case, [_case_row(plan, f"{batch}{index}", now) for index, plan in enumerate(planned)]
     )
     inserted = session.execute(select(Case.reference, Case.id).where(Case.reference.startswith(batch)))
     case_ids = {reference: case_id for reference, case_id in inserted}
     for index, plan in enumerate(planned):
         plan.case_id = case_ids[f"{batch}{index}"]
         plan.reference = f"CL-{plan.notified_at.astimezone(dt.UTC).year}-{plan.case_id:06d}"
-    session.execute(update(Case), [{"id": plan.case_id, "reference": plan.reference} for plan in planned])
+    update_rows(session, Case, "id", [{"id": plan.case_id, "reference": plan.reference} for plan in planned])
 
     assessments = [_assessment_row(plan) for plan in planned if "assessed_on" in plan.row]
     if assessments:
-        session.execute(_bulk_insert(Assessment), assessments)
-    reintegrations = [_reintegration_row(plan) for plan in planned if "effective_on" in plan.row]
+        insert_rows(session, Assessment, assessments)
+    reintegrations = [_reintegration_row(plan, now) for plan in planned if "effective_on" in plan.row]
     if reintegrations:
-        session.execute(_bulk_insert(Reintegration), reintegrations)
+        insert_rows(session, Reintegration, reintegrations)
     identities = [_identity_row(plan, now) for plan in planned if "full_name" in plan.row]
     if identities:
-        session.execute(_bulk_insert(ChildPersonalData), identities)
+        insert_rows(session, ChildPersonalData, identities)
 
     milestones = [milestone for plan in planned if (milestone := _planned_milestone(plan)) is not None]
     if milestones:
-        session.execute(_bulk_insert(Milestone), milestones)
+        for milestone in milestones:
+            milestone["created_at"] = now
+        insert_rows(session, Milestone, milestones)
         by_key = {milestone["key"]: milestone for milestone in milestones}
         first, last = min(case_ids.values()), max(case_ids.values())
         for key, milestone_id in session.execute(
@@ -452,18 +462,13 @@ def _write_rows(
         ):
             if key in by_key:  # the range may hold other imports' cases too
                 by_key[key]["id"] = milestone_id
-    session.execute(_bulk_insert(AuditEvent), [event for plan in planned for event in _audit_rows(plan, now)])
+    insert_rows(session, AuditEvent, [event for plan in planned for event in _audit_rows(plan, now)])
+    mail = _TaskMails(now)
     for plan in planned:
         if plan.milestone is not None and plan.milestone["kind"] == "follow_up_visit":
-            _tell_case_manager(session, plan)
+            mail.tell_case_manager(plan)
+    insert_rows(session, OutboxMessage, mail.rows)
     return [plan.reference for plan in planned]
-
-
-def _bulk_insert(model: type[Base]) -> Insert:
-    """A Core INSERT of ``model``'s table: one executemany for every row. The ORM's bulk insert
-    starts a new batch wherever the next row leaves other columns empty, which in a mixed sheet
-    is nearly every row; every row here has the same keys, None where a value is missing."""
-    return insert(model.__table__)  # type: ignore[arg-type]
 
 
 def _case_row(plan: _Planned, placeholder: str, now: dt.datetime) -> dict[str, Any]:
@@ -505,7 +510,7 @@ def _assessment_row(plan: _Planned) -> dict[str, Any]:
     }
 
 
-def _reintegration_row(plan: _Planned) -> dict[str, Any]:
+def _reintegration_row(plan: _Planned, now: dt.datetime) -> dict[str, Any]:
     young = plan.row.get("outcome") == "young_worker"
     return {
         "case_id": plan.case_id,
@@ -513,6 +518,7 @@ def _reintegration_row(plan: _Planned) -> dict[str, Any]:
         "kind": "young_worker_protection" if young else "school_reintegration",
         "effective_on": dt.date.fromisoformat(plan.row["effective_on"]),
         "recorded_by": plan.actor,
+        "recorded_at": now,
     }
 
 
@@ -547,7 +553,11 @@ def _planned_milestone(plan: _Planned) -> dict[str, Any] | None:
             day = dt.date.fromisoformat(row.get("assessed_on", row["notified_on"]))
             start = _start_of(plan.calendar, day)
     rule = programme.step(step)
-    due_at = plan.calendar.due(start, rule.deadline).due_at
+    clock_key = (programme.fingerprint, row["site_id"], step, start)
+    if clock_key not in plan.clocks:
+        due = plan.calendar.due(start, rule.deadline).due_at
+        plan.clocks[clock_key] = (due, next_escalation_at(programme, plan.calendar, step, due, -1))
+    due_at, first_level_at = plan.clocks[clock_key]
     suffix = f"/{number}" if number is not None else ""
     plan.milestone = {
         "key": f"{plan.reference}/r1/{step}{suffix}",
@@ -561,7 +571,7 @@ def _planned_milestone(plan: _Planned) -> dict[str, Any] | None:
         "status": MilestoneStatus.OPEN,
         "due_at": due_at,
         "escalation_level": -1,
-        "next_escalation_at": next_escalation_at(programme, plan.calendar, step, due_at, -1),
+        "next_escalation_at": first_level_at,
     }
     return plan.milestone
 
@@ -619,19 +629,55 @@ def _audit_rows(plan: _Planned, now: dt.datetime) -> list[dict[str, Any]]:
     return events
 
 
-def _tell_case_manager(session: Session, plan: _Planned) -> None:
-    """The follow-up visit's task email, as ``cw.schedule_visit`` sends it."""
-    assert plan.milestone is not None
-    number = plan.row.get("visits_done", 0) + 1
-    instructions = text("instr.follow_up_visit", number=number)
-    enqueue_task_mail(
-        session,
-        plan.programme,
-        Milestone(**plan.milestone),
-        [Role.CASE_MANAGER],
-        instructions,
-        reference=plan.reference,
-        contact_role=Role.CASE_MANAGER,
-        case_manager=plan.row.get("case_manager"),
-        case_id=plan.case_id,
-    )
+class _TaskMails:
+    """The follow-up visits' task emails, as ``cw.schedule_visit`` sends them, as outbox rows.
+
+    The same rows ``enqueue_task_mail`` adds one by one (no task links: an import issues none),
+    gathered for one bulk insert; whom each reaches is worked out once per programme, site and
+    case manager.
+    """
+
+    def __init__(self, now: dt.datetime) -> None:
+        self.now = now
+        self.rows: list[dict[str, Any]] = []
+        self._readers: dict[tuple[str, str, str | None], dict[str, list[str]]] = {}
+
+    def tell_case_manager(self, plan: _Planned) -> None:
+        assert plan.milestone is not None
+        programme, milestone = plan.programme, plan.milestone
+        case_manager = plan.row.get("case_manager")
+        key = (programme.fingerprint, milestone["site_id"], case_manager)
+        if key not in self._readers:
+            recipients = resolve_recipients(
+                programme, [Role.CASE_MANAGER], case_manager, milestone["site_id"]
+            )
+            self._readers[key] = by_language(programme, recipients, milestone["site_id"])
+        number = plan.row.get("visits_done", 0) + 1
+        instructions = text("instr.follow_up_visit", number=number)
+        for language, readers in self._readers[key].items():
+            mail = task_mail(
+                programme,
+                reference=plan.reference,
+                site_id=milestone["site_id"],
+                step=milestone["kind"],
+                instructions=instructions,
+                due_at=milestone["due_at"],
+                contact_role=Role.CASE_MANAGER,
+                calendar_uid=f"{milestone['key']}@remediation-flows",
+                language=language,
+            )
+            self.rows.append(
+                {
+                    "message_id": f"<{uuid.uuid4()}@{MESSAGE_ID_DOMAIN}>",
+                    "kind": "task",
+                    "enterprise_id": milestone["enterprise_id"],
+                    "case_id": plan.case_id,
+                    "milestone_id": milestone["id"],
+                    "recipients": readers,
+                    **mail.outbox_fields(),
+                    "status": OutboxStatus.PENDING,
+                    "attempts": 0,
+                    "next_attempt_at": self.now,
+                    "created_at": self.now,
+                }
+            )

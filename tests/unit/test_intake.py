@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
 from remediation_flows.cli import main
-from remediation_flows.core.config import load_programme_file
+from remediation_flows.core.config import Role, load_programme_file
 from remediation_flows.core.intake import IntakeInvalid, import_cases
 from remediation_flows.core.store import repository as repo
 from remediation_flows.core.store.schema import (
@@ -216,3 +216,59 @@ def test_the_intake_schema_lists_exactly_the_case_sources():
     schema = json.loads((schemas_dir() / "case_intake.schema.json").read_text(encoding="utf-8"))
     listed = schema["properties"]["source"]["enum"]
     assert sorted(listed) == sorted(source.value for source in CaseSource)
+
+
+def test_an_imported_monitoring_case_tells_its_case_manager_as_a_scheduled_visit_does(
+    store, tmp_path, capsys
+):
+    """The import writes the visit's task email in bulk; it must be the email enqueue_task_mail writes."""
+    from remediation_flows.core.mail.i18n import words
+    from remediation_flows.core.mail.render import task_mail
+
+    status, out = run_import(store, write_csv(tmp_path, GOOD), capsys)
+    assert status == 0, out.err
+    garment = load_programme_file(EXAMPLES / "garment_brand.yaml")
+    with store.transaction() as session:
+        [mail] = session.scalars(select(OutboxMessage)).all()
+        milestone = session.get(Milestone, mail.milestone_id)
+        case = session.get(Case, mail.case_id)
+        assert milestone.kind == "follow_up_visit" and case.legacy_reference == "OLD-1"
+        assert mail.recipients == garment.emails_for([Role.CASE_MANAGER], "dhaka-knit-01")
+        expected = task_mail(
+            garment,
+            reference=case.reference,
+            site_id="dhaka-knit-01",
+            step="follow_up_visit",
+            instructions=words(garment.language)["instr.follow_up_visit"].format(number=3),
+            due_at=milestone.due_at,
+            contact_role=Role.CASE_MANAGER,
+            calendar_uid=f"{milestone.key}@remediation-flows",
+        )
+        assert (mail.subject, mail.body_text, mail.body_html) == (
+            expected.subject,
+            expected.text,
+            expected.html,
+        )
+        assert f"UID:{milestone.key}@remediation-flows" in mail.calendar_ics
+        assert (mail.kind, mail.status, mail.attempts, mail.enterprise_id) == (
+            "task",
+            "pending",
+            0,
+            "northwind-apparel",
+        )
+
+
+def test_a_bad_row_deep_in_a_large_sheet_is_named_and_nothing_is_written(store, tmp_path):
+    """40,000 good rows and one bad one at the end: the bad row is named by its number, and the
+    rows before it (read, checked and ready for the bulk write) are not written."""
+    register_examples(store)
+    nothing = imported(store)
+    good = GOOD[2].replace("OLD-3", "OLD-{n}")
+    lines = [good.format(n=number) for number in range(2, 40_000)]
+    lines.append(good.format(n=40_000).replace("2026-11-20", "2026-11-31"))  # no such day
+    path = write_csv(tmp_path, lines)
+    with pytest.raises(IntakeInvalid) as refused:
+        import_cases(store, path, "pm@ngo.example")
+    [problem] = refused.value.problems
+    assert problem.row == 40_000 and problem.column == "notified_on"
+    assert imported(store) == nothing

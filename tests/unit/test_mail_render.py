@@ -230,3 +230,47 @@ def test_a_programme_role_with_markup_in_a_contact_name_is_escaped(garment_brand
     )
     assert "Rahim &lt;i&gt;Uddin&lt;/i&gt; &lt;rahim.uddin@ngo.example&gt;" in mail.html
     assert "Rahim <i>Uddin</i> <rahim.uddin@ngo.example>" in mail.text
+
+
+@pytest.mark.parametrize("reference", [REFERENCE, MARKUP, "{case} {0} }{ %s"])
+def test_an_escalation_mail_filled_into_its_template_is_the_one_jinja_renders(programme, reference):
+    """The sweep fills each email into a template rendered once per site, step, owner, stage and
+    language; every such email must be exactly what rendering it afresh gives, escaping included."""
+    assert programme.fingerprint  # a loaded programme: the templated path is the one under test
+    for site_id in programme.sites:
+        for stage in ("reminder", "due", "overdue"):
+            for role in (Role.CASE_MANAGER, Role.ENTERPRISE_FOCAL_POINT):
+                for due_at, late in ((DUE, 3), (DUE + dt.timedelta(days=40, hours=5), 12)):
+                    arguments = {
+                        "reference": reference,
+                        "site_id": site_id,
+                        "step": "follow_up_visit",
+                        "due_at": due_at,
+                        "owner_role": str(role),
+                        "working_days_late": late,
+                        "stage": stage,
+                    }
+                    filled = render.escalation_mail(programme, **arguments)
+                    assert filled == render._render_escalation(programme, **arguments)
+                    assert str(escape(reference)) in filled.html and reference in filled.text
+
+
+@pytest.mark.parametrize("reference", [REFERENCE, MARKUP])
+def test_a_task_mail_filled_into_its_template_is_the_one_jinja_renders(programme, reference):
+    """Task emails without a link are filled into a template too (the import writes thousands)."""
+    for site_id in programme.sites:
+        for instructions in ("Visit the child at school {number}", MARKUP):
+            for due_at in (DUE, DUE + dt.timedelta(days=40, hours=5)):
+                arguments = {
+                    "reference": reference,
+                    "site_id": site_id,
+                    "step": "follow_up_visit",
+                    "instructions": instructions,
+                    "due_at": due_at,
+                    "contact_role": Role.CASE_MANAGER,
+                    "language": None,
+                }
+                filled = render.task_mail(programme, **arguments, calendar_uid="CL/r1/x@remediation-flows")
+                fresh = render._render_task(programme, **arguments, task_link=None)
+                assert (filled.subject, filled.text, filled.html) == (fresh.subject, fresh.text, fresh.html)
+                assert "UID:CL/r1/x@remediation-flows" in (filled.calendar_ics or "")

@@ -25,6 +25,13 @@ from remediation_flows.core.store import repository as repo
 from remediation_flows.core.store.schema import AuditEvent, OutboxMessage
 from tests.conftest import ROOT, free_port, recording_smtp_server
 
+
+def after_enqueueing() -> dt.datetime:
+    """A dispatch instant just after the rows were enqueued (enqueue_mail makes them due now): a fixed
+    date stopped the rows being due once the calendar passed it."""
+    return dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
+
+
 SENDER = "remediation@ngo.example"
 
 
@@ -87,8 +94,7 @@ async def test_server_down_retries_with_backoff_then_fails_and_tells_the_program
     handler, live_port = smtp_server
     [message_id] = enqueue(store, garment_brand, 1)
     dead = settings(free_port())  # nothing listens there
-    # From the present: a message enqueued now is not due at a fixed date that has since passed.
-    start = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
+    start = after_enqueueing()
     first = await dispatch(store, dead, now=start, max_attempts=3)
     assert (first.sent, first.retrying) == (0, 1)
     with store.transaction() as session:
@@ -126,7 +132,7 @@ async def test_a_dead_dispatchers_claim_expires_and_the_message_goes_with_the_sa
 ):
     handler, port = smtp_server
     [message_id] = enqueue(store, garment_brand, 1)
-    start = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)  # messages enqueued now are due
+    start = after_enqueueing()
     from remediation_flows.core.mail.outbox import claim_batch
 
     claimed, _ = claim_batch(store, start, 10, dt.timedelta(minutes=10))  # then the process dies
@@ -191,7 +197,7 @@ async def test_a_greylisted_recipient_is_retried_after_the_backoff_and_only_that
     [message_id] = enqueue(
         store, garment_brand, 1, recipients=("compliance@northwind-apparel.example", "grey@example.org")
     )
-    start = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)  # messages enqueued now are due
+    start = after_enqueueing()
     first = await dispatch(store, settings(port), now=start)
     assert (first.sent, first.retrying, first.failed) == (0, 1, 0)
     [row] = outbox_rows(store)
@@ -215,7 +221,7 @@ async def test_a_451_for_the_only_recipient_is_transient_not_a_failure(store, ga
     handler, port = smtp_server
     handler.rcpt_replies["busy@example.org"] = ["451 4.2.1 Mailbox busy", "452 4.2.2 Over quota for now"]
     enqueue(store, garment_brand, 1, recipients=("busy@example.org",))
-    start = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)  # messages enqueued now are due
+    start = after_enqueueing()
     assert (await dispatch(store, settings(port), now=start)).retrying == 1
     assert (await dispatch(store, settings(port), now=start + dt.timedelta(minutes=1))).retrying == 1
     assert handler.received() == []
@@ -230,7 +236,7 @@ async def test_recipients_still_refused_when_attempts_run_out_fail_and_the_progr
     handler, port = smtp_server
     handler.rcpt_replies["grey@example.org"] = ["451 4.7.1 Greylisted"] * 3
     enqueue(store, garment_brand, 1, recipients=("compliance@northwind-apparel.example", "grey@example.org"))
-    start = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)  # messages enqueued now are due
+    start = after_enqueueing()
     for minutes in (0, 1, 3):
         result = await dispatch(
             store, settings(port), now=start + dt.timedelta(minutes=minutes), max_attempts=3
@@ -249,7 +255,7 @@ async def test_recipients_still_refused_when_attempts_run_out_fail_and_the_progr
 async def test_a_dead_dispatchers_claim_frees_up_within_a_minute(store, garment_brand, smtp_server):
     handler, port = smtp_server
     [message_id] = enqueue(store, garment_brand, 1)
-    start = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)  # messages enqueued now are due
+    start = after_enqueueing()
     claimed, _ = claim_batch(store, start, 10)  # the default lease; then the process dies
     assert len(claimed) == 1
     assert (await dispatch(store, settings(port), now=start + dt.timedelta(seconds=45))).claimed == 0

@@ -78,18 +78,220 @@ def load_bounded(text: str) -> Any:
     more than one document, an undefined or self-containing alias, nesting deeper than
     :data:`NESTING_LIMIT`, or aliases that add more than :data:`ALIAS_EXPANSION_LIMIT` values.
     """
-    loader = _StringDatesLoader(text)
-    # Every node made here lives until the document is built, so the cyclic collector's
+    # Every value made here lives until the document is built, so the cyclic collector's
     # passes find nothing to free and, over a large document, cost as much as the parse.
     collecting = gc.isenabled()
     gc.disable()
     try:
-        node = _compose(loader)
-        return None if node is None else loader.construct_document(node)
+        loader = _StringDatesLoader(text)
+        try:
+            return _build(loader)
+        except _UncommonTag:
+            pass  # a tag the direct builder does not make: PyYAML's constructor makes it
+        finally:
+            loader.dispose()
+        loader = _StringDatesLoader(text)
+        try:
+            node = _compose(loader)
+            return None if node is None else loader.construct_document(node)
+        finally:
+            loader.dispose()
     finally:
-        loader.dispose()
         if collecting:
             gc.enable()
+
+
+class _UncommonTag(Exception):
+    """A tag beyond a programme's plain maps, lists, strings, numbers, booleans and nulls."""
+
+
+_STR, _MAP, _SEQ = "tag:yaml.org,2002:str", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
+_MERGE, _VALUE = "tag:yaml.org,2002:merge", "tag:yaml.org,2002:value"
+_PLAIN_SCALARS = {"tag:yaml.org,2002:null", "tag:yaml.org,2002:bool", "tag:yaml.org,2002:int"}
+_PLAIN_SCALARS |= {"tag:yaml.org,2002:float"}
+#: The pending key of a mapping whose next value is merged in (``<<: *defaults``).
+_MERGE_KEY = object()
+
+
+class _Building:
+    """A list or dict being built: its expanded size so far, a pending key, and merged-in values."""
+
+    __slots__ = ("anchor", "key", "mark", "merges", "size", "value")
+
+    def __init__(self, value: list[Any] | dict[Any, Any], anchor: str | None, mark: Any) -> None:
+        self.value = value
+        self.anchor = anchor
+        self.mark = mark
+        self.size = 1
+        self.key: Any = _NO_KEY
+        self.merges: list[Any] = []
+
+
+_NO_KEY = object()
+
+
+def _build(loader: Any) -> Any:
+    """The document's values, built straight from the parser's events, as PyYAML's safe constructor
+    would build them, under the same bounds as :func:`_compose`.
+
+    Composing nodes and then constructing values from them walked a large programme twice, in
+    Python, and resolved the same few hundred distinct plain scalars hundreds of thousands of times;
+    here each event becomes its value at once and each distinct scalar is resolved once. Anything
+    but plain maps, lists and scalars raises :class:`_UncommonTag`, and the caller composes instead.
+    """
+    anchors: dict[str, tuple[Any, int]] = {}
+    building: list[_Building] = []
+    ids_open: set[int] = set()
+    scalars: dict[tuple[str, tuple[bool, bool], str | None], tuple[str, Any]] = {}
+    anchor_marks: dict[str, Any] = {}
+
+    def new_anchor(event: Any) -> None:
+        if event.anchor in anchor_marks:
+            raise yaml.composer.ComposerError(
+                f"found duplicate anchor {event.anchor!r}; first occurrence",
+                anchor_marks[event.anchor],
+                "second occurrence",
+                event.start_mark,
+            )
+        anchor_marks[event.anchor] = event.start_mark
+
+    written = expanded = 0
+    root: Any = None
+    documents = 0
+
+    def attach(child: Any, size: int, tag: str | None, mark: Any) -> None:
+        nonlocal root
+        if not building:
+            root = child
+            return
+        parent = building[-1]
+        parent.size += size
+        container = parent.value
+        is_key = type(container) is dict and parent.key is _NO_KEY
+        if tag is not None and tag is not _STR and not is_key:
+            raise _UncommonTag(tag)  # '<<' or '=' other than as a key: PyYAML says what it makes of it
+        if type(container) is list:
+            container.append(child)
+        elif is_key:
+            if tag == _MERGE:
+                parent.key = _MERGE_KEY
+                return
+            if isinstance(child, list | dict):
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping", parent.mark, "found unhashable key", mark
+                )
+            parent.key = child
+        elif parent.key is _MERGE_KEY:
+            parent.merges.append((child, mark))
+            parent.key = _NO_KEY
+        else:
+            container[parent.key] = child
+            parent.key = _NO_KEY
+
+    while True:
+        event = loader.get_event()
+        kind = type(event)
+        if kind is ScalarEvent:
+            value = event.value
+            key = (value, event.implicit, event.tag)
+            made = scalars.get(key)
+            if made is None:
+                tag = event.tag
+                if tag is None or tag == "!":
+                    tag = loader.resolve(ScalarNode, value, event.implicit)
+                if tag == _STR:
+                    made = (_STR, value)
+                elif tag in (_MERGE, _VALUE):
+                    made = (tag, value)  # as a key: a merge, or the string '=' (PyYAML's flatten_mapping)
+                elif tag in _PLAIN_SCALARS:
+                    node = ScalarNode(tag, value, event.start_mark, event.end_mark, style=event.style)
+                    made = (_STR, loader.yaml_constructors[tag](loader, node))
+                else:
+                    raise _UncommonTag(tag)
+                scalars[key] = made
+            written += 1
+            expanded += 1
+            if event.anchor is not None:
+                new_anchor(event)
+                anchors[event.anchor] = (made[1], 1)
+            attach(made[1], 1, made[0], event.start_mark)
+        elif kind is SequenceStartEvent or kind is MappingStartEvent:
+            if len(building) >= NESTING_LIMIT:
+                raise DocumentTooLarge(f"nests deeper than {NESTING_LIMIT} levels", event.start_mark)
+            is_sequence = kind is SequenceStartEvent
+            tag = event.tag
+            if tag is not None and tag != "!" and tag != (_SEQ if is_sequence else _MAP):
+                raise _UncommonTag(tag)
+            written += 1
+            expanded += 1
+            frame = _Building([] if is_sequence else {}, event.anchor, event.start_mark)
+            if event.anchor is not None:
+                new_anchor(event)
+                anchors[event.anchor] = (None, -1)  # made when it closes
+            building.append(frame)
+            ids_open.add(id(frame))
+        elif kind is SequenceEndEvent or kind is MappingEndEvent:
+            frame = building.pop()
+            ids_open.discard(id(frame))
+            value = frame.value
+            if frame.merges:
+                value = _merged(frame, event.end_mark)
+            if frame.anchor is not None:
+                anchors[frame.anchor] = (value, frame.size)
+            attach(value, frame.size, None, frame.mark)
+        elif kind is AliasEvent:
+            target = anchors.get(event.anchor)
+            if target is None:
+                raise yaml.composer.ComposerError(
+                    None, None, f"found undefined alias {event.anchor!r}", event.start_mark
+                )
+            anchored, size = target
+            if size == -1:
+                raise DocumentTooLarge(
+                    f"alias {event.anchor!r} refers to a value that contains it", event.start_mark
+                )
+            expanded += size
+            if expanded - written > ALIAS_EXPANSION_LIMIT:
+                raise DocumentTooLarge(
+                    f"aliases expand the document by more than {ALIAS_EXPANSION_LIMIT:,} values "
+                    f"(it has {written:,} as written); refused",
+                    event.start_mark,
+                )
+            attach(anchored, size, None, event.start_mark)
+        elif kind is DocumentStartEvent:
+            documents += 1
+            if documents > 1:
+                raise yaml.composer.ComposerError(
+                    "expected a single document in the stream",
+                    None,
+                    "but found another document",
+                    event.start_mark,
+                )
+            anchors.clear()
+            anchor_marks.clear()
+        elif kind is StreamEndEvent:
+            return root
+        elif kind is not DocumentEndEvent and kind is not StreamStartEvent:
+            raise yaml.composer.ComposerError(None, None, f"unexpected {kind.__name__}", event.start_mark)
+
+
+def _merged(frame: _Building, end_mark: Any) -> dict[Any, Any]:
+    """A mapping with its merge keys applied as PyYAML's ``flatten_mapping`` does: the merged
+    mappings first (of a list of them, the earlier wins), then the mapping's own keys over them."""
+    merged: dict[Any, Any] = {}
+    for value, mark in frame.merges:
+        sources = value if isinstance(value, list) else [value]
+        for source in reversed(sources):
+            if not isinstance(source, dict):
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping",
+                    frame.mark,
+                    f"expected a mapping or list of mappings for merging, but found {type(source).__name__}",
+                    mark,
+                )
+            merged.update(source)
+    merged.update(frame.value)
+    return merged
 
 
 def _compose(loader: Any) -> Node | None:
