@@ -1,4 +1,5 @@
-"""A plan acceptance answered only through the link in the focal point's email, in Chromium.
+"""A plan acceptance, an enrolment (with its letter) and a stipend payment answered only through the
+links in the focal point's emails, in Chromium.
 
 Real Prefect server, served deployments, real aiosmtpd sink and PostgreSQL; the task page runs on
 the port the served flows' emails link to. Prints the page's time to first byte and the time from
@@ -9,17 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import datetime as dt
+import hashlib
 import os
 import re
 import threading
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from remediation_flows.core.store import repository as repo
-from remediation_flows.core.store.schema import Approval, AuditEvent, TaskLink
+from remediation_flows.core.store.schema import Approval, AuditEvent, EvidenceFile, StipendPayment, TaskLink
 from remediation_flows.stack.answering import CaseAnswerer, next_prompt
 from tests.integration.conftest import TASK_PAGE_PORT, run_act_and_wait
 from tests.integration.test_remediation_flows import dispatch_mail, open_case
@@ -34,7 +38,9 @@ if not CHROMIUM.exists():
 CASE_MANAGER = "rahim.uddin@ngo.example"
 SUPERVISOR = "chen.jing@ngo.example"
 FOCAL_POINT = "compliance@northwind-apparel.example"
-LINK = re.compile(r"http://127\.0\.0\.1:\d+/tasks/CL-\d{4}-\d{6}/remediation_plan/[A-Za-z0-9_-]+")
+LINK = r"http://127\.0\.0\.1:\d+/tasks/CL-\d{{4}}-\d{{6}}/{step}/[A-Za-z0-9_-]+"
+#: An enrolment letter as the school scanned it (only its first bytes matter: %PDF).
+PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n"
 
 
 @pytest.fixture
@@ -92,17 +98,20 @@ def browser_page(tmp_path):
             browser.close()
 
 
-def link_in_mail(deployed, reference: str, recipient: str) -> str:
-    """The newest task link emailed to ``recipient`` for the case."""
+def link_in_mail(deployed, reference: str, recipient: str, step: str = "remediation_plan") -> str:
+    """The newest link to the case's ``step`` task emailed to ``recipient``."""
+    link = re.compile(LINK.format(step=step))
     for message in reversed(in_thread(dispatch_mail(deployed))):
         if message["To"] == recipient and reference in message["Subject"]:
-            match = LINK.search(message.get_body(preferencelist=("plain",)).get_content())
+            match = link.search(message.get_body(preferencelist=("plain",)).get_content())
             if match:
                 return match.group(0)
     raise AssertionError(f"no email to {recipient} with a task link for {reference}")
 
 
-def test_plan_acceptance_by_the_link_in_the_email(deployed, task_page, browser_page):
+def test_plan_enrolment_and_stipend_answered_by_the_links_in_the_emails(
+    deployed, task_page, browser_page, tmp_path
+):
     page = browser_page
     reference = in_thread(open_case(deployed, enterprise="northwind-apparel", site="dhaka-knit-01"))
     case = CaseAnswerer(reference)
@@ -221,3 +230,44 @@ def test_plan_acceptance_by_the_link_in_the_email(deployed, task_page, browser_p
     # The link works once: a second visit is refused with 410 and changes nothing.
     again = page.goto(url)
     assert again is not None and again.status == 410
+
+    # Enrolment: the school-reintegration link, answered with the enrolment letter, a PDF.
+    enrolment = link_in_mail(deployed, reference, FOCAL_POINT, "school_reintegration")
+    assert page.goto(enrolment).status == 200
+    page.locator("input[name=effective_on]").fill(dt.date.today().isoformat())
+    page.locator("[name=evidence_reference]").fill("ENR-2026-0042")
+    letter = tmp_path / "letter.pdf"
+    letter.write_bytes(PDF)
+    page.locator("input[name=evidence_file]").set_input_files(str(letter))
+    page.get_by_role("button", name="Submit").click()
+    page.get_by_text("Thank you").wait_for()
+    _, _, next_description = in_thread(next_prompt(reference, key))
+    assert "Follow-up visit 1" in next_description, next_description
+
+    # The first month's stipend: the payment link, confirmed by the payer with its reference.
+    payment = link_in_mail(deployed, reference, FOCAL_POINT, "stipend_payment")
+    assert page.goto(payment).status == 200
+    page.locator("input[name=amount]").fill("8000")
+    page.locator("[name=currency]").fill("BDT")
+    page.locator("input[name=paid_on]").fill(dt.date.today().isoformat())
+    page.locator("[name=payment_reference]").fill("BKASH-TX-8812")
+    page.get_by_role("button", name="Submit").click()
+    page.get_by_text("Thank you").wait_for()
+
+    with deployed.store.reading() as session:
+        case_row = repo.get_case(session, reference)
+        assert case_row.state == "monitoring"
+        [letter_row] = session.scalars(select(EvidenceFile).where(EvidenceFile.case_id == case_row.id)).all()
+        assert (letter_row.uploaded_by, letter_row.verified, letter_row.step) == (
+            FOCAL_POINT,
+            True,
+            "school_reintegration",
+        )
+        assert letter_row.sha256 == hashlib.sha256(PDF).hexdigest()
+        [paid] = session.scalars(select(StipendPayment)).all()
+        assert (paid.amount, paid.currency, paid.payment_reference) == (
+            Decimal("8000.00"),
+            "BDT",
+            "BKASH-TX-8812",
+        )
+        assert (paid.confirmed_for, paid.verified, paid.task_link_id is not None) == (FOCAL_POINT, True, True)
