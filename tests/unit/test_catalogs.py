@@ -62,7 +62,10 @@ def test_a_changed_or_dropped_placeholder_is_named():
         visit.string = visit.string.replace("{number}", "")
 
     problems = _edited("ar", change)
-    assert "instr.review_plan: placeholders ['amount', 'currency', 'fees', 'pathway', 'payer']" in problems
+    assert (
+        "instr.review_plan: placeholders ['amount', 'fees', 'pathway', 'payer'] "
+        "where the English has ['fees', 'pathway', 'payer', 'stipend']"
+    ) in problems
     assert "instr.follow_up_visit: placeholders [] where the English has ['number']" in problems
 
 
