@@ -45,6 +45,7 @@ from remediation_flows.core.errors import RemediationError
 from remediation_flows.core.mail.render import format_instant
 from remediation_flows.core.store import CaseStore
 from remediation_flows.core.store import repository as repo
+from remediation_flows.flows.forms import resume_input
 from remediation_flows.flows.prompts import input_key
 from remediation_flows.flows.remediation.answers import IDENTITY_FIELDS
 from remediation_flows.flows.remediation.artifacts import role_name, role_names
@@ -438,7 +439,9 @@ class TaskPage:
                 step,
                 answered_key=key,
                 answer=payload,
-                deliver=lambda _: self.resume(run.run_id, payload),
+                deliver=lambda _: self.resume(
+                    run.run_id, resume_input(question.form.model_json_schema(), payload)
+                ),
                 evidence=upload,
             )
         except tl.LinkRefused as error:  # used a moment ago by a second click
