@@ -95,7 +95,9 @@ def cmd_config_load(args: argparse.Namespace) -> int:
         if asyncio.run(refresh_open_a_case()):
             print("open-a-case's form now offers its enterprises and sites")
     except Exception as error:  # the block is saved; only the form's choices are behind
-        print(f"warning: open-a-case's form was not refreshed ({error}); it will be at the next `remediate up`")
+        print(
+            f"warning: open-a-case's form was not refreshed ({error}); it will be at the next `remediate up`"
+        )
     return 0
 
 
