@@ -8,6 +8,26 @@ from prefect.blocks.core import Block
 from pydantic import Field, field_validator
 
 from remediation_flows.core.config import ConfigInvalid, Programme, load_programme_document
+from remediation_flows.core.config.loader import PROGRAMME_SCHEMA, load_schema
+
+
+def _as_block_form(node: Any) -> Any:
+    """The programme schema as Prefect 3.8.8's UI reads a block's: its definitions under
+    ``definitions`` (the UI resolves ``#/definitions/...`` only) and ``oneOf`` as ``anyOf``, which the
+    UI offers as a switch (it renders no ``oneOf``)."""
+    if isinstance(node, list):
+        return [_as_block_form(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    converted = {}
+    for key, value in node.items():
+        if key == "$ref" and isinstance(value, str):
+            converted[key] = value.replace("#/$defs/", "#/definitions/")
+        elif key == "oneOf":
+            converted["anyOf"] = _as_block_form(value)
+        elif key not in ("$schema", "$id", "$defs"):
+            converted[key] = _as_block_form(value)
+    return converted
 
 
 class EnterpriseProgramme(Block):
@@ -29,6 +49,28 @@ class EnterpriseProgramme(Block):
         title="Programme document",
         description="The programme, as in examples/*.yaml; see schemas/enterprise_programme.schema.json.",
     )
+
+    @classmethod
+    def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
+        """The block's schema, whose programme is the programme schema itself.
+
+        So the Blocks page shows and edits the programme as a form of its parts (enterprise,
+        contacts by role, sites with their calendars, steps, ladders) rather than one line of JSON.
+        The document is still checked in full, with the CLI's messages, whenever it is loaded.
+        """
+        schema = super().model_json_schema(*args, **kwargs)
+        programme_schema = load_schema(PROGRAMME_SCHEMA)
+        field = schema["properties"]["programme"]
+        schema["properties"]["programme"] = {
+            **_as_block_form(
+                {k: v for k, v in programme_schema.items() if k not in ("title", "description")}
+            ),
+            "title": field["title"],
+            "description": field["description"],
+            "position": field.get("position", 0),
+        }
+        schema.setdefault("definitions", {}).update(_as_block_form(programme_schema.get("$defs", {})))
+        return schema
 
     @field_validator("programme")
     @classmethod
