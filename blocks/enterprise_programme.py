@@ -11,23 +11,37 @@ from remediation_flows.core.config import ConfigInvalid, Programme, load_program
 from remediation_flows.core.config.loader import PROGRAMME_SCHEMA, load_schema
 
 
-def _as_block_form(node: Any) -> Any:
-    """The programme schema as Prefect 3.8.8's UI reads a block's: its definitions under
-    ``definitions`` (the UI resolves ``#/definitions/...`` only) and ``oneOf`` as ``anyOf``, which the
-    UI offers as a switch (it renders no ``oneOf``)."""
+def _as_block_form(node: Any, definitions: dict[str, Any]) -> Any:
+    """The programme schema as Prefect 3.8.8's UI renders a block's as a form.
+
+    Its references are written out in place (the UI showed a referenced list of people as JSON),
+    each property gets a title from its name (the UI showed nested ones unlabelled), and ``oneOf``
+    becomes ``anyOf``, which the UI offers as a switch (it renders no ``oneOf``).
+    """
     if isinstance(node, list):
-        return [_as_block_form(item) for item in node]
+        return [_as_block_form(item, definitions) for item in node]
     if not isinstance(node, dict):
         return node
-    converted = {}
+    if isinstance(node.get("$ref"), str):
+        referenced = definitions[node["$ref"].rsplit("/", 1)[-1]]
+        rest = {key: value for key, value in node.items() if key != "$ref"}
+        return _as_block_form({**referenced, **rest}, definitions)
+    converted: dict[str, Any] = {}
     for key, value in node.items():
-        if key == "$ref" and isinstance(value, str):
-            converted[key] = value.replace("#/$defs/", "#/definitions/")
-        elif key == "oneOf":
-            converted["anyOf"] = _as_block_form(value)
+        if key == "oneOf":
+            converted["anyOf"] = _as_block_form(value, definitions)
+        elif key == "properties" and isinstance(value, dict):
+            converted[key] = {
+                name: {"title": _TITLES.get(name, name.replace("_", " ").capitalize())}
+                | _as_block_form(prop, definitions)
+                for name, prop in value.items()
+            }
         elif key not in ("$schema", "$id", "$defs"):
-            converted[key] = _as_block_form(value)
+            converted[key] = _as_block_form(value, definitions)
     return converted
+
+
+_TITLES = {"id": "ID", "ics": "ICS"}
 
 
 class EnterpriseProgramme(Block):
@@ -61,15 +75,13 @@ class EnterpriseProgramme(Block):
         schema = super().model_json_schema(*args, **kwargs)
         programme_schema = load_schema(PROGRAMME_SCHEMA)
         field = schema["properties"]["programme"]
+        body = {k: v for k, v in programme_schema.items() if k not in ("title", "description")}
         schema["properties"]["programme"] = {
-            **_as_block_form(
-                {k: v for k, v in programme_schema.items() if k not in ("title", "description")}
-            ),
+            **_as_block_form(body, programme_schema.get("$defs", {})),
             "title": field["title"],
             "description": field["description"],
             "position": field.get("position", 0),
         }
-        schema.setdefault("definitions", {}).update(_as_block_form(programme_schema.get("$defs", {})))
         return schema
 
     @field_validator("programme")

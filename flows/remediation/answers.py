@@ -42,7 +42,7 @@ class OnSiteAssessmentAnswer(Form):
     child_consent: bool = Field(title="The child consents")
     guardian_consent: bool = Field(title="The guardian consents")
     sex: ChildSex | None = Field(
-        default=None, title="Sex (optional)", description="For the outcome figures by sex."
+        default=None, title="Sex", description="For the outcome figures by sex."
     )
 
 

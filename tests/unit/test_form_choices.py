@@ -53,7 +53,7 @@ def test_optional_fields_have_no_none_side():
     assert "anyOf" not in comment and comment["type"] == "string" and "default" not in comment
     assert "comment" not in schema.get("required", [])
     sex = OnSiteAssessmentAnswer.model_json_schema()["properties"]["sex"]
-    assert sex["allOf"] == [{"$ref": "#/$defs/ChildSex"}] and sex["title"] == "Sex (optional)"
+    assert sex["allOf"] == [{"$ref": "#/$defs/ChildSex"}] and sex["title"] == "Sex"
     assert "null" not in str(OnSiteAssessmentAnswer.model_json_schema())
 
 
@@ -105,3 +105,15 @@ def test_no_programme_leaves_the_fields_free_text():
     schema = {"definitions": {"M": {"properties": {"enterprise_id": {"pattern": "x"}, "site_id": {}}}}}
     fields = with_programme_choices(schema, "M", [], [])["definitions"]["M"]["properties"]
     assert "enum" not in fields["enterprise_id"] and "enum" not in fields["site_id"]
+
+
+def test_the_schema_prefect_stores_for_the_resume_dialog_is_worded():
+    """Prefect saves a suspended run's form with its own generator (create_v2_schema), not
+    model_json_schema: the Resume dialog showed codes until that schema was worded too."""
+    import json
+
+    from remediation_flows.flows.remediation.answers import OnSiteAssessmentAnswer
+
+    stored = json.dumps(OnSiteAssessmentAnswer.with_initial_data(description="q").form_schema())
+    assert "school_records" not in stored and "School records" in stored
+    assert '"null"' not in stored
