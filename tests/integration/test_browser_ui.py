@@ -135,7 +135,21 @@ def test_a_program_manager_opens_a_case_and_answers_it_from_the_inbox(stack, bro
     page.get_by_text("Remediation", exact=True).first.scroll_into_view_if_needed()
     shot(page, "02c-programme-block-steps")
 
-    # Open a case: enterprise, site and source are lists of words.
+    # Open a case: enterprise, site and source are lists of words (once the runner has registered it).
+    with stack.api() as api:
+        wait_until(
+            "open-a-case to offer the programmes",
+            lambda: (
+                "enum"
+                in api.get("/deployments/name/open-a-case/open-a-case")
+                .json()
+                .get("parameter_openapi_schema", {})
+                .get("definitions", {})
+                .get("CaseNotification", {})
+                .get("properties", {})
+                .get("enterprise_id", {})
+            ),
+        )
     page.goto(ui + "/deployments")
     page.get_by_text("open-a-case", exact=True).first.click()
     page.get_by_role("button", name="Run", exact=True).click()
