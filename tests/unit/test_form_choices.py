@@ -11,7 +11,6 @@ from remediation_flows.core.choices import (
     programme_choices,
     with_programme_choices,
     word_for,
-    worded_schema,
 )
 
 
