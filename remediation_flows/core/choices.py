@@ -132,7 +132,8 @@ def _rewrite(node: Any) -> Any:
 
 def worded_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
     """``schema`` (a form's JSON schema) with choices in words and optional fields without "None"."""
-    return _rewrite(copy.deepcopy(dict(schema)))
+    worded: dict[str, Any] = _rewrite(copy.deepcopy(dict(schema)))
+    return worded
 
 
 def form_values(schema: Mapping[str, Any], answer: Mapping[str, Any]) -> dict[str, Any]:
@@ -146,7 +147,8 @@ def form_values(schema: Mapping[str, Any], answer: Mapping[str, Any]) -> dict[st
     def resolved(prop: Mapping[str, Any]) -> Mapping[str, Any]:
         for ref in [prop.get("$ref"), *(p.get("$ref") for p in prop.get("allOf", []) if isinstance(p, dict))]:
             if ref:
-                return definitions.get(ref.rsplit("/", 1)[-1], prop)
+                found: Mapping[str, Any] = definitions.get(ref.rsplit("/", 1)[-1], prop)
+                return found
         return prop
 
     converted = dict(answer)
