@@ -132,8 +132,6 @@ def test_a_program_manager_opens_a_case_and_answers_it_from_the_inbox(stack, bro
     shot(page, "02-programme-block-form")
     page.get_by_text("Sites", exact=True).first.scroll_into_view_if_needed()
     shot(page, "02b-programme-block-sites")
-    page.get_by_text("Remediation", exact=True).first.scroll_into_view_if_needed()
-    shot(page, "02c-programme-block-steps")
 
     # Open a case: enterprise, site and source are lists of words (once the runner has registered it).
     with stack.api() as api:
