@@ -8,6 +8,40 @@ from prefect.blocks.core import Block
 from pydantic import Field, field_validator
 
 from remediation_flows.core.config import ConfigInvalid, Programme, load_programme_document
+from remediation_flows.core.config.loader import PROGRAMME_SCHEMA, load_schema
+
+
+def _as_block_form(node: Any, definitions: dict[str, Any]) -> Any:
+    """The programme schema as Prefect 3.8.8's UI renders a block's as a form.
+
+    Its references are written out in place (the UI showed a referenced list of people as JSON),
+    each property gets a title from its name (the UI showed nested ones unlabelled), and ``oneOf``
+    becomes ``anyOf``, which the UI offers as a switch (it renders no ``oneOf``).
+    """
+    if isinstance(node, list):
+        return [_as_block_form(item, definitions) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if isinstance(node.get("$ref"), str):
+        referenced = definitions[node["$ref"].rsplit("/", 1)[-1]]
+        rest = {key: value for key, value in node.items() if key != "$ref"}
+        return _as_block_form({**referenced, **rest}, definitions)
+    converted: dict[str, Any] = {}
+    for key, value in node.items():
+        if key == "oneOf":
+            converted["anyOf"] = _as_block_form(value, definitions)
+        elif key == "properties" and isinstance(value, dict):
+            converted[key] = {
+                name: {"title": _TITLES.get(name, name.replace("_", " ").capitalize())}
+                | _as_block_form(prop, definitions)
+                for name, prop in value.items()
+            }
+        elif key not in ("$schema", "$id", "$defs"):
+            converted[key] = _as_block_form(value, definitions)
+    return converted
+
+
+_TITLES = {"id": "ID", "ics": "ICS"}
 
 
 class EnterpriseProgramme(Block):
@@ -29,6 +63,26 @@ class EnterpriseProgramme(Block):
         title="Programme document",
         description="The programme, as in examples/*.yaml; see schemas/enterprise_programme.schema.json.",
     )
+
+    @classmethod
+    def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
+        """The block's schema, whose programme is the programme schema itself.
+
+        So the Blocks page shows and edits the programme as a form of its parts (enterprise,
+        contacts by role, sites with their calendars, steps, ladders) rather than one line of JSON.
+        The document is still checked in full, with the CLI's messages, whenever it is loaded.
+        """
+        schema = super().model_json_schema(*args, **kwargs)
+        programme_schema = load_schema(PROGRAMME_SCHEMA)
+        field = schema["properties"]["programme"]
+        body = {k: v for k, v in programme_schema.items() if k not in ("title", "description")}
+        schema["properties"]["programme"] = {
+            **_as_block_form(body, programme_schema.get("$defs", {})),
+            "title": field["title"],
+            "description": field["description"],
+            "position": field.get("position", 0),
+        }
+        return schema
 
     @field_validator("programme")
     @classmethod

@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from prefect.deployments.runner import RunnerDeployment
     from prefect.schedules import Schedule
 
+    from remediation_flows.core.config import Programme
+
 
 #: Under ``remediate up`` and ``remediation_flows.stack.serve`` every schedule is off when the sweep's is: the
 #: integration tests set ``REMEDIATION_SWEEP_SECONDS=0`` and run everything on demand.
@@ -342,14 +344,23 @@ def served_schedules(
 
 
 def runner_deployment(
-    deployment: Deployment, cycles: Callable[[], Sequence[tuple[str, int]]] = list
+    deployment: Deployment,
+    cycles: Callable[[], Sequence[tuple[str, int]]] = list,
+    programmes: Sequence[Programme] = (),
 ) -> RunnerDeployment:
-    """The deployment as the runners serve it: the same flow, tags, limit, parameters and triggers."""
+    """The deployment as the runners serve it: the same flow, tags, limit, parameters and triggers.
+
+    Its form reads as words, and open-a-case's offers the enterprises and sites of ``programmes``
+    (flows/form_choices.py).
+    """
     from prefect.events import DeploymentTriggerTypes
+    from prefect.utilities.callables import ParameterSchema
     from pydantic import TypeAdapter
 
+    from remediation_flows.flows.form_choices import form_schema, is_worded
+
     adapter: TypeAdapter[Any] = TypeAdapter(DeploymentTriggerTypes)
-    return deployment.flow().to_deployment(
+    served = deployment.flow().to_deployment(
         name=deployment.name,
         tags=list(deployment.tags),
         concurrency_limit=deployment.concurrency_limit,
@@ -358,6 +369,12 @@ def runner_deployment(
         # Validated as `prefect deploy` validates prefect.yaml's triggers, so both make the same automation.
         triggers=[adapter.validate_python(dict(trigger)) for trigger in deployment.triggers],
     )
+    schema = served._parameter_openapi_schema.model_dump()
+    if is_worded(schema) or deployment.name == "open-a-case":
+        served._parameter_openapi_schema = ParameterSchema(**form_schema(deployment.name, schema, programmes))
+        # The flow validates its parameters itself, taking the form's words and the API's codes.
+        served.enforce_parameter_schema = False
+    return served
 
 
 def main(argv: Sequence[str] | None = None) -> None:

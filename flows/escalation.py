@@ -8,11 +8,12 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_table_artifact
 from prefect.events import emit_event
 
+from remediation_flows.core import casework as cw
 from remediation_flows.core.board import overdue_board
 from remediation_flows.core.escalation import Escalation, sweep
 from remediation_flows.core.inbox import open_waits
 from remediation_flows.flows.common import case_store
-from remediation_flows.flows.remediation.artifacts import publish_open_cases
+from remediation_flows.flows.remediation.artifacts import publish_case, publish_open_cases
 from remediation_flows.flows.remediation.inbox import publish_inboxes
 from remediation_flows.flows.remediation.runs import case_tag
 from remediation_flows.flows.wait_labels import mark_overdue
@@ -130,6 +131,10 @@ async def escalation_sweep(as_of: dt.datetime | None = None) -> dict[str, int | 
         # The waiting runs of the escalated cases carry the `overdue` tag the Runs page filters on.
         escalated_cases = {e.case_reference for e in result.escalations if e.case_reference}
         await mark_overdue(case_tag(reference) for reference in escalated_cases)
+        # Each escalated case's own artifact shows the level it has now reached (it said "none"
+        # after the director had been emailed, since only the case's steps refreshed it).
+        for reference in sorted(escalated_cases):
+            await publish_case(cw.case_view(store, reference))
     with store.reading() as session:
         board = overdue_board(session, when)
         waits = open_waits(session, when)

@@ -87,6 +87,17 @@ def cmd_config_load(args: argparse.Namespace) -> int:
     except Exception as error:  # the Prefect API is down or refuses: say so in one line
         raise _fail(f"could not save block enterprise-programme/{programme.enterprise_id}: {error}") from None
     print(f"{args.file}: saved as block enterprise-programme/{programme.enterprise_id}")
+    import asyncio
+
+    from remediation_flows.flows.form_choices import refresh_open_a_case
+
+    try:
+        if asyncio.run(refresh_open_a_case()):
+            print("open-a-case's form now offers its enterprises and sites")
+    except Exception as error:  # the block is saved; only the form's choices are behind
+        print(
+            f"warning: open-a-case's form was not refreshed ({error}); it will be at the next `remediate up`"
+        )
     return 0
 
 

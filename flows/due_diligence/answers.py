@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 
-from prefect.input import RunInput
 from pydantic import Field
 
 from remediation_flows.core.due_diligence.risk import AgeVerificationPractice
+from remediation_flows.flows.forms import Form
 from remediation_flows.flows.remediation.answers import ANSWERED_BY, NO_NAMES
 
 
-class SiteRiskAnswer(RunInput):
+class SiteRiskAnswer(Form):
     answered_by: str = ANSWERED_BY
     workers_under_18_percent: float = Field(title="Workers under 18 (% of the workforce)", ge=0, le=100)
     age_verification: AgeVerificationPractice = Field(title="Age verification at hiring")
@@ -23,7 +23,7 @@ class SiteRiskAnswer(RunInput):
     audit_findings_child_labour: int = Field(title="Child-labour findings in the latest audit", ge=0)
 
 
-class PolicyReviewAnswer(RunInput):
+class PolicyReviewAnswer(Form):
     answered_by: str = ANSWERED_BY
     prevention_policy: bool = Field(title="Child-labour prevention policy drafted or reviewed")
     on_site_intervention_procedure: bool = Field(title="On-site intervention procedure drafted or reviewed")
@@ -31,18 +31,18 @@ class PolicyReviewAnswer(RunInput):
     document_reference: str = Field(title="Document reference", min_length=1, max_length=200)
 
 
-class TrainingPlanAnswer(RunInput):
+class TrainingPlanAnswer(Form):
     answered_by: str = ANSWERED_BY
     sessions: int = Field(title="Sessions planned", ge=1)
     planned_participants: int = Field(title="Key staff and supplier participants planned", ge=1)
 
 
-class TrainingAttendanceAnswer(RunInput):
+class TrainingAttendanceAnswer(Form):
     answered_by: str = ANSWERED_BY
     attended: int = Field(title="Participants who attended", ge=0)
 
 
-class MonitoringVisitAnswer(RunInput):
+class MonitoringVisitAnswer(Form):
     answered_by: str = ANSWERED_BY
     visited_on: dt.date = Field(title="Visit or audit date")
     child_found: bool = Field(

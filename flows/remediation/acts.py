@@ -19,6 +19,7 @@ from prefect import flow, get_run_logger
 from pydantic import Field
 
 from remediation_flows.core import casework as cw
+from remediation_flows.core.choices import accepts_words
 from remediation_flows.core.errors import RemediationError
 from remediation_flows.core.holds import HoldReason, hold_milestone, release_milestone
 from remediation_flows.core.store import CaseStore
@@ -52,6 +53,12 @@ class WithdrawalReason(StrEnum):
     NOT_A_CHILD = "not_a_child"
     DUPLICATE = "duplicate"
     REPORTED_IN_ERROR = "reported_in_error"
+
+
+# The forms show these choices in words (remediation_flows.core.choices); the API may send codes.
+Step = Annotated[ExtendableStep, accepts_words(ExtendableStep)]
+HoldWhy = Annotated[FormHoldReason, accepts_words(FormHoldReason)]
+WithdrawalWhy = Annotated[WithdrawalReason, accepts_words(WithdrawalReason)]
 
 
 async def _ask_reason(reference: str, what: str, asked_of: str) -> tuple[CaseStore, ActReasonAnswer]:
@@ -134,7 +141,7 @@ async def reopen_a_case(case_reference: Reference, reopened_by: By) -> str:
 )
 async def grant_an_extension(
     case_reference: Reference,
-    step: ExtendableStep,
+    step: Step,
     granted_by: By,
     new_due_at: dt.datetime | None = None,
     working_days: Annotated[int | None, Field(ge=1, le=120)] = None,
@@ -162,9 +169,7 @@ async def grant_an_extension(
     name="hold-a-milestone",
     description="Stop a milestone's clock and escalation, with a reason (school term, guardian away...).",
 )
-async def hold_a_milestone(
-    case_reference: Reference, step: ExtendableStep, reason: FormHoldReason, held_by: By
-) -> str:
+async def hold_a_milestone(case_reference: Reference, step: Step, reason: HoldWhy, held_by: By) -> str:
     def hold(store: CaseStore) -> cw.CaseView:
         hold_milestone(store, case_reference, str(step), actor=held_by, reason=str(reason))
         return cw.case_view(store, case_reference)
@@ -178,7 +183,7 @@ async def hold_a_milestone(
     name="release-a-milestone",
     description="End a milestone's hold: its deadline moves by the time held and escalation resumes.",
 )
-async def release_a_milestone(case_reference: Reference, step: ExtendableStep, released_by: By) -> str:
+async def release_a_milestone(case_reference: Reference, step: Step, released_by: By) -> str:
     def release(store: CaseStore) -> cw.CaseView:
         release_milestone(store, case_reference, str(step), actor=released_by)
         return cw.case_view(store, case_reference)
@@ -194,7 +199,7 @@ async def release_a_milestone(case_reference: Reference, step: ExtendableStep, r
 )
 async def reissue_a_task_link(
     case_reference: Reference,
-    step: ExtendableStep,
+    step: Step,
     recipient_email: Annotated[
         str, Field(title="Sent to", description="The address the earlier link was emailed to.")
     ],
@@ -225,7 +230,7 @@ async def reassign_a_case(case_reference: Reference, case_manager_email: str, re
 
 
 @flow(name="withdraw-a-case", description="Record that a case was withdrawn (not a child, a duplicate...).")
-async def withdraw_a_case(case_reference: Reference, why: WithdrawalReason, withdrawn_by: By) -> str:
+async def withdraw_a_case(case_reference: Reference, why: WithdrawalWhy, withdrawn_by: By) -> str:
     """Withdraw the case (the details are asked once the run starts) and cancel its waiting lifecycle."""
     view = await _act(
         case_reference,

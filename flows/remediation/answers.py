@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from prefect.input import RunInput
 from pydantic import Field
 
 from remediation_flows.core.casework import AgeVerification, AssessmentOutcome, ChildSex, Pathway, Payer
 from remediation_flows.core.config.model import Role
+from remediation_flows.flows.forms import Form
 
 ANSWERED_BY = Field(
     title="Your name or email",
@@ -24,7 +24,7 @@ ANSWERED_BY = Field(
 NO_NAMES = "Never write a child's name, birth date, address or school here: use the case reference."
 
 
-class OnSiteAssessmentAnswer(RunInput):
+class OnSiteAssessmentAnswer(Form):
     answered_by: str = ANSWERED_BY
     age_years: int = Field(title="Verified age (years)", ge=5, le=30)
     age_verification: AgeVerification = Field(title="How the age was verified")
@@ -42,11 +42,11 @@ class OnSiteAssessmentAnswer(RunInput):
     child_consent: bool = Field(title="The child consents")
     guardian_consent: bool = Field(title="The guardian consents")
     sex: ChildSex | None = Field(
-        default=None, title="Sex (optional)", description="For the outcome figures by sex."
+        default=None, title="Sex", description="For the outcome figures by sex."
     )
 
 
-class PlanProposalAnswer(RunInput):
+class PlanProposalAnswer(Form):
     answered_by: str = ANSWERED_BY
     pathway: Pathway = Field(
         title="Pathway", description="Young workers above the minimum age: young_worker_protection."
@@ -59,7 +59,7 @@ class PlanProposalAnswer(RunInput):
     payer: Payer = Field(title="Who pays", default=Payer.SUPPLIER)
 
 
-class ApprovalAnswer(RunInput):
+class ApprovalAnswer(Form):
     answered_by: str = ANSWERED_BY
     role: Role = Field(
         title="Approving as",
@@ -87,7 +87,7 @@ class ApprovalAnswer(RunInput):
 IDENTITY_FIELDS = frozenset({"answered_by", "role", "on_behalf_of", "on_behalf_reason"})
 
 
-class SchoolReintegrationAnswer(RunInput):
+class SchoolReintegrationAnswer(Form):
     answered_by: str = ANSWERED_BY
     effective_on: dt.date = Field(title="Enrolment confirmed on")
     evidence_reference: str = Field(
@@ -99,7 +99,7 @@ class SchoolReintegrationAnswer(RunInput):
     )
 
 
-class YoungWorkerProtectionAnswer(RunInput):
+class YoungWorkerProtectionAnswer(Form):
     answered_by: str = ANSWERED_BY
     effective_on: dt.date = Field(title="Protection in place from")
     hazardous_tasks_removed: bool = Field(title="Hazardous tasks removed")
@@ -107,7 +107,7 @@ class YoungWorkerProtectionAnswer(RunInput):
     night_shifts_stopped: bool = Field(title="Night shifts stopped")
 
 
-class FollowUpVisitAnswer(RunInput):
+class FollowUpVisitAnswer(Form):
     answered_by: str = ANSWERED_BY
     visited_on: dt.date = Field(title="Visit date")
     attending_school: bool = Field(title="Attending school or training")
@@ -117,7 +117,7 @@ class FollowUpVisitAnswer(RunInput):
     findings: str | None = Field(default=None, title="Findings", description=NO_NAMES, max_length=2000)
 
 
-class StipendPaymentAnswer(RunInput):
+class StipendPaymentAnswer(Form):
     """The payer's confirmation of one payment of the stipend ledger, typed in the Resume dialog by staff."""
 
     answered_by: str = ANSWERED_BY
@@ -143,7 +143,7 @@ class StipendPaymentAnswer(RunInput):
     )
 
 
-class ActReasonAnswer(RunInput):
+class ActReasonAnswer(Form):
     """The free text of an act outside the normal course, asked after the run starts.
 
     Asked in the Resume dialog rather than as a flow-run parameter: Prefect keeps parameters for

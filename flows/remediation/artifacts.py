@@ -63,10 +63,8 @@ def case_markdown(view: cw.CaseView) -> str:
             "|---|---|---|---|---|",
         ]
         for m in view.open_milestones:
-            level = "none" if m.escalation_level < 0 else str(m.escalation_level + 1)
-            lines.append(
-                f"| {m.title} | {role_name(m.owner_role)} | {m.due_local} | {level} | {m.on_hold or '-'} |"
-            )
+            owner, held = role_name(m.owner_role), m.on_hold or "-"
+            lines.append(f"| {m.title} | {owner} | {m.due_local} | {m.escalation} | {held} |")
     else:
         lines.append("No open milestones.")
     if view.plan_status:
@@ -79,15 +77,13 @@ def case_markdown(view: cw.CaseView) -> str:
     if view.decisions:
         lines += [
             "",
-            "| approval | role | decision | whose | how we know | when (UTC) |",
+            "| approval | decision | who | as (role) | how we know | when (UTC) |",
             "|---|---|---|---|---|---|",
         ]
         for d in view.decisions:
             when = f"{d.decided_at:%Y-%m-%d %H:%M}" if d.decided_at else ""
-            lines.append(
-                f"| {d.subject} | {role_name(d.role)} | {d.status} | {d.decided_for or ''} "
-                f"| {d.how} | {when} |"
-            )
+            who = d.decided_for or d.recorded_by or ""
+            lines.append(f"| {d.subject} | {d.status} | {who} | {role_name(d.role)} | {d.how} | {when} |")
     if view.ledger:
         lines += ["", "**Stipend ledger**", ""] + [f"- {line}" for line in view.ledger]
     if view.evidence:

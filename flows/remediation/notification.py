@@ -7,25 +7,34 @@ import datetime as dt
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
-from pydantic import BaseModel, Field
+from pydantic import Field, field_validator
 
 from remediation_flows.core import casework as cw
+from remediation_flows.core.choices import AcceptsWords, id_from_label
 from remediation_flows.core.errors import InvalidInput, RemediationError
 from remediation_flows.flows.common import case_store, programme_from_block
 from remediation_flows.flows.due_diligence.reassessment import start_reassessments
 from remediation_flows.flows.remediation.runs import start_lifecycle
 
 
-class CaseNotification(BaseModel):
+class CaseNotification(AcceptsWords):
     """A report of a suspected child worker. No names or birth dates: Prefect stores this form."""
+
+    # The deployment's form offers the programme blocks' enterprises and sites as choices that read
+    # "Name (id)" (flows/form_choices.py); the API may send the bare id.
 
     enterprise_id: str = Field(
         title="Enterprise",
         pattern=r"^[a-z0-9][a-z0-9-]{0,62}$",
-        description="The enterprise's id: the name of its enterprise-programme block.",
+        description="The enterprise whose programme the case follows.",
         examples=["northwind-apparel"],
     )
-    site_id: str = Field(title="Site / work unit", min_length=1, examples=["dhaka-knit-01"])
+    site_id: str = Field(
+        title="Site / work unit",
+        min_length=1,
+        description="One of the enterprise's sites, as its programme lists them.",
+        examples=["dhaka-knit-01"],
+    )
     notified_at: dt.datetime | None = Field(
         default=None, title="Notified at", description="When the report reached the NGO; leave empty for now."
     )
@@ -36,6 +45,11 @@ class CaseNotification(BaseModel):
     reported_by: str = Field(
         title="Your name or email", min_length=2, description="Recorded in the audit trail."
     )
+
+    @field_validator("enterprise_id", "site_id", mode="before")
+    @classmethod
+    def _id_from_choice(cls, value: object) -> object:
+        return id_from_label(value) if isinstance(value, str) else value
 
 
 @flow(

@@ -6,6 +6,7 @@ Used by `remediate demo` (which plays the people) and by the integration tests.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import Any
 
@@ -14,7 +15,16 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
 from prefect.exceptions import PrefectHTTPStatusError
 from prefect.flow_runs import aresume_flow_run
 
+from remediation_flows.flows.forms import resume_input
 from remediation_flows.flows.remediation.runs import case_tag
+
+
+async def resume_with(run: Any, answer: dict[str, Any]) -> None:
+    """Resume ``run`` with ``answer``, its choices given as codes or words, as the Resume dialog would."""
+    keyset = run.state.state_details.run_input_keyset
+    async with get_client() as client:
+        schema = json.loads(await client.read_flow_run_input(run.id, keyset["schema"]))
+    await aresume_flow_run(run.id, run_input=resume_input(schema, answer))
 
 
 async def next_prompt(reference: str, previous_key: str | None, timeout: float = 90) -> tuple[Any, str, str]:
@@ -66,7 +76,7 @@ class CaseAnswerer:
     async def answer(self, expect: str, answer: dict[str, Any]) -> None:
         """Answer the current prompt (waiting for it if need be) through the resume API."""
         await self.wait(expect)
-        await aresume_flow_run(self.run.id, run_input=answer)
+        await resume_with(self.run, answer)
         self.waiting = False
 
 
@@ -95,7 +105,7 @@ class RunAnswerer:
                     if expect not in description:
                         raise AssertionError(f"expected a question about {expect!r}, got:\n{description}")
                     self.key = state.state_details.pause_key
-                    await aresume_flow_run(run.id, run_input=answer)
+                    await resume_with(run, answer)
                     return description
                 if state and state.is_final() and not state.is_completed():
                     raise RuntimeError(f"flow run {run.name} ended {state.type.value}: {state.message}")

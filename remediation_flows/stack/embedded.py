@@ -387,10 +387,36 @@ class LocalStack:
             security="none",
             sender="Remediation programme <remediation@ngo.example>",
         ).save("default", overwrite=True)
+        existing = self._programme_block_names()
         for path in example_programmes():
             programme = load_programme_file(path)
-            EnterpriseProgramme(programme=programme.document).save(programme.enterprise_id, overwrite=True)
+            if programme.enterprise_id in existing:
+                # Edited on the Blocks page or loaded by `remediate config load`: a person's, kept as it is.
+                self.progress(f"      enterprise-programme/{programme.enterprise_id} kept as it is")
+                continue
+            EnterpriseProgramme(programme=programme.document).save(programme.enterprise_id)
             self.progress(f"      enterprise-programme/{programme.enterprise_id} from {path.name}")
+
+    @staticmethod
+    def _programme_block_names() -> set[str]:
+        """The names of the enterprise-programme blocks already on the server."""
+        import asyncio
+
+        from prefect.client.orchestration import get_client
+
+        from remediation_flows.blocks import EnterpriseProgramme
+
+        async def names() -> set[str]:
+            async with get_client() as client:
+                try:
+                    documents = await client.read_block_documents_by_type(
+                        EnterpriseProgramme.get_block_type_slug()
+                    )
+                except Exception:  # a new server: the block type itself is not registered yet
+                    return set()
+            return {document.name for document in documents}
+
+        return asyncio.run(names())
 
     @staticmethod
     def _signal_and_wait(processes: list[subprocess.Popen], signal_number: int, group: bool = True) -> None:

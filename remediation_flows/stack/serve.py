@@ -21,39 +21,32 @@ import sys
 from prefect import serve
 from prefect.deployments.runner import RunnerDeployment
 
-from remediation_flows.blocks import EnterpriseProgramme
-from remediation_flows.core.errors import RemediationError
+from remediation_flows.core.config import Programme
 from remediation_flows.core.store import upgrade_schema
 from remediation_flows.flows.common import case_store
 from remediation_flows.flows.deployments import DEPLOYMENTS, RUNNERS, runner_deployment
+from remediation_flows.flows.form_choices import programmes_on_server
 
 
-def enterprise_cycles() -> list[tuple[str, int]]:
-    """(enterprise id, cycle start month) of every enterprise-programme block on the Prefect server."""
-    from prefect.client.orchestration import get_client
-
-    async def programmes() -> list[tuple[str, int]]:
-        async with get_client() as client:
-            documents = await client.read_block_documents_by_type(EnterpriseProgramme.get_block_type_slug())
-        found = []
-        for document in documents:
-            try:
-                programme = await EnterpriseProgramme.aload_programme(document.name)
-            except RemediationError:
-                continue  # an invalid programme is refused when its flows load it, with the reasons
-            found.append((programme.enterprise_id, programme.due_diligence.cycle_start_month))
-        return found
-
+def enterprise_programmes() -> list[Programme]:
+    """Every valid enterprise-programme block on the Prefect server (an invalid one is refused later,
+    with its reasons, when its flows load it)."""
     try:
-        return asyncio.run(programmes())
-    except Exception:  # no block type yet on a new server: no cycles to schedule
+        return asyncio.run(programmes_on_server())
+    except Exception:  # no block type yet on a new server: no programmes
         return []
 
 
 def deployments(runner: str | None = None) -> list[RunnerDeployment]:
-    """The deployments of ``runner`` (default: every one), with their schedules where they have them."""
+    """The deployments of ``runner`` (default: every one), with their schedules where they have them,
+    and open-a-case's form offering the programmes' enterprises and sites."""
+    programmes = enterprise_programmes()
+
+    def cycles() -> list[tuple[str, int]]:
+        return [(p.enterprise_id, p.due_diligence.cycle_start_month) for p in programmes]
+
     return [
-        runner_deployment(deployment, enterprise_cycles)
+        runner_deployment(deployment, cycles, programmes)
         for deployment in DEPLOYMENTS
         if runner is None or deployment.runner == runner
     ]

@@ -57,6 +57,7 @@ from remediation_flows.core.mail.i18n import direction, words
 from remediation_flows.core.mail.render import format_instant
 from remediation_flows.core.store import CaseStore
 from remediation_flows.core.store import repository as repo
+from remediation_flows.flows.forms import resume_input
 from remediation_flows.flows.prompts import input_key
 from remediation_flows.flows.remediation.answers import IDENTITY_FIELDS, StipendPaymentAnswer
 from remediation_flows.flows.remediation.artifacts import role_name
@@ -499,7 +500,9 @@ class TaskPage:
                 step,
                 answered_key=key,
                 answer=payload,
-                deliver=lambda _: self.resume(run.run_id, payload),
+                deliver=lambda _: self.resume(
+                    run.run_id, resume_input(question.form.model_json_schema(), payload)
+                ),
                 evidence=upload,
             )
         except tl.LinkRefused as error:  # used a moment ago by a second click

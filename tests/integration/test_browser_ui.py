@@ -1,33 +1,36 @@
-"""A person in the Prefect UI: open a case from the deployment's form, answer the assessment from Resume."""
+"""A program manager in the Prefect UI of a stack started as `remediate up` starts it, with its auth.
+
+Log in with the stack's auth string; look at an enterprise programme on the Blocks page (a form, not a
+line of JSON); open a case choosing the enterprise and site from the form's lists; find the new wait
+in the case manager's inbox artifact and follow its link to the run; answer the assessment in the
+Resume dialog, choosing words; see the run renamed to the next wait.
+
+Every screenshot is saved in test-artifacts/screenshots/ (git-ignored; CI keeps it as an artifact),
+so that a person can see what the test saw.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import os
 import re
+import sqlite3
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import PREFECT_PORT
+from remediation_flows.core.choices import word_for
+from tests.remediate_up import remediate_up
 
 CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+SCHEDULES_OFF = {"REMEDIATION_SWEEP_SECONDS": "0", "REMEDIATION_DISPATCH_SECONDS": "0"}
 pytestmark = pytest.mark.prefect
 
 if not CHROMIUM.exists():
     if os.environ.get("CI"):
         raise RuntimeError("CI needs Debian's chromium at /usr/bin/chromium (.ci/run installs it)")
     pytest.skip("no /usr/bin/chromium here: apt-get install -y chromium", allow_module_level=True)
-
-UI = f"http://127.0.0.1:{PREFECT_PORT}"
-
-
-def in_thread(coroutine):
-    """Run a coroutine to completion beside Playwright's own event loop."""
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coroutine).result()
 
 
 def field(page, label: str):
@@ -39,13 +42,50 @@ def field(page, label: str):
 
 
 def choose(page, label: str, option: str) -> None:
+    """Pick ``option`` from the select of the field ``label``, as a person does with the keyboard."""
     field(page, label).locator("button.p-select-button__control").focus()
     page.keyboard.press("ArrowDown")
     page.get_by_role("option", name=option, exact=True).click()
 
 
+def shot(page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def wait_until(what: str, check, seconds: float = 90):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {seconds:.0f} s waiting for {what}")
+
+
+def case_row(stack, reference: str) -> tuple[str, str | None]:
+    with sqlite3.connect(f"file:{stack.home / 'remediation.db'}?mode=ro", uri=True) as connection:
+        return connection.execute(
+            "SELECT state, source FROM cases WHERE reference = ?", (reference,)
+        ).fetchone()
+
+
+def waiting_run(api, reference: str) -> dict | None:
+    """The case's lifecycle run while it is suspended, from the stack's API."""
+    runs = api.post(
+        "/flow_runs/filter", json={"flow_runs": {"tags": {"all_": [f"case:{reference}"]}}, "limit": 10}
+    ).json()
+    return next((run for run in runs if run["state"] and run["state"]["type"] == "PAUSED"), None)
+
+
 @pytest.fixture
-def browser_page(tmp_path):
+def stack(tmp_path):
+    with remediate_up(tmp_path / "var", tmp_path / "remediate-up.log", SCHEDULES_OFF) as running:
+        yield running
+
+
+@pytest.fixture
+def browser_page():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -63,52 +103,96 @@ def browser_page(tmp_path):
         try:
             yield page
         finally:
-            page.screenshot(path=str(tmp_path / "last.png"))
+            shot(page, "last")
             browser.close()
 
 
-def test_open_a_case_and_resume_the_assessment_from_the_ui(deployed, browser_page):
-    from remediation_flows.core.store import repository as repo
-    from remediation_flows.stack.answering import next_prompt
+def test_a_program_manager_opens_a_case_and_answers_it_from_the_inbox(stack, browser_page):
+    page, ui = browser_page, stack.api_url.removesuffix("/api")
 
-    page = browser_page
-    with deployed.store.transaction() as session:
-        from sqlalchemy import func, select
+    # Log in: the UI asks for the stack's auth string, as the README says.
+    page.goto(ui + "/dashboard")
+    page.get_by_placeholder("admin:pass").fill(stack.auth_string)
+    shot(page, "01-login")
+    page.get_by_role("button", name="Login").click()
+    page.wait_for_url(re.compile(r"/dashboard"))
 
-        from remediation_flows.core.store.schema import Case
+    # The programme block is a form of its parts, not one line of JSON.
+    with stack.api() as api:
+        documents = api.post(
+            "/block_documents/filter",
+            json={"block_types": {"slug": {"any_": ["enterprise-programme"]}}, "limit": 10},
+        ).json()
+    block_id = next(d["id"] for d in documents if d["name"] == "northwind-apparel")
+    page.goto(f"{ui}/blocks/block/{block_id}/edit")
+    page.get_by_text("Programme document", exact=True).wait_for()
+    # Its parts and their fields are labelled as a person reads them.
+    for label in ("Enterprise", "Contacts", "Sites", "Name", "Language", "Enterprise focal point (Optional)"):
+        page.get_by_text(label, exact=True).locator("visible=true").first.wait_for()
+    shot(page, "02-programme-block-form")
+    page.get_by_text("Sites", exact=True).first.scroll_into_view_if_needed()
+    shot(page, "02b-programme-block-sites")
 
-        cases_before = session.scalar(select(func.count()).select_from(Case))
-
-    page.goto(f"{UI}/deployments")
+    # Open a case: enterprise, site and source are lists of words (once the runner has registered it).
+    with stack.api() as api:
+        wait_until(
+            "open-a-case to offer the programmes",
+            lambda: (
+                "enum"
+                in api.get("/deployments/name/open-a-case/open-a-case")
+                .json()
+                .get("parameter_openapi_schema", {})
+                .get("definitions", {})
+                .get("CaseNotification", {})
+                .get("properties", {})
+                .get("enterprise_id", {})
+            ),
+        )
+    page.goto(ui + "/deployments")
     page.get_by_text("open-a-case", exact=True).first.click()
     page.get_by_role("button", name="Run", exact=True).click()
     page.get_by_text("Custom run").click()
-    field(page, "Enterprise").locator("textarea, input").first.fill("northwind-apparel")
-    field(page, "Site / work unit").locator("textarea, input").first.fill("dhaka-knit-01")
-    choose(page, "Source of the report", "grievance_channel")
+    choose(page, "Enterprise", "Northwind Apparel Ltd (northwind-apparel)")
+    choose(page, "Site / work unit", "Northwind Apparel Ltd: Gazipur knitwear factory, BD (dhaka-knit-01)")
+    choose(page, "Source of the report", "Grievance channel")
     field(page, "Your name or email").locator("textarea, input").first.fill("li.wen@ngo.example")
+    assert page.get_by_text('Property is type "None"').count() == 0
+    shot(page, "03-open-a-case-form")
     page.get_by_role("button", name="Submit").click()
 
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        with deployed.store.transaction() as session:
-            if session.scalar(select(func.count()).select_from(Case)) > cases_before:
-                break
-        time.sleep(0.5)
-    reference = deployed.newest_case()
-    with deployed.store.transaction() as session:
-        assert repo.get_case(session, reference).source == "grievance_channel"
+    reference = wait_until("the case to open", stack.newest_case)
+    assert case_row(stack, reference)[1] == "grievance_channel"
+    with stack.api() as api:
+        run = wait_until("the lifecycle to wait", lambda: waiting_run(api, reference))
+        assert run["name"].startswith(f"{reference} · on-site assessment · due "), run["name"]
+        # The sweep refreshes the inboxes (every 15 minutes under `remediate up`; now, here).
+        sweep = api.get("/deployments/name/escalation-sweep/escalation-sweep").json()
+        swept = api.post(f"/deployments/{sweep['id']}/create_flow_run", json={}).json()
+        wait_until(
+            "the sweep",
+            lambda: api.get(f"/flow_runs/{swept['id']}").json()["state"]["type"] == "COMPLETED",
+            120,
+        )
 
-    run, _, _ = in_thread(next_prompt(reference, None))
-    page.goto(f"{UI}/runs/flow-run/{run.id}")
+    # The case manager's inbox links the wait to its run.
+    page.goto(f"{ui}/artifacts/key/inbox-case-manager")
+    page.get_by_text(re.compile(r"^[0-9a-f]{8}$")).first.click()
+    page.wait_for_url(re.compile(r"/artifacts/artifact/"))
+    link = page.get_by_role("link", name=reference)
+    link.wait_for()
+    shot(page, "04-inbox-case-manager")
+    # The markdown's links open in a new tab; follow it in this one.
+    assert link.get_attribute("href") == f"{ui}/runs/flow-run/{run['id']}"
+    page.goto(link.get_attribute("href"))
+
     page.get_by_role("button", name="Resume").click()
     dialog = page.get_by_role("dialog")
     dialog.get_by_text("On-site assessment: verify the age").wait_for()
     assert reference in dialog.inner_text()
     field(page, "Your name or email").locator("textarea, input").first.fill("rahim.uddin@ngo.example")
     field(page, "Verified age (years)").locator("input").first.fill("13")
-    choose(page, "How the age was verified", "school_records")
-    choose(page, "Outcome", "child_labourer")
+    choose(page, "How the age was verified", "School records")
+    choose(page, "Outcome", word_for("child_labourer"))
     for toggle in (
         "The child was removed from all work",
         "The child is in a safe place",
@@ -118,37 +202,21 @@ def test_open_a_case_and_resume_the_assessment_from_the_ui(deployed, browser_pag
         switch = field(page, toggle).get_by_role("switch")
         switch.click()
         assert switch.get_attribute("aria-checked") == "true"
+    assert dialog.get_by_text('Property is type "None"').count() == 0
+    shot(page, "05-resume-assessment")
     with page.expect_response(lambda r: "/resume" in r.url) as resumed:
         dialog.get_by_role("button", name="Submit").click()
     response = resumed.value
     assert response.ok and '"ACCEPT"' in response.text(), response.text()
 
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        with deployed.store.transaction() as session:
-            case = repo.get_case(session, reference)
-            if case.state == "remediation_plan":
-                break
-        time.sleep(0.5)
-    with deployed.store.transaction() as session:
-        case = repo.get_case(session, reference)
-        assert case.state == "remediation_plan"
-        moved = [e for e in repo.audit_trail(session, case) if e.action == "case_state_changed"]
-        assert (moved[-1].details["to"], moved[-1].actor) == ("remediation_plan", "rahim.uddin@ngo.example")
-
-    # The case's artifact, as a person sees it in the UI: its newest version shows the new stage.
-    key = f"case-{reference.lower()}"
-    deadline = time.time() + 30
-    text = ""
-    while time.time() < deadline:
-        page.goto(f"{UI}/artifacts/key/{key}")
-        page.get_by_text(f"Created {key}").wait_for()
-        page.get_by_text(re.compile(r"^[0-9a-f]{8}$")).first.click()
-        page.wait_for_url(re.compile(r"/artifacts/artifact/"))
-        page.get_by_text("Stage:").first.wait_for()
-        text = page.inner_text("body")
-        if "remediation plan" in text:
-            break
-        time.sleep(1)
-    assert "Stage: remediation plan (round 1)" in text
-    assert "Waiting on: case manager: Remediation plan" in text
+    # The run now waits for the plan, and its name says so.
+    with stack.api() as api:
+        renamed = wait_until(
+            "the run to wait for the plan",
+            lambda: (r := waiting_run(api, reference)) and "remediation plan" in r["name"] and r,
+        )
+    assert renamed["id"] == run["id"] and renamed["name"].endswith("(case manager)"), renamed["name"]
+    assert case_row(stack, reference)[0] == "remediation_plan"
+    page.goto(f"{ui}/runs/flow-run/{run['id']}")
+    page.get_by_text(renamed["name"]).first.wait_for()
+    shot(page, "06-run-renamed-to-the-next-wait")

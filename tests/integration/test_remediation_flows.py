@@ -353,8 +353,14 @@ async def test_bad_input_is_refused_with_a_clear_message_and_changes_nothing(dep
     case = Driver(reference)
     await case.answer("On-site assessment", assessment(13, "child_labourer"))
     await case.wait("Remediation plan")
+    # Given as the Resume dialog gives it (choices in words), only the stipend is wrong.
+    from remediation_flows.flows.forms import resume_input
+    from remediation_flows.flows.remediation.answers import PlanProposalAnswer
+
     with pytest.raises(RuntimeError, match="monthly_stipend"):
-        await aresume_flow_run(case.run.id, run_input=plan(stipend=-5))
+        await aresume_flow_run(
+            case.run.id, run_input=resume_input(PlanProposalAnswer.form_schema(), plan(stipend=-5))
+        )
     with deployed.store.transaction() as session:
         assert (
             session.scalar(

@@ -359,3 +359,23 @@ def test_the_store_refuses_a_level_recorded_twice_for_one_due_date(store, garmen
             )
         )
     assert counts(store) == (2, 0)
+
+
+def test_the_case_artifact_names_the_level_reached(store, garment_brand):
+    from remediation_flows.core import casework as cw
+    from remediation_flows.flows.remediation.artifacts import case_markdown
+
+    [key] = setup_cases(store, garment_brand)
+    reference = key.split("/")[0]
+    row = next(
+        line
+        for line in case_markdown(cw.case_view(store, reference)).splitlines()
+        if "| case manager |" in line
+    )
+    assert "| none yet |" in row
+    with store.transaction() as session:
+        due_at = repo.get_milestone(session, key).due_at
+    sweep(store, now=SiteCalendar(garment_brand.site("dhaka-knit-01")).shift_working_days(due_at, 8))
+    markdown = case_markdown(cw.case_view(store, reference))
+    # It said "none" after the director had been emailed.
+    assert "| director, 4 of 4 |" in markdown, markdown

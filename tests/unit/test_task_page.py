@@ -100,20 +100,22 @@ def test_an_answer_is_recorded_as_the_verified_persons_and_resumes_the_run(await
     assert f"given by {FOCAL_POINT} (enterprise focal point)" in response.text
     [(run_id, run_input)] = runs.resumed
     assert run_id == "run-1"
+    # Sent as the Resume dialog sends it: the role in words, the empty optional fields left out.
     assert run_input | {} == {
         "answered_by": FOCAL_POINT,
-        "role": "enterprise_focal_point",
+        "role": "Enterprise focal point",
         "approved": True,
         "comment": "agreed",
-        "on_behalf_of": None,
-        "on_behalf_reason": None,
     }
     verified = tl.verified_answer(store, runs.key)
     assert verified is not None and (verified.recipient, verified.role) == (
         FOCAL_POINT,
         "enterprise_focal_point",
     )
-    assert verified.answer == run_input
+    # The flow compares the answer it receives, as codes, with the one the link recorded.
+    from remediation_flows.flows.remediation.answers import ApprovalAnswer
+
+    assert verified.answer == ApprovalAnswer.model_validate(run_input).model_dump(mode="json")
     # The page only delivers: the decision itself is the flow's to apply, on resuming.
     assert cw.case_view(store, reference).pending_approvals == ["supervisor", "enterprise_focal_point"]
 

@@ -26,6 +26,8 @@ from remediation_flows.core.casework.common import (
 )
 from remediation_flows.core.casework.stipends import ledger_of
 from remediation_flows.core.clocks import SiteCalendar
+from remediation_flows.core.config import Programme
+from remediation_flows.core.errors import RemediationError
 from remediation_flows.core.evidence import EvidenceSummary, evidence_in
 from remediation_flows.core.holds import active_holds, hold_label
 from remediation_flows.core.mail.render import format_instant
@@ -51,6 +53,8 @@ class MilestoneView:
     escalation_level: int
     #: "" when the clock runs; else since when and why it waits (a reason from holds.HoldReason).
     on_hold: str = ""
+    #: The ladder level reached, in words: "none yet", or its name and place ("director, 4 of 4").
+    escalation: str = "none yet"
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,19 @@ class CaseView:
 
     def milestone(self, step: str) -> MilestoneView | None:
         return next((m for m in self.open_milestones if m.step == step), None)
+
+
+def _escalation_words(programme: Programme, milestone: Milestone) -> str:
+    """The ladder level a milestone has reached, named as its programme names it."""
+    if milestone.escalation_level < 0:
+        return "none yet"
+    try:
+        ladder = programme.step(milestone.kind).ladder
+    except RemediationError:  # the step is gone from the programme: the number is all there is
+        return f"level {milestone.escalation_level + 1}"
+    if milestone.escalation_level >= len(ladder):
+        return f"level {milestone.escalation_level + 1}"
+    return f"{ladder[milestone.escalation_level].name}, {milestone.escalation_level + 1} of {len(ladder)}"
 
 
 def _view(session: Session, case: Case, *, with_ledger: bool = True) -> CaseView:
@@ -127,6 +144,7 @@ def _view(session: Session, case: Case, *, with_ledger: bool = True) -> CaseView
                 due_local=format_instant(m.due_at, site.time_zone),
                 escalation_level=m.escalation_level,
                 on_hold=hold_label(holds.get(m.id), site.time_zone),
+                escalation=_escalation_words(programme, m),
             )
             for m in milestones
         ],
