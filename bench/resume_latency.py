@@ -1,4 +1,4 @@
-"""How long a person waits after a Resume: the case lifecycle beside an empty flow served the same way (issue 15).
+"""How long a person waits after a Resume: the case lifecycle beside an empty flow served alike (issue 15).
 
 On a throwaway embedded stack (`remediate up`'s own server on SQLite, runners and store, in a folder of
 its own, as `remediate demo` runs), with ``--open-cases`` other cases open in the store, it opens cases
@@ -56,7 +56,11 @@ ANSWERS: list[dict[str, Any]] = [
         "payer": "supplier",
     },
     {"answered_by": "chen.jing@ngo.example", "role": "supervisor", "approved": True},
-    {"answered_by": "compliance@northwind-apparel.example", "role": "enterprise_focal_point", "approved": True},
+    {
+        "answered_by": "compliance@northwind-apparel.example",
+        "role": "enterprise_focal_point",
+        "approved": True,
+    },
     {
         "answered_by": CASE_MANAGER,
         "effective_on": dt.date.today().isoformat(),
@@ -260,19 +264,27 @@ def main() -> None:
     )
 
     load_start = os.getloadavg()
-    print(f"load average at the start: {load_start[0]:.2f} {load_start[1]:.2f} {load_start[2]:.2f}", flush=True)
+    print(
+        f"load average at the start: {load_start[0]:.2f} {load_start[1]:.2f} {load_start[2]:.2f}", flush=True
+    )
     home = Path(tempfile.mkdtemp(prefix="bench-resume-"))
     paths = StackPaths(home)
     os.environ[DATABASE_URL_VARIABLE] = paths.case_store_url
     # Nothing scheduled runs meanwhile: no sweep, dispatcher or recovery competing with the resumes.
-    for variable in ("REMEDIATION_SWEEP_SECONDS", "REMEDIATION_DISPATCH_SECONDS", "REMEDIATION_RECOVERY_SECONDS"):
+    for variable in (
+        "REMEDIATION_SWEEP_SECONDS",
+        "REMEDIATION_DISPATCH_SECONDS",
+        "REMEDIATION_RECOVERY_SECONDS",
+    ):
         os.environ[variable] = "0"
     if args.poll is not None:
         os.environ["PREFECT_RUNNER_POLL_FREQUENCY"] = f"{args.poll:g}"
     api_port, smtp_port, task_port = free_ports(3)
     empty_runner: subprocess.Popen | None = None
     try:
-        with LocalStack(home, api_port=api_port, smtp_port=smtp_port, task_port=task_port, progress=print) as stack:
+        with LocalStack(
+            home, api_port=api_port, smtp_port=smtp_port, task_port=task_port, progress=print
+        ) as stack:
             env = prefect_environment(paths, api_port, ensure_auth_string(paths))
             poll = env["PREFECT_RUNNER_POLL_FREQUENCY"]
             log = home / "empty-flow.log"
@@ -280,7 +292,10 @@ def main() -> None:
             asyncio.run(wait_for_deployment("empty-flow/empty-flow", empty_runner, log))
             seeded = time.perf_counter()
             seed_open_cases(stack.paths.case_store_url, args.open_cases)
-            print(f"{args.open_cases} other open cases seeded in {time.perf_counter() - seeded:.1f} s", flush=True)
+            print(
+                f"{args.open_cases} other open cases seeded in {time.perf_counter() - seeded:.1f} s",
+                flush=True,
+            )
             lifecycle, empty = asyncio.run(measure(args.cases))
             empty_runner.send_signal(signal.SIGINT)
             empty_runner.wait(timeout=30)
@@ -291,15 +306,19 @@ def main() -> None:
     figures = summary("lifecycle", lifecycle) | summary("empty", empty)
     ratio = figures["lifecycle_s"] / figures["empty_s"]
     print(f"load average at the end: {load_end[0]:.2f} {load_end[1]:.2f} {load_end[2]:.2f}")
-    print(f"runner poll interval: {poll} s; {args.open_cases} other open cases; {len(lifecycle)} resumes each")
+    print(
+        f"runner poll interval: {poll} s; {args.open_cases} other open cases; {len(lifecycle)} resumes each"
+    )
     print(f"{'median of':<22}{'resume→form s':>14}{'poll s':>9}{'start s':>9}{'body s':>9}")
     for name in ("lifecycle", "empty"):
         print(
             f"{name + (' (floor)' if name == 'empty' else ''):<22}{figures[f'{name}_s']:>14.2f}"
             f"{figures[f'{name}_poll_s']:>9.2f}{figures[f'{name}_start_s']:>9.2f}{figures[f'{name}_body_s']:>9.2f}"
         )
-    print(f"ratio lifecycle/floor: {ratio:.2f} (target at most 1.3); flow's own work per resume: "
-          f"{figures['lifecycle_body_s']:.2f} s (target at most 0.3 s at 2,000 open cases)")
+    print(
+        f"ratio lifecycle/floor: {ratio:.2f} (target at most 1.3); flow's own work per resume: "
+        f"{figures['lifecycle_body_s']:.2f} s (target at most 0.3 s at 2,000 open cases)"
+    )
     print(f"stack home (kept): {home}")
     pairs = {
         **{k: f"{v:.3f}" for k, v in figures.items()},
