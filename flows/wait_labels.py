@@ -74,14 +74,27 @@ def relabelled(current: Iterable[str], tags: Iterable[str]) -> list[str]:
     return kept + [t for t in tags if t not in kept]
 
 
+#: The name and tags this process last gave each run: a label that changes nothing is not sent again.
+_LABELLED: dict[str, tuple[str, list[str]]] = {}
+
+
 async def label_this_wait(name: str, tags: list[str]) -> None:
-    """Rename and retag the running flow run before it suspends."""
+    """Rename and retag the running flow run before it suspends; nothing is sent if nothing changes.
+
+    A resumed run starts a new process that asks its answered question again first, under the label
+    it already carries: the run as the engine read it at the start says so, without a request.
+    """
     context = FlowRunContext.get()
     if context is None or context.flow_run is None:
         return
+    run = context.flow_run
+    current_name, current_tags = _LABELLED.get(str(run.id), (run.name, list(run.tags)))
+    new_tags = relabelled(current_tags, tags)
+    if name == current_name and sorted(new_tags) == sorted(current_tags):
+        return
     async with get_client() as client:
-        run = await client.read_flow_run(context.flow_run.id)
-        await client.update_flow_run(run.id, name=name, tags=relabelled(run.tags, tags))
+        await client.update_flow_run(run.id, name=name, tags=new_tags)
+    _LABELLED[str(run.id)] = (name, new_tags)
 
 
 async def mark_overdue(case_tags: Iterable[str]) -> int:

@@ -697,6 +697,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     # Whatever the shell says, the demo's flows use the demo's store: the served flows prefer this
     # variable to the case-store block, and it may name a real store.
     os.environ[DATABASE_URL_VARIABLE] = paths.case_store_url
+    # The demo's runners look for runs to start every second, not every 5 s as `remediate up`'s do: a
+    # demo is one person clicking through some twenty runs and resumes, each of which waited half a
+    # poll for its runner (some 40 s of the demo in all); nobody else writes to its Prefect server.
+    os.environ.setdefault("PREFECT_RUNNER_POLL_FREQUENCY", "1")
     started = time.monotonic()
 
     def progress(message: str) -> None:

@@ -53,6 +53,20 @@ POSTGRES_SERVER_URL = os.environ.get(
 )
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """How many workers `-n auto` (in pyproject's addopts) starts: two for whole folders, none for files.
+
+    The README's command runs every test, most of whose time is integration tests waiting on flow runs
+    (the runner's poll, a flow process's start, a person's answer through the API): two workers, each
+    with its own Prefect server, runner, store and ports (chosen above, per process), overlap those
+    waits. A run of a few named files is not worth a worker's start; `-n 2` or `-n 0` decides outright.
+    """
+    paths = [str(arg).split("::")[0] for arg in config.args]
+    if paths and all(path.endswith(".py") for path in paths):
+        return 0
+    return min(2, os.cpu_count() or 1)
+
+
 @pytest.fixture
 def today() -> dt.date:
     """The day a test takes as today. Tests derive every date from it (a child's birth date, a visit),

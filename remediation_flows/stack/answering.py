@@ -18,6 +18,10 @@ from prefect.flow_runs import aresume_flow_run
 from remediation_flows.flows.forms import resume_input
 from remediation_flows.flows.remediation.runs import case_tag
 
+#: How often a run is looked at while waiting for its next question: a person (or a test) waits on
+#: average half of it after every answer, and each look is one small read of the API.
+LOOK_SECONDS = 0.2
+
 
 async def resume_with(run: Any, answer: dict[str, Any]) -> None:
     """Resume ``run`` with ``answer``, its choices given as codes or words, as the Resume dialog would."""
@@ -48,7 +52,7 @@ async def next_prompt(reference: str, previous_key: str | None, timeout: float =
                     raise RuntimeError(
                         f"the lifecycle run of {reference} ended {state.type.value}: {state.message}"
                     )
-            await asyncio.sleep(0.4)
+            await asyncio.sleep(LOOK_SECONDS)
     raise TimeoutError(f"{reference}: no new question within {timeout:.0f} s (is `remediate up` running?)")
 
 
@@ -109,5 +113,5 @@ class RunAnswerer:
                     return description
                 if state and state.is_final() and not state.is_completed():
                     raise RuntimeError(f"flow run {run.name} ended {state.type.value}: {state.message}")
-                await asyncio.sleep(0.4)
+                await asyncio.sleep(LOOK_SECONDS)
         raise TimeoutError(f"no question about {expect!r} within {timeout:.0f} s")

@@ -195,7 +195,7 @@ async def run_deployment_and_wait(name: str, parameters: dict[str, Any], timeout
     from prefect.deployments import arun_deployment
 
     run = await arun_deployment(
-        name, parameters=parameters, timeout=timeout, as_subflow=False, poll_interval=0.5
+        name, parameters=parameters, timeout=timeout, as_subflow=False, poll_interval=0.25
     )
     assert run.state is not None and run.state.is_final(), f"{name} did not finish: {run.state}"
     return run
@@ -228,5 +228,5 @@ async def run_act_and_wait(name: str, parameters: dict[str, Any], reason: str, t
             run = await client.read_flow_run(run.id)
             if run.state is not None and run.state.is_final():
                 return run
-            await asyncio.sleep(0.4)
+            await asyncio.sleep(0.2)
     raise AssertionError(f"{name} did not finish within {timeout:.0f} s: {run.state}")

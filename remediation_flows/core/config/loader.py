@@ -115,8 +115,15 @@ def load_programme_file(path: str | Path) -> Programme:
     return load_programme_document(read_yaml_file(path), str(path))
 
 
-def load_programme_document(document: Any, source: str = "<document>") -> Programme:
-    """Validate a parsed programme document and build the typed :class:`Programme`."""
+def load_programme_document(
+    document: Any, source: str = "<document>", *, check_calendars: bool = True
+) -> Programme:
+    """Validate a parsed programme document and build the typed :class:`Programme`.
+
+    ``check_calendars=False`` skips asking the holidays package for each site's calendar, for a
+    document checked so when it was registered: the question imports every country's calendar
+    module (half a second), which a flow's process, new at every step of a case, would pay again.
+    """
     if not isinstance(document, dict):
         sections = ", ".join(load_schema(PROGRAMME_SCHEMA)["required"])
         raise ConfigInvalid(
@@ -130,7 +137,7 @@ def load_programme_document(document: Any, source: str = "<document>") -> Progra
         )
     problems = schema_problems(document, PROGRAMME_SCHEMA, source)
     if not problems:
-        problems = _cross_field_problems(document, source)
+        problems = _cross_field_problems(document, source, check_calendars)
     if problems:
         raise ConfigInvalid(problems)
     return _build(document)
@@ -180,7 +187,9 @@ def schema_message(error: ValidationError, withheld: bool = False) -> str:
     return shorten_message(message)
 
 
-def _cross_field_problems(doc: dict[str, Any], source: str) -> list[ConfigProblem]:
+def _cross_field_problems(
+    doc: dict[str, Any], source: str, check_calendars: bool = True
+) -> list[ConfigProblem]:
     problems: list[ConfigProblem] = []
 
     def problem(path: str, message: str) -> None:
@@ -209,7 +218,9 @@ def _cross_field_problems(doc: dict[str, Any], source: str) -> list[ConfigProble
                 f"{path}.country",
                 f"no minimum working age for country '{country}': add it under $.minimum_working_age",
             )
-        calendar_problem = _holiday_calendar_problem(country, site.get("subdivision"))
+        calendar_problem = (
+            _holiday_calendar_problem(country, site.get("subdivision")) if check_calendars else None
+        )
         if calendar_problem is not None:
             problem(f"{path}.{calendar_problem[0]}", calendar_problem[1])
         for closure_index, closure in enumerate(site.get("closure_days", [])):

@@ -6,16 +6,18 @@ import os
 import sqlite3
 import urllib.parse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from remediation_flows.core.errors import RemediationError
+
+if TYPE_CHECKING:
+    # Alembic is imported where a schema is checked or migrated, never by a flow's process: it cost
+    # every flow run a third of a second to start (issue 15).
+    from alembic.config import Config
 
 DATABASE_URL_VARIABLE = "REMEDIATION_DATABASE_URL"
 #: Where `remediate up` keeps everything, relative to the working directory.
@@ -122,6 +124,8 @@ def check_store(url: str) -> None:
     if revision is None:
         what = "has tables but no schema version" if has_tables else "is empty (no schema)"
         raise StoreNotReady(f"the case store at {shown} {what}: create its schema with `{fix}`")
+    from alembic.script import ScriptDirectory
+
     scripts = ScriptDirectory.from_config(alembic_config(url))
     head = scripts.get_current_head()
     if revision != head:
@@ -169,6 +173,8 @@ def make_engine(url: str | None = None, **options: Any) -> Engine:
 
 def alembic_config(url: str | None = None) -> Config:
     """Alembic's configuration for this store's migrations."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     # ConfigParser interpolation would read a '%' in a password as a directive.
@@ -182,4 +188,6 @@ def upgrade_schema(url: str | None = None, revision: str = "head") -> None:
     if path is not None:
         # Creating the store is this function's job; SQLite creates the file but not its folder.
         path.parent.mkdir(parents=True, exist_ok=True)
+    from alembic import command
+
     command.upgrade(alembic_config(url), revision)
