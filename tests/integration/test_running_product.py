@@ -45,7 +45,7 @@ def running_stack(tmp_path: Path) -> Iterator[RunningStack]:
 
 def test_the_scheduled_sweep_and_dispatcher_deliver_task_and_escalation_mail(running_stack):
     stack = running_stack
-    notified_at = dt.datetime.now(dt.UTC) - dt.timedelta(days=4)  # the 72 hours ran out a day ago
+    notified_at = _one_working_day_overdue()
     with stack.api() as api:
         deployment = api.get("/deployments/name/open-a-case/open-a-case")
         assert deployment.status_code == 200, deployment.text
@@ -112,6 +112,31 @@ def test_the_scheduled_sweep_and_dispatcher_deliver_task_and_escalation_mail(run
     with stack.api() as api:
         runs = api.post("/flow_runs/filter", json={"limit": 200}).json()
     assert any(run["name"] and run.get("auto_scheduled") for run in runs), "no scheduled run"
+
+
+def _one_working_day_overdue() -> dt.datetime:
+    """A notification whose 72-hour assessment is one working day late at the Dhaka site now.
+
+    Reckoned on the site's own calendar, as the sweep does: a fixed "4 days ago" left the deadline
+    on the eve of the site's Friday off, so on a Friday the case was due, not yet overdue.
+    """
+    from remediation_flows.core.clocks import SiteCalendar
+    from remediation_flows.core.config import load_programme_file
+    from remediation_flows.core.store import repository as repo
+    from tests.conftest import EXAMPLES
+
+    programme = load_programme_file(EXAMPLES / "garment_brand.yaml")
+    calendar = SiteCalendar(programme.site("dhaka-knit-01"))
+    now = dt.datetime.now(dt.UTC)
+    for hours_back in range(72, 24 * 14, 6):
+        notified_at = now - dt.timedelta(hours=hours_back)
+        due_at = repo.reckon_step(programme, "dhaka-knit-01", "on_site_assessment", notified_at).due_at
+        # One working day late for the next hour or so, whatever the sweep's timing.
+        if calendar.working_days_late(due_at, now) == calendar.working_days_late(
+            due_at, now + dt.timedelta(hours=1)
+        ) == 1:
+            return notified_at
+    raise AssertionError("no notification time makes the assessment one working day late")
 
 
 def _retrying(request, attempts: int = 6) -> httpx.Response:
