@@ -24,9 +24,14 @@ async def case_store() -> CaseStore:
         try:
             block = await CaseStoreConnection.aload(DEFAULT_BLOCK)
             url = block.url.get_secret_value()
-        except (ObjectNotFound, ValueError):
-            url = None
-    key = url or ""
+        except (ObjectNotFound, ValueError) as error:
+            # Never a default file instead: a flow that wrote cases or sent mail from a store nobody
+            # named would split the caseload in two, silently.
+            raise NotFound(
+                f"no case store: the '{DEFAULT_BLOCK}' case-store-connection block cannot be loaded "
+                f"({type(error).__name__}: {error}) and ${DATABASE_URL_VARIABLE} is not set"
+            ) from None
+    key = url
     if key not in _STORES:
         _STORES[key] = CaseStore(url)
     return _STORES[key]

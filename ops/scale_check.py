@@ -77,7 +77,9 @@ async def race() -> dict:
                     "pid": fresh.infrastructure_pid,
                 }
             )
-    return {"runs": details, "log_lines": len(logs)}
+    # A run that failed says why in the assertion's message, not only in a worker's log.
+    errors = [log.message[-1500:] for log in logs if log.level >= 40]
+    return {"runs": details, "log_lines": len(logs), "errors": errors[:4]}
 
 
 if __name__ == "__main__":

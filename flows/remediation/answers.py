@@ -41,9 +41,7 @@ class OnSiteAssessmentAnswer(Form):
     safe_place: bool = Field(title="The child is in a safe place")
     child_consent: bool = Field(title="The child consents")
     guardian_consent: bool = Field(title="The guardian consents")
-    sex: ChildSex | None = Field(
-        default=None, title="Sex", description="For the outcome figures by sex."
-    )
+    sex: ChildSex | None = Field(default=None, title="Sex", description="For the outcome figures by sex.")
 
 
 class PlanProposalAnswer(Form):

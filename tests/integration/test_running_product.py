@@ -132,9 +132,11 @@ def _one_working_day_overdue() -> dt.datetime:
         notified_at = now - dt.timedelta(hours=hours_back)
         due_at = repo.reckon_step(programme, "dhaka-knit-01", "on_site_assessment", notified_at).due_at
         # One working day late for the next hour or so, whatever the sweep's timing.
-        if calendar.working_days_late(due_at, now) == calendar.working_days_late(
-            due_at, now + dt.timedelta(hours=1)
-        ) == 1:
+        if (
+            calendar.working_days_late(due_at, now)
+            == calendar.working_days_late(due_at, now + dt.timedelta(hours=1))
+            == 1
+        ):
             return notified_at
     raise AssertionError("no notification time makes the assessment one working day late")
 

@@ -43,7 +43,10 @@ def test_two_workers_on_a_postgres_prefect_send_every_escalation_exactly_once(da
     prefect_url, cases_url = databases
     port = free_port()
     api = f"http://127.0.0.1:{port}/api"
-    base = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
+    # Nothing of the test session's own Prefect or case store may reach the scale-out stack.
+    base = {
+        key: value for key, value in os.environ.items() if not key.startswith(("PREFECT_", "REMEDIATION_"))
+    }
     server_env = base | {
         "PREFECT_HOME": str(tmp_path / "server"),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",

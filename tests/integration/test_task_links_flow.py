@@ -23,7 +23,14 @@ import pytest
 from sqlalchemy import select
 
 from remediation_flows.core.store import repository as repo
-from remediation_flows.core.store.schema import Approval, AuditEvent, EvidenceFile, StipendPayment, TaskLink
+from remediation_flows.core.store.schema import (
+    Approval,
+    AuditEvent,
+    EvidenceFile,
+    StipendInstalment,
+    StipendPayment,
+    TaskLink,
+)
 from remediation_flows.stack.answering import CaseAnswerer, next_prompt
 from tests.integration.conftest import TASK_PAGE_PORT, run_act_and_wait
 from tests.integration.test_remediation_flows import dispatch_mail, open_case
@@ -264,7 +271,11 @@ def test_plan_enrolment_and_stipend_answered_by_the_links_in_the_emails(
             "school_reintegration",
         )
         assert letter_row.sha256 == hashlib.sha256(PDF).hexdigest()
-        [paid] = session.scalars(select(StipendPayment)).all()
+        [paid] = session.scalars(
+            select(StipendPayment)
+            .join(StipendInstalment, StipendInstalment.id == StipendPayment.instalment_id)
+            .where(StipendInstalment.case_id == case_row.id)
+        ).all()
         assert (paid.amount, paid.currency, paid.payment_reference) == (
             Decimal("8000.00"),
             "BDT",
