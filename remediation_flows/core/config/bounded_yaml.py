@@ -240,33 +240,17 @@ def _build(loader: Any) -> Any:
                 anchors[frame.anchor] = (value, frame.size)
             attach(value, frame.size, None, frame.mark)
         elif kind is AliasEvent:
-            target = anchors.get(event.anchor)
-            if target is None:
-                raise yaml.composer.ComposerError(
-                    None, None, f"found undefined alias {event.anchor!r}", event.start_mark
-                )
-            anchored, size = target
+            anchored, size = _anchored(anchors, event)
             if size == -1:
                 raise DocumentTooLarge(
                     f"alias {event.anchor!r} refers to a value that contains it", event.start_mark
                 )
             expanded += size
-            if expanded - written > ALIAS_EXPANSION_LIMIT:
-                raise DocumentTooLarge(
-                    f"aliases expand the document by more than {ALIAS_EXPANSION_LIMIT:,} values "
-                    f"(it has {written:,} as written); refused",
-                    event.start_mark,
-                )
+            _check_expansion(expanded, written, event.start_mark)
             attach(anchored, size, None, event.start_mark)
         elif kind is DocumentStartEvent:
             documents += 1
-            if documents > 1:
-                raise yaml.composer.ComposerError(
-                    "expected a single document in the stream",
-                    None,
-                    "but found another document",
-                    event.start_mark,
-                )
+            _check_single_document(documents, event.start_mark)
             anchors.clear()
             anchor_marks.clear()
         elif kind is StreamEndEvent:
@@ -357,38 +341,50 @@ def _compose(loader: Any) -> Node | None:
                 anchors[frame.anchor] = (frame.node, frame.size)
             attach(frame.node, frame.size)
         elif kind is AliasEvent:
-            target = anchors.get(event.anchor)
-            if target is None:
-                raise yaml.composer.ComposerError(
-                    None, None, f"found undefined alias {event.anchor!r}", event.start_mark
-                )
-            anchored, size = target
+            anchored, size = _anchored(anchors, event)
             if id(anchored) in ids_open:
                 raise DocumentTooLarge(
                     f"alias {event.anchor!r} refers to a value that contains it", event.start_mark
                 )
             expanded += size
-            if expanded - written > ALIAS_EXPANSION_LIMIT:
-                raise DocumentTooLarge(
-                    f"aliases expand the document by more than {ALIAS_EXPANSION_LIMIT:,} values "
-                    f"(it has {written:,} as written); refused",
-                    event.start_mark,
-                )
+            _check_expansion(expanded, written, event.start_mark)
             attach(anchored, size)
         elif kind is DocumentStartEvent:
             documents += 1
-            if documents > 1:
-                raise yaml.composer.ComposerError(
-                    "expected a single document in the stream",
-                    None,
-                    "but found another document",
-                    event.start_mark,
-                )
+            _check_single_document(documents, event.start_mark)
             anchors.clear()
         elif kind is StreamEndEvent:
             return root
         elif kind is not DocumentEndEvent and kind is not StreamStartEvent:
             raise yaml.composer.ComposerError(None, None, f"unexpected {kind.__name__}", event.start_mark)
+
+
+def _anchored(anchors: dict[str, tuple[Any, int]], event: Any) -> tuple[Any, int]:
+    """The value an alias refers to and its size; an undefined alias is refused as PyYAML does."""
+    target = anchors.get(event.anchor)
+    if target is None:
+        raise yaml.composer.ComposerError(
+            None, None, f"found undefined alias {event.anchor!r}", event.start_mark
+        )
+    return target
+
+
+def _check_expansion(expanded: int, written: int, mark: Any) -> None:
+    """Refuse a document whose aliases add more than :data:`ALIAS_EXPANSION_LIMIT` values."""
+    if expanded - written > ALIAS_EXPANSION_LIMIT:
+        raise DocumentTooLarge(
+            f"aliases expand the document by more than {ALIAS_EXPANSION_LIMIT:,} values "
+            f"(it has {written:,} as written); refused",
+            mark,
+        )
+
+
+def _check_single_document(documents: int, mark: Any) -> None:
+    """Refuse a second document in the stream, as PyYAML's single-document loader does."""
+    if documents > 1:
+        raise yaml.composer.ComposerError(
+            "expected a single document in the stream", None, "but found another document", mark
+        )
 
 
 def _check_new_anchor(anchors: dict[str, tuple[Node, int]], event: Any) -> None:
