@@ -17,7 +17,8 @@ from markupsafe import escape
 
 from remediation_flows.core.config import Programme, load_programme_document
 from remediation_flows.core.mail import render
-from remediation_flows.core.mail.i18n import ENGLISH, LANGUAGES, format_amount, step_title, text, words
+from remediation_flows.core.mail.i18n import ENGLISH, LANGUAGES, step_title, text, words
+from remediation_flows.core.money import Money, format_money
 
 REFERENCE = "CL-2026-000123"
 DUE = dt.datetime(2026, 12, 7, 17, 59, 59, tzinfo=dt.UTC)  # 23:59 in Dhaka
@@ -30,7 +31,13 @@ LOCAL_DUE = {
     "id": "7 Des 2026 23.59",
     "vi": "23:59 7 thg 12, 2026",
 }
-LOCAL_AMOUNT = {"en": "8,000.00", "es": "8.000,00", "tr": "8.000,00", "id": "8.000,00", "hi": "8,000.00"}
+LOCAL_AMOUNT = {
+    "en": "BDT8,000.00",
+    "es": "8.000,00\xa0BDT",
+    "tr": "BDT8.000,00",
+    "id": "BDT8.000,00",
+    "hi": "BDT8,000.00",
+}
 #: A word in each language's own script or spelling, from its task lead, that English lacks.
 OWN_WORDS = {
     "es": "remediación",
@@ -62,9 +69,8 @@ def review_task(programme: Programme, language: str | None = None) -> render.Ren
         instructions=text(
             "instr.review_plan",
             pathway=text("pathway.vocational_training"),
-            stipend=Decimal("8000"),
-            currency="BDT",
-            fees=Decimal("1200.5"),
+            stipend=Money(Decimal("8000"), "BDT"),
+            fees=Money(Decimal("1200.5"), "BDT"),
             payer=text("payer.supplier"),
         ),
         due_at=DUE,
@@ -83,12 +89,11 @@ def test_a_task_email_in_each_language(garment_brand, language):
     for sentence in (w["greeting"], w["task_lead"], w["task_action"], w["footer"], w["case"], w["due"]):
         assert sentence in mail.text, sentence
         assert str(escape(sentence)) in mail.html, sentence
-    amount = format_amount(Decimal("8000"), language)
+    amount = format_money(Decimal("8000"), "BDT", language)
     instructions = w["instr.review_plan"].format(
         pathway=w["pathway.vocational_training"],
         stipend=amount,
-        currency="BDT",
-        fees=format_amount(Decimal("1200.5"), language),
+        fees=format_money(Decimal("1200.5"), "BDT", language),
         payer=w["payer.supplier"],
     )
     assert instructions in mail.text

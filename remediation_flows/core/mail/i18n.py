@@ -45,7 +45,6 @@ from babel.dates import format_date, format_time, get_datetime_format
 from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po, write_po
-from babel.numbers import parse_pattern
 
 from remediation_flows.core.money import Money
 
@@ -310,18 +309,6 @@ def direction(language: str) -> str:
     return "rtl" if locale_of(language).character_order == "right-to-left" else "ltr"
 
 
-def format_amount(amount: Decimal | float, language: str) -> str:
-    """A sum of money with two decimals, grouped and pointed as ``language``'s locale writes it.
-
-    Digits stay Latin (Babel's default numbering system) in every language, so that an amount
-    reads the same as on the receipt and the bank statement.
-    """
-    locale = locale_of(language)
-    pattern = parse_pattern(locale.decimal_formats[None])
-    pattern.frac_prec = (2, 2)
-    return str(pattern.apply(Decimal(str(amount)), locale))
-
-
 def format_local_time(local: dt.datetime, language: str) -> str:
     """A site-local date and time as ``language``'s locale writes it (medium date, short time)."""
     locale = locale_of(language)
@@ -340,17 +327,18 @@ def format_due(instant: dt.datetime, zone: str, language: str) -> str:
 
 
 def format_value(value: object, language: str) -> str:
-    """A value put into a message: a :class:`Text` worded too, :class:`Money` with its currency and a
-    bare amount (Decimal, float) in the locale's notation, the rest as is.
+    """A value put into a message: a :class:`Text` worded too, :class:`Money` with its currency in
+    the locale's notation (core/money.py, the one formatter of amounts), the rest as is.
 
-    Whole numbers (a visit number, a year) are not grouped: 2026 stays 2026.
+    Whole numbers (a visit number, a year) are not grouped: 2026 stays 2026. An amount without its
+    currency is refused: it would read without one, or as a float's "8000.0".
     """
     if isinstance(value, Text):
         return value.render(language)
     if isinstance(value, Money):
         return value.in_language(language)
     if isinstance(value, Decimal | float):
-        return format_amount(value, language)
+        raise TypeError(f"an amount goes into a message as Money(amount, currency), not {value!r}")
     return str(value)
 
 
