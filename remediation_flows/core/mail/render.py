@@ -115,16 +115,20 @@ def _step_notice(
 ) -> _StepNotice:
     site = programme.site(site_id)
     language = language or site.language or programme.language
-    due_text = format_instant(due_at, site.time_zone, language)
     return _StepNotice(
         words(language),
         language,
         f"{site.name} ({site.id})",
         site.time_zone,
         step_title(language, step),
-        due_text,
-        due_text.rsplit(" (", 1)[0],
+        *_due_texts(due_at, site.time_zone, language),
     )
+
+
+def _due_texts(due_at: dt.datetime, zone: str, language: str) -> tuple[str, str]:
+    """The due date in ``language`` at the site: in full (zone and offset), and short for a subject."""
+    due_text = format_instant(due_at, zone, language)
+    return due_text, due_text.rsplit(" (", 1)[0]
 
 
 def task_mail(
@@ -325,9 +329,8 @@ def _template(
 
 
 def _values(template: _MailTemplate, reference: str, due_at: dt.datetime, late: int) -> dict[str, str]:
-    # As _step_notice words them for a rendering from scratch: in the email's language.
-    due_text = format_instant(due_at, template.time_zone, template.language)
-    return {"case": reference, "due": due_text, "due_short": due_text.rsplit(" (", 1)[0], "late": str(late)}
+    due_text, due_short = _due_texts(due_at, template.time_zone, template.language)
+    return {"case": reference, "due": due_text, "due_short": due_short, "late": str(late)}
 
 
 def _render_escalation(
