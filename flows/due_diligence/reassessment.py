@@ -51,9 +51,8 @@ async def start_reassessments(
 
 
 def _find(store: CaseStore, milestone_key: str) -> OpenReassessment:
-    for reassessment in open_reassessments(store):
-        if reassessment.key == milestone_key:
-            return reassessment
+    for reassessment in open_reassessments(store, key=milestone_key):
+        return reassessment
     raise NotFound(f"no open site reassessment '{milestone_key}'")
 
 

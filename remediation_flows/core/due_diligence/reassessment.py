@@ -63,11 +63,14 @@ class OpenReassessment:
 
 
 def open_reassessments(
-    store: CaseStore, enterprise_id: str | None = None, site_id: str | None = None
+    store: CaseStore, enterprise_id: str | None = None, site_id: str | None = None, *, key: str | None = None
 ) -> list[OpenReassessment]:
-    """The open ad-hoc reassessments, of one site when both ids are given, oldest due first."""
+    """The open ad-hoc reassessments, oldest due first: the one under ``key``, those of one site when
+    both ids are given, else all."""
     where = [Milestone.status == MilestoneStatus.OPEN, Milestone.case_id.is_(None)]
-    if enterprise_id is not None and site_id is not None:
+    if key is not None:
+        where += [Milestone.key == key, Milestone.key.contains("/reassessment/")]
+    elif enterprise_id is not None and site_id is not None:
         where.append(Milestone.key.startswith(_prefix(enterprise_id, site_id)))
     else:
         where += [Milestone.key.startswith("RA-"), Milestone.key.contains("/reassessment/")]
