@@ -28,6 +28,7 @@ from remediation_flows.core.store.schema import (
     StipendPayment,
 )
 from tests.conftest import EXAMPLES
+from tests.unit.test_task_links import assessed_case
 
 CASE_MANAGER = "rahim.uddin@ngo.example"
 SUPERVISOR = "chen.jing@ngo.example"
@@ -38,27 +39,7 @@ SITE = "dhaka-knit-01"
 
 def accepted_case(store, programme, stipend: str = "8000") -> str:
     """A Dhaka case whose plan (a monthly stipend in BDT) every role has accepted."""
-    notification = cw.Notification(
-        enterprise_id=programme.enterprise_id,
-        site_id=SITE,
-        notified_at=dt.datetime.now(dt.UTC),
-        source=cw.Source.AUDIT,
-    )
-    reference = cw.open_case(store, programme, notification, actor=CASE_MANAGER).reference
-    cw.record_assessment(
-        store,
-        reference,
-        cw.AssessmentReport(
-            age_years=13,
-            age_verification=cw.AgeVerification.SCHOOL_RECORDS,
-            outcome=cw.AssessmentOutcome.CHILD_LABOURER,
-            removed_from_work=True,
-            safe_place=True,
-            child_consent=True,
-            guardian_consent=True,
-        ),
-        actor=CASE_MANAGER,
-    )
+    reference = assessed_case(store, programme)
     proposal = cw.PlanProposal(
         pathway=cw.Pathway.SCHOOLING,
         monthly_stipend=Decimal(stipend),

@@ -35,7 +35,8 @@ def garment_brand():
     return load_programme_document(document, "garment_brand.yaml")
 
 
-def case_awaiting_plan_approval(store, programme) -> str:
+def assessed_case(store, programme) -> str:
+    """A Dhaka case whose on-site assessment found a 13-year-old in child labour, removed from work."""
     notification = cw.Notification(
         enterprise_id=programme.enterprise_id,
         site_id="dhaka-knit-01",
@@ -57,6 +58,11 @@ def case_awaiting_plan_approval(store, programme) -> str:
         ),
         actor=CASE_MANAGER,
     )
+    return reference
+
+
+def case_awaiting_plan_approval(store, programme) -> str:
+    reference = assessed_case(store, programme)
     cw.propose_plan(
         store,
         reference,
