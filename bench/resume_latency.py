@@ -64,7 +64,6 @@ ANSWERS: list[dict[str, Any]] = [
     {
         "answered_by": CASE_MANAGER,
         "effective_on": dt.date.today().isoformat(),
-        "first_stipend_paid_on": dt.date.today().isoformat(),
         "evidence_reference": "BENCH-ENR-1",
     },
 ]
@@ -103,8 +102,16 @@ async def next_form(client: Any, run_id: Any, previous_key: str | None, timeout:
 
 async def resume(client: Any, run_id: Any, key: str, answer: dict[str, Any]) -> tuple[str, Resume]:
     """Resume the run with ``answer``; returns the next form's key and what the wait was made of."""
+    import json
+
     from prefect.flow_runs import aresume_flow_run
 
+    from remediation_flows.flows.forms import resume_input
+
+    # The form's choices read as words (issue 11): the answer is given as the Resume dialog gives it.
+    run = await client.read_flow_run(run_id)
+    keyset = run.state.state_details.run_input_keyset
+    answer = resume_input(json.loads(await client.read_flow_run_input(run_id, keyset["schema"])), answer)
     asked = dt.datetime.now(dt.UTC)
     started = time.perf_counter()
     await aresume_flow_run(run_id, run_input=answer)
