@@ -115,30 +115,39 @@ def test_the_scheduled_sweep_and_dispatcher_deliver_task_and_escalation_mail(run
 
 
 def _one_working_day_overdue() -> dt.datetime:
-    """A notification whose 72-hour assessment is one working day late at the Dhaka site now.
+    """A notification whose 72-hour assessment has reached its ladder's first overdue level now.
 
-    Reckoned on the site's own calendar, as the sweep does: a fixed "4 days ago" left the deadline
-    on the eve of the site's Friday off, so on a Friday the case was due, not yet overdue.
+    Reckoned with the sweep's own ladder on the site's calendar: an overdue level fires a whole number
+    of working days after the deadline at the deadline's local time of day, so "one working day late"
+    by the calendar (a new working day has begun) is not yet that level's instant. A fixed "4 days
+    ago" left the deadline on the eve of the site's Friday off; counting days begun left a Friday
+    evening's case one level short ("Due now").
     """
     from remediation_flows.core.clocks import SiteCalendar
     from remediation_flows.core.config import load_programme_file
+    from remediation_flows.core.ladder import ladder_schedule
     from remediation_flows.core.store import repository as repo
     from tests.conftest import EXAMPLES
 
     programme = load_programme_file(EXAMPLES / "garment_brand.yaml")
     calendar = SiteCalendar(programme.site("dhaka-knit-01"))
     now = dt.datetime.now(dt.UTC)
-    for hours_back in range(72, 24 * 14, 6):
+    for hours_back in range(72, 24 * 14):
         notified_at = now - dt.timedelta(hours=hours_back)
         due_at = repo.reckon_step(programme, "dhaka-knit-01", "on_site_assessment", notified_at).due_at
-        # One working day late for the next hour or so, whatever the sweep's timing.
+        levels = ladder_schedule(programme, calendar, "on_site_assessment", due_at)
+        fired = [level for level in levels if level.fires_at <= now]
+        # The first overdue level has fired and the next will not for the next hour or so, whatever
+        # the sweep's timing.
         if (
-            calendar.working_days_late(due_at, now)
-            == calendar.working_days_late(due_at, now + dt.timedelta(hours=1))
-            == 1
+            fired
+            and fired[-1].stage == "overdue"
+            and len(fired) < len(levels)
+            and levels[len(fired)].fires_at > now + dt.timedelta(hours=1)
+            and sum(level.stage == "overdue" for level in fired) == 1
         ):
             return notified_at
-    raise AssertionError("no notification time makes the assessment one working day late")
+    raise AssertionError("no notification instant reaches exactly the first overdue level")
 
 
 def _retrying(request, attempts: int = 6) -> httpx.Response:

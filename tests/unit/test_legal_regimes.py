@@ -174,6 +174,8 @@ def test_a_reassessment_is_closed_by_the_questionnaire_and_a_child_at_work_again
     assert second.key.endswith("/reassessment/2")
     with store.reading() as session:
         reasons = session.scalars(
-            select(AuditEvent.reason).where(AuditEvent.action == "site_reassessment_opened")
+            select(AuditEvent.reason)
+            .where(AuditEvent.action == "site_reassessment_opened")
+            .order_by(AuditEvent.id)
         ).all()
     assert reasons[-1] == f"case {reference}: child found at work again at follow-up visit 1"
