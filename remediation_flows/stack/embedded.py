@@ -178,9 +178,11 @@ def prefect_environment(paths: StackPaths, api_port: int, auth_string: str) -> d
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_API_DATABASE_CONNECTION_URL": "sqlite+aiosqlite:///"
         + str((paths.prefect_home / "prefect.db").resolve()),
-        # Every poll of the runner and every batch of run logs is a write to the server's SQLite
-        # database; writing less often leaves it unlocked for people's clicks (a lock answers 503).
-        "PREFECT_RUNNER_POLL_FREQUENCY": os.environ.get("PREFECT_RUNNER_POLL_FREQUENCY", "5"),
+        # Every poll of the runner is a write to the server's SQLite database (the deployment's
+        # last poll), and a resumed run waits on average half the interval before it starts:
+        # 2 s, not Prefect's 10 or the 5 s used before, takes 1.5 s off every step a person answers
+        # for the cost of a small write a second per runner.
+        "PREFECT_RUNNER_POLL_FREQUENCY": os.environ.get("PREFECT_RUNNER_POLL_FREQUENCY", "2"),
         "REMEDIATION_REPORTS_DIR": str((paths.home / "reports").resolve()),
     }
 
