@@ -156,6 +156,17 @@ class _Placed:
     programme: Programme
     calendar: SiteCalendar
     schedule: list[LevelTime]
+    #: The levels come by the sweep's instant above each level reached: milestones sharing a ladder
+    #: mostly share their level too, and comparing instants across time zones is not free.
+    come_above: dict[int, list[LevelTime]] = field(default_factory=dict)
+
+    def come(self, reached: int, as_of: dt.datetime) -> list[LevelTime]:
+        """The levels above ``reached`` that have fired by ``as_of`` (one sweep's single instant)."""
+        if reached not in self.come_above:
+            self.come_above[reached] = [
+                level for level in self.schedule if level.index > reached and level.fires_at <= as_of
+            ]
+        return self.come_above[reached]
 
 
 @dataclass
@@ -285,7 +296,7 @@ def _sweep_batch(
                 _report_unplaceable(session, milestone, placed, now)
             continue
         programme, calendar, schedule = placed.programme, placed.calendar, placed.schedule
-        come = [lv for lv in schedule if lv.index > milestone.escalation_level and lv.fires_at <= as_of]
+        come = placed.come(milestone.escalation_level, as_of)
         if not come:
             # The ladder changed since the milestone was scheduled: re-aim and move on.
             milestone_updates.append(
