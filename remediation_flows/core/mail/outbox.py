@@ -46,6 +46,7 @@ from remediation_flows.core.mail.transport import (
     compose,
 )
 from remediation_flows.core.statuses import OutboxStatus
+from remediation_flows.core.store.bulk import DriverStatement
 from remediation_flows.core.store.repository import (
     CaseStore,
     enqueue_mail,
@@ -313,6 +314,7 @@ class _Batch:
     max_attempts: int
     result: DispatchResult
     programmes: dict[str, Programme] | None = None
+    outcome_statement: DriverStatement | None = None
 
     def record(self, row: OutboxMessage, outcome: Outcome) -> None:
         """Commit what the server said for each recipient of ``row``, and the row's status."""
@@ -351,8 +353,7 @@ class _Batch:
             "token": self.claim.token,
         }
         if not newly_failed:
-            with self.writer.begin():
-                applied = self.writer.execute(_RECORD_OUTCOME, values).rowcount
+            applied = self._record_outcome(values)
         else:
             with self.store.transaction() as session:
                 applied = session.connection().execute(_RECORD_OUTCOME, values).rowcount
@@ -375,6 +376,16 @@ class _Batch:
             self.result.failed += 1
         else:
             self.result.retrying += 1
+
+    def _record_outcome(self, values: dict[str, Any]) -> int:
+        """The outcome's UPDATE alone, committed at once on the batch's connection."""
+        if self.outcome_statement is None:
+            self.outcome_statement = DriverStatement(_RECORD_OUTCOME, self.writer.dialect)
+        if self.writer.dialect.name == "postgresql":
+            # The connection is in autocommit (see dispatch): the statement commits itself.
+            return self.outcome_statement.execute(self.writer, values)
+        with self.writer.begin():
+            return self.outcome_statement.execute(self.writer, values)
 
 
 def _summary(recipients: Any, deliveries: dict[str, dict[str, Any]]) -> str | None:
