@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import datetime as dt
+import json
 import os
 import shutil
 import socket
@@ -20,6 +21,7 @@ from sqlalchemy import create_engine, text
 from remediation_flows.core.config import Programme, load_programme_file
 from remediation_flows.core.store import CaseStore, upgrade_schema
 from remediation_flows.core.store.schema import Base
+from tests.durations import longest_first, read_durations
 
 
 def _free_port() -> int:
@@ -65,6 +67,30 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     if paths and all(path.endswith(".py") for path in paths):
         return 0
     return min(2, os.cpu_count() or 1)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On xdist's workers, the longest tests first within each worker's share (tests/durations.py)."""
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if workers:
+        durations = read_durations()
+        items[:] = longest_first(items, [item.nodeid for item in items], durations, int(workers))
+
+
+_RECORDED: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Add up each test's setup, call and teardown, for REMEDIATION_RECORD_DURATIONS."""
+    _RECORDED[report.nodeid] = _RECORDED.get(report.nodeid, 0.0) + report.duration
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Write the run's durations where REMEDIATION_RECORD_DURATIONS says (the controller's only)."""
+    target = os.environ.get("REMEDIATION_RECORD_DURATIONS")
+    if target and not os.environ.get("PYTEST_XDIST_WORKER") and _RECORDED:
+        recorded = {test: round(seconds, 2) for test, seconds in sorted(_RECORDED.items())}
+        Path(target).write_text(json.dumps(recorded, indent=0) + "\n", encoding="utf-8")
 
 
 @pytest.fixture
