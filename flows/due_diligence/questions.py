@@ -241,7 +241,7 @@ def prompt_of(view: dd.CycleView, question: CycleQuestion) -> str:
     return f"{view.reference}-{question.key.format(**filled)}"
 
 
-def _decide_by_link(
+def decide_by_link(
     store: CaseStore, view: dd.CycleView, fields: dict[str, Any], link: VerifiedAnswer
 ) -> object:
     """An approver's own answer through their task link: verified, in the role the link was issued for."""
@@ -294,7 +294,7 @@ async def ask_and_apply(store: CaseStore, view: dd.CycleView, question: CycleQue
         verified = link
 
         def act() -> object:
-            return _decide_by_link(store, view, fields, verified)
+            return decide_by_link(store, view, fields, verified)
     else:
 
         def act() -> object:

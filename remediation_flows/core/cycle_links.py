@@ -51,6 +51,7 @@ from remediation_flows.core.task_links import (
     default_expiry,
     hash_token,
     holds_role,
+    refused_in_language_of,
 )
 
 #: The actor of links the cycle's flow issues on its own.
@@ -280,6 +281,19 @@ def _checked(
     cycle = session.get(DueDiligenceCycle, link.cycle_id)
     milestone = session.get(Milestone, link.milestone_id)
     assert cycle is not None and milestone is not None  # foreign keys
+    with refused_in_language_of(session, link, cycle.enterprise_id, link.site_id):
+        return _checked_question(session, link, cycle, milestone, reference, question, now)
+
+
+def _checked_question(
+    session: Session,
+    link: TaskLink,
+    cycle: DueDiligenceCycle,
+    milestone: Milestone,
+    reference: str,
+    question: str,
+    now: dt.datetime,
+) -> tuple[TaskLink, DueDiligenceCycle, Milestone]:
     if _reference(cycle) != reference or link.subject != question:
         raise WrongTask("this link was issued for another task")
     check_link_state(link, now)

@@ -14,7 +14,8 @@ import datetime as dt
 import hashlib
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,6 +54,8 @@ class LinkRefused(RemediationError):
         super().__init__(message)
         self.reason = reason or self.kind
         self.values = values
+        #: The language of the link's recipient, once the token is known to be real.
+        self.language: str | None = None
 
 
 class UnknownLink(LinkRefused):
@@ -235,6 +238,35 @@ def _checked_link(
     case = session.get(Case, link.case_id)
     milestone = session.get(Milestone, link.milestone_id)
     assert case is not None and milestone is not None  # foreign keys
+    with refused_in_language_of(session, link, case.enterprise_id, case.site_id):
+        return _checked_task(session, link, case, milestone, reference, step, now)
+
+
+@contextmanager
+def refused_in_language_of(
+    session: Session, link: TaskLink, enterprise_id: str, site_id: str | None
+) -> Iterator[None]:
+    """A refusal of a link whose token is real carries the language its recipient reads."""
+    try:
+        yield
+    except LinkRefused as refused:
+        programme = repo.current_programme(session, enterprise_id)
+        try:
+            refused.language = programme.language_of(link.recipient, site_id)
+        except NotFound:  # the site left the programme: its enterprise's language
+            refused.language = programme.language
+        raise
+
+
+def _checked_task(
+    session: Session,
+    link: TaskLink,
+    case: Case,
+    milestone: Milestone,
+    reference: str,
+    step: str,
+    now: dt.datetime,
+) -> tuple[TaskLink, Case, Milestone]:
     if case.reference != reference or link.step != step:
         raise WrongTask("this link was issued for another task")
     check_link_state(link, now)

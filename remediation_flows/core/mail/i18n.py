@@ -212,6 +212,43 @@ ENGLISH: dict[str, str] = {
         "link sent to that address. The link now no longer works."
     ),
     "page.new_link": "If you still need to answer, ask your contact at the programme for a new link.",
+    "page.cycle": "Due-diligence cycle",
+    "page.cycle_recorded": (
+        "Your answer for {reference} is recorded as given by {recipient} ({role}), verified by the "
+        "link sent to that address. The link now no longer works."
+    ),
+    "page.whole_enterprise": "all sites",
+    # The task page's refusals: a title (".title") and a sentence each; the reasons a link no
+    # longer works share the title "refusal.gone.title".
+    "refusal.unknown.title": "Unknown link",
+    "refusal.unknown": "This link is not known: check that the whole address was copied from the email.",
+    "refusal.gone.title": "This link no longer works",
+    "refusal.used": "This link was already used on {when}; it works once.",
+    "refusal.void": (
+        "This link no longer works: it was replaced by a new link, or the task was answered or "
+        "withdrawn another way."
+    ),
+    "refusal.expired": "This link expired on {when}.",
+    "refusal.closed": "This task is no longer open: it was answered or cancelled.",
+    "refusal.answered": "This approval was already given by another route.",
+    "refusal.role_removed": "The programme no longer lists you in the role this task was sent to you for.",
+    "refusal.wrong_task.title": "Wrong task",
+    "refusal.wrong_task": "This link was issued for another task.",
+    "refusal.csrf.title": "Form not accepted",
+    "refusal.csrf": (
+        "This form did not come from your task page (its anti-forgery token is missing or wrong). "
+        "Please open the link from your email again."
+    ),
+    "refusal.too_many.title": "Too many attempts",
+    "refusal.too_many": "Too many attempts for this link. Please wait a few minutes.",
+    "refusal.not_waiting.title": "Not waiting for this answer now",
+    "refusal.not_waiting": "Your answer is not awaited at the moment; please try again in a minute.",
+    "refusal.unreadable.title": "Form not readable",
+    "refusal.unreadable": "The form could not be read; please open the link again.",
+    "refusal.too_large.title": "File too large",
+    "refusal.too_large": "The file is over the limit of {limit} bytes. Please send a smaller scan or photo.",
+    "refusal.no_file.title": "No file expected",
+    "refusal.no_file": "This task takes no file; please answer without one.",
     # The question a task page asks, by the step it answers (approvals by what they approve).
     "question.plan_approval": "Approve remediation plan {plan_id}? (awaiting: {pending})",
     "question.closure": "Close the case? Monitoring is complete (awaiting: {closure_pending})",
@@ -244,6 +281,7 @@ ENGLISH: dict[str, str] = {
     "field.YoungWorkerProtectionAnswer.hours_reduced": "Working hours cut to the legal limit",
     "field.YoungWorkerProtectionAnswer.night_shifts_stopped": "Night shifts stopped",
     "evidence.school_reintegration": "the enrolment letter or the stipend receipt",
+    "evidence.training": "the attendance sheet, signed by the trainer",
     "evidence.young_worker_protection": (
         "a signed record of the protection measures (e.g. the new job description or rota)"
     ),
