@@ -415,10 +415,9 @@ def use_cycle_link(
     As :func:`task_links.use_link`: the link is locked, marked used with the answer and audited, the
     evidence stored as the recipient's, then ``deliver`` resumes the waiting run before the commit.
     """
+    now = now or utcnow()
     with store.transaction() as session:
-        link, cycle, milestone = _checked(
-            session, token, reference, question, now or utcnow(), for_update=True
-        )
+        link, cycle, milestone = _checked(session, token, reference, question, now, for_update=True)
         link.state = "used"
         link.used_at = now
         link.answered_key = answered_key

@@ -146,7 +146,7 @@ class CycleTasks:
 
     def context(self, opened: Opened, token: str, **extra: Any) -> dict[str, Any]:
         """What the task template shows: references, never a child's identity."""
-        task, view, question, language = opened
+        task, view, question, language = opened.task, opened.view, opened.question, opened.language
         w = words(language)
         with self.page.store.reading() as session:
             programme = repo.current_programme(session, task.enterprise_id)
@@ -202,7 +202,7 @@ class CycleTasks:
     ) -> HTMLResponse:
         """Validate the answer as the flow would, spend the link and resume the run, or refuse."""
         opened = self.open(token, reference, question)
-        task, view, asked, language = opened
+        task, view, asked, language = opened.task, opened.view, opened.question, opened.language
         posted = form.fields
         check_csrf(self.page.csrf_token(token), posted.get("csrf"), csrf_cookie, language)
         upload = evidence_upload(form, bool(asked.evidence), language)
