@@ -259,6 +259,23 @@ ENGLISH: dict[str, str] = {
     "question.young_worker_protection": (
         "Young-worker protection: hazardous tasks removed, hours cut, night shifts stopped"
     ),
+    # The question a due-diligence cycle's task page asks, by step and form (the flow's own words,
+    # flows/due_diligence/questions.py, which tests/unit/test_cycle_links.py compares).
+    "question.cycle.risk_assessment.SiteRiskAnswer": (
+        "Risk assessment of site {site}: workforce, hiring practice and past findings"
+    ),
+    "question.cycle.policies_and_procedures.ApprovalAnswer": (
+        "Approve the policies (review {reviews})? (awaiting: {pending})"
+    ),
+    "question.cycle.policies_and_procedures.PolicyReviewAnswer": (
+        "Policies and procedures: prevention, on-site intervention and remediation"
+    ),
+    "question.cycle.training.TrainingPlanAnswer": "Training plan for key staff and suppliers{high_first}",
+    "question.cycle.training.TrainingAttendanceAnswer": "Training attendance ({planned} planned)",
+    "question.cycle.monitoring.MonitoringVisitAnswer": "Monitoring visit to {site} (risk: {risk})",
+    "question.cycle.communication.ApprovalAnswer": (
+        "Approve the annual report (artifact due-diligence-{enterprise_id}-{year})? (awaiting: {pending})"
+    ),
     # The fields of the forms a task link answers, by form and field (the title, then ".hint" for
     # the description); the English is the RunInput model's own (flows/remediation/answers.py),
     # which tests/unit/test_task_page.py compares.
