@@ -353,3 +353,12 @@ def test_page_refusals_are_in_the_readers_language_and_change_nothing(client):
     assert escape(words("en")["refusal.too_many"]) in refused(
         store, runs, http, "POST", url, 429, data=ANSWER
     )
+
+
+def test_the_words_of_a_cycle_question_in_the_catalogs_are_the_flows_own():
+    """A question's English in the catalogs is the flow's prompt; reworded there, it fails here."""
+    from remediation_flows.core.mail.i18n import ENGLISH
+    from remediation_flows.flows.due_diligence.questions import QUESTIONS
+
+    for question in QUESTIONS:
+        assert ENGLISH[f"question.cycle.{question.step}.{question.form.__name__}"] == question.words
