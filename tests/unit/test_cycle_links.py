@@ -362,3 +362,51 @@ def test_the_words_of_a_cycle_question_in_the_catalogs_are_the_flows_own():
 
     for question in QUESTIONS:
         assert ENGLISH[f"question.cycle.{question.step}.{question.form.__name__}"] == question.words
+
+
+def test_remediate_task_link_reissue_works_for_a_cycles_question(cycle, capsys):
+    from remediation_flows.cli import main
+
+    store, issued = cycle
+    command = ["task-link", "reissue", REFERENCE, "--step", "risk-dhaka-knit-01", "--to", DHAKA_FOCAL_POINT]
+    assert main([*command, "--by", PM, "--reason", "the email went to spam", "--url", store.url]) == 0
+    printed = capsys.readouterr().out
+    assert f"new risk-dhaka-knit-01 link for {DHAKA_FOCAL_POINT}" in printed
+    with pytest.raises(tl.LinkGone) as old:
+        cl.read_cycle_link(store, token_of(issued.url), REFERENCE, "risk-dhaka-knit-01")
+    assert old.value.reason == "void"
+    with store.transaction() as session:
+        mails = [
+            m
+            for m in session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))
+            if "/cycle/" in m.body_text
+        ]
+        assert [m.recipients for m in mails] == [[DHAKA_FOCAL_POINT], [DHAKA_FOCAL_POINT]]
+        new_url = re.search(r"https?://\S+/cycle/\S+", mails[-1].body_text).group(0)
+        reissued = session.scalars(select(AuditEvent).where(AuditEvent.action == "task_link_reissued")).one()
+        assert (reissued.actor, reissued.reason) == (PM, "the email went to spam")
+    assert cl.read_cycle_link(
+        store, new_url.rsplit("/", 1)[-1], REFERENCE, "risk-dhaka-knit-01"
+    ).recipient == (DHAKA_FOCAL_POINT)
+    assert main(["task-link", "list", REFERENCE, "--url", store.url]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert [line.split()[1] for line in listed] == ["void", "issued"]
+    # The step's name finds the person's link too; someone never sent one is told so.
+    assert (
+        main(
+            [
+                *command[:4],
+                "risk_assessment",
+                "--to",
+                VN_FOCAL_POINT,
+                "--by",
+                PM,
+                "--reason",
+                "x",
+                "--url",
+                store.url,
+            ]
+        )
+        == 2
+    )
+    assert f"was ever sent to {VN_FOCAL_POINT}" in capsys.readouterr().err
