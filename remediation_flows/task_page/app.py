@@ -13,8 +13,12 @@ name is never kept or shown: a person chose it, and it may name the child.
 
 The page speaks the recipient's language (the person's in the programme, else the site's, else the
 enterprise's), from the same gettext catalogs as the emails (remediation_flows/core/mail/i18n.py);
-Arabic reads right to left. A refusal before the link is known (a forged or spent token) is in
-English, since nothing yet says who is reading.
+Arabic reads right to left. A refusal is worded from the catalogs too (``refusal.*``): in the
+recipient's language once the token is known to be real (used, expired, for another task, a form
+without its anti-forgery token), else in the request's Accept-Language, else English.
+
+The due-diligence cycle's questions have a page of their own beside this one
+(:mod:`remediation_flows.task_page.cycle_tasks`), sharing its CSRF check, limits and refusals.
 
 A stipend payment's link is answered here and nowhere else: no flow run waits for it, so the page
 records the payer's confirmation in the case store with the link spent, in one transaction.
