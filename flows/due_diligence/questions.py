@@ -75,7 +75,7 @@ class CycleQuestion:
 
     def link_question(self, view: dd.CycleView) -> str:
         """The question's name in its task links' addresses, filled from the cycle's view."""
-        return (self.link_key or self.key).format(**filled_for(view))
+        return (self.link_key or self.key).format(**filled_for(view), step=view.step)
 
 
 def _site(view: dd.CycleView) -> str:

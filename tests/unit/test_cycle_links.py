@@ -23,6 +23,7 @@ from remediation_flows.core.due_diligence.risk import AgeVerificationPractice, S
 from remediation_flows.core.mail.i18n import words
 from remediation_flows.core.store import repository as repo
 from remediation_flows.core.store.schema import (
+    Approval,
     AuditEvent,
     EvidenceFile,
     Milestone,
@@ -410,3 +411,79 @@ def test_remediate_task_link_reissue_works_for_a_cycles_question(cycle, capsys):
         == 2
     )
     assert f"was ever sent to {VN_FOCAL_POINT}" in capsys.readouterr().err
+
+
+COO = "coo@northwind-apparel.example"
+PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n"
+
+
+def ask_now(store) -> tuple[dd.CycleView, object, dict[str, str]]:
+    """Send the links of the question the cycle asks now, as the flow does; (view, question, links)."""
+    view = dd.cycle_view(store, "northwind-apparel", YEAR)
+    question = question_for(view)
+    issued = cl.issue_question_links(
+        store,
+        REFERENCE,
+        question=question.link_question(view),
+        roles=question.roles(view),
+        site_id=None,
+        answering_key=input_key(store, prompt_of(view, question)),
+        base=BASE,
+    )
+    return view, question, {link.recipient: link.url for link in issued}
+
+
+def test_an_approval_by_link_is_the_approvers_verified_and_the_file_goes_with_the_attendance(client):
+    from remediation_flows.core.approvals import Decider
+    from remediation_flows.flows.due_diligence.questions import decide_by_link
+
+    store, _, runs, http = client
+    for site in ("dhaka-knit-01", "hcmc-sew-02"):
+        dd.record_site_risk(store, "northwind-apparel", YEAR, site, questionnaire(), PM)
+    dd.record_policy_review(store, "northwind-apparel", YEAR, dd.PolicyReview(True, True, True, "POL-1"), PM)
+    view, question, links = ask_now(store)
+    assert question.is_approval and set(links) == {COO, PM}
+    assert LINK.search(links[COO]).group(2) == "policies_and_procedures-1-decision"
+    runs.__init__(store)
+
+    html = http.get(path(links[COO])).text
+    assert 'name="approved"' in html and 'name="role"' not in html
+    assert http.post(path(links[COO]), data={"csrf": csrf_of(html), "approved": "true"}).status_code == 200
+    [(_, run_input)] = runs.resumed
+    assert run_input["answered_by"] == COO
+    # The flow, resumed, applies the link's answer as the approver's own, in the link's role.
+    verified = tl.verified_answer(store, runs.key)
+    decide_by_link(store, view, {"approved": True, "comment": None}, verified)
+    with store.transaction() as session:
+        approval = session.scalars(select(Approval).where(Approval.role == "enterprise_leadership")).one()
+        assert (approval.decided_for, approval.verified, approval.decided_by) == (COO, True, COO)
+    # Staff record the program manager's decision in the UI: the manager's own link is void.
+    staff = Decider(person=PM, verified=False, entered_by=PM, channel="the Prefect UI")
+    dd.decide(store, "northwind-apparel", YEAR, "program_manager", True, staff)
+    with pytest.raises(tl.LinkGone):
+        cl.read_cycle_link(store, token_of(links[PM]), REFERENCE, "policies_and_procedures-1-decision")
+
+    # Training: the attendance question takes the attendance sheet, stored as the cycle's evidence.
+    dd.plan_training(store, "northwind-apparel", YEAR, 2, 25, PM)
+    _, question, links = ask_now(store)
+    assert question.key == "training-attendance" and set(links) == {PM}
+    runs.__init__(store)
+    runs.resumed.clear()
+    html = http.get(path(links[PM])).text
+    assert 'enctype="multipart/form-data"' in html and 'name="evidence_file"' in html
+    answered = http.post(
+        path(links[PM]),
+        data={"csrf": csrf_of(html), "attended": "20"},
+        files={"evidence_file": ("sheet.pdf", PDF, "application/pdf")},
+    )
+    assert answered.status_code == 200, answered.text
+    assert [run_input["attended"] for _, run_input in runs.resumed] == [20]
+    with store.transaction() as session:
+        [sheet] = session.scalars(select(EvidenceFile)).all()
+        assert (sheet.case_id, sheet.cycle_id is not None, sheet.step, sheet.uploaded_by, sheet.verified) == (
+            None,
+            True,
+            "training",
+            PM,
+            True,
+        )
