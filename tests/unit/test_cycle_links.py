@@ -291,6 +291,9 @@ def test_the_page_shows_the_question_in_the_recipients_language_and_resumes_the_
     html = response.text
     assert 'lang="bn"' in html and REFERENCE in html and "Gazipur knitwear factory (dhaka-knit-01)" in html
     assert bengali["page.cycle"] in html and "Asia/Dhaka" in html
+    question = bengali["question.cycle.risk_assessment.SiteRiskAnswer"].format(site="dhaka-knit-01")
+    assert f"<h1>{escape(question)}</h1>" in html
+    assert str(escape(bengali["field.SiteRiskAnswer.dormitories"])) in html
     assert 'name="workers_under_18_percent"' in html and 'name="answered_by"' not in html
     answer = http.post(path(issued.url), data=ANSWER | {"csrf": csrf_of(html)})
     assert answer.status_code == 200, answer.text
