@@ -425,14 +425,15 @@ def cmd_identities_erase_expired(args: argparse.Namespace) -> int:
 
 
 def cmd_task_link_reissue(args: argparse.Namespace) -> int:
-    """Send a person a new link for a case's task; the old one stops working."""
-    from remediation_flows.core import task_links
+    """Send a person a new link for a case's task or a cycle's question; the old one stops working."""
+    from remediation_flows.core import cycle_links, task_links
 
     store = _open_store(args)
     try:
-        issued = task_links.reissue_link(
-            store, args.reference, args.step, args.to, actor=args.by, reason=args.reason
+        reissue = (
+            cycle_links.reissue_cycle_link if args.reference.startswith("DD-") else task_links.reissue_link
         )
+        issued = reissue(store, args.reference, args.step, args.to, actor=args.by, reason=args.reason)
     finally:
         store.dispose()
     # The new link goes by email only: printing it would put a working token in a terminal log.
@@ -444,12 +445,13 @@ def cmd_task_link_reissue(args: argparse.Namespace) -> int:
 
 
 def cmd_task_link_list(args: argparse.Namespace) -> int:
-    """The links issued for a case, without their tokens."""
-    from remediation_flows.core import task_links
+    """The links issued for a case or a due-diligence cycle, without their tokens."""
+    from remediation_flows.core import cycle_links, task_links
 
     store = _open_store(args)
     try:
-        links = task_links.links_of(store, args.reference)
+        listed = cycle_links.cycle_links_of if args.reference.startswith("DD-") else task_links.links_of
+        links = listed(store, args.reference)
     finally:
         store.dispose()
     for link in links:
@@ -1030,15 +1032,19 @@ def build_parser() -> argparse.ArgumentParser:
         dest="task_link_command", required=True
     )
     reissue = task_link.add_parser("reissue", help="email a person a new link for a task; voids the old one")
-    reissue.add_argument("reference", metavar="CASE_REF")
-    reissue.add_argument("--step", required=True, help="the task's step, e.g. remediation_plan")
+    reissue.add_argument("reference", metavar="CASE_OR_CYCLE_REF", help="CL-… for a case, DD-… for a cycle")
+    reissue.add_argument(
+        "--step",
+        required=True,
+        help="the task's step, e.g. remediation_plan; for a cycle, its step or question (risk-dhaka-knit-01)",
+    )
     reissue.add_argument("--to", required=True, help="the address the earlier link was sent to")
     reissue.add_argument("--by", required=True, help="your name or email, for the audit trail")
     reissue.add_argument("--reason", required=True, help="why a new link is needed")
     _add_store_options(reissue)
     reissue.set_defaults(handler=cmd_task_link_reissue)
-    listing = task_link.add_parser("list", help="the links issued for a case (never their tokens)")
-    listing.add_argument("reference", metavar="CASE_REF")
+    listing = task_link.add_parser("list", help="the links issued for a case or a cycle (never their tokens)")
+    listing.add_argument("reference", metavar="CASE_OR_CYCLE_REF")
     _add_store_options(listing)
     listing.set_defaults(handler=cmd_task_link_list)
 

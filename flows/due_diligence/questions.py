@@ -17,9 +17,11 @@ from typing import Any
 from prefect.input import RunInput
 
 from remediation_flows.core.approvals import Decider
+from remediation_flows.core.cycle_links import issue_question_links
 from remediation_flows.core.due_diligence import cycle as dd
 from remediation_flows.core.due_diligence.risk import SiteQuestionnaire
 from remediation_flows.core.store import CaseStore
+from remediation_flows.core.task_links import VerifiedAnswer, verified_answer
 from remediation_flows.flows.due_diligence.answers import (
     MonitoringVisitAnswer,
     PolicyReviewAnswer,
@@ -28,7 +30,7 @@ from remediation_flows.flows.due_diligence.answers import (
     TrainingPlanAnswer,
 )
 from remediation_flows.flows.due_diligence.communication import publish_report
-from remediation_flows.flows.prompts import apply, ask
+from remediation_flows.flows.prompts import apply, ask, input_key
 from remediation_flows.flows.remediation.answers import ApprovalAnswer
 from remediation_flows.flows.remediation.artifacts import role_names
 from remediation_flows.flows.remediation.runs import start_lifecycle
@@ -59,6 +61,21 @@ class CycleQuestion:
     before: Hook | None = None
     #: Done after the answer is applied (a monitoring finding starts its cases' lifecycles).
     after: Callable[[CaseStore, dd.CycleView, dd.CycleView], Awaitable[None]] | None = None
+    #: The question a personal task link answers, when it differs from ``key``: an approval's key
+    #: counts the roles still pending, but each approver's link stays the same until they decide.
+    #: The core voids a question's links by this name when it is answered by another route.
+    link_key: str | None = None
+    #: The file the task page takes with the answer (e.g. the attendance sheet); "" for none.
+    evidence: str = ""
+
+    @property
+    def is_approval(self) -> bool:
+        """Whether the question asks a role's decision (the link binds the role)."""
+        return self.form is ApprovalAnswer
+
+    def link_question(self, view: dd.CycleView) -> str:
+        """The question's name in its task links' addresses, filled from the cycle's view."""
+        return (self.link_key or self.key).format(**filled_for(view), step=view.step)
 
 
 def _site(view: dd.CycleView) -> str:
@@ -70,7 +87,7 @@ def _site(view: dd.CycleView) -> str:
     return ""
 
 
-def _filled(view: dd.CycleView) -> dict[str, Any]:
+def filled_for(view: dd.CycleView) -> dict[str, Any]:
     """What a question's key, subject and words may name about the cycle."""
     site = _site(view)
     high = [s for s, level in view.risk_levels.items() if level == "high"]
@@ -118,7 +135,8 @@ def _pending(view: dd.CycleView) -> list[str]:
     return list(view.pending_approvals)
 
 
-APPROVAL_KEY = "{step}-{decided}-decision-{pending_count}"
+APPROVAL_LINK_KEY = "{step}-{decided}-decision"  # as cycle_links.decision_question
+APPROVAL_KEY = APPROVAL_LINK_KEY + "-{pending_count}"
 
 QUESTIONS: tuple[CycleQuestion, ...] = (
     CycleQuestion(
@@ -141,6 +159,7 @@ QUESTIONS: tuple[CycleQuestion, ...] = (
         form=ApprovalAnswer,
         words="Approve the policies (review {reviews})? (awaiting: {pending})",
         act=_decide,
+        link_key=APPROVAL_LINK_KEY,
         when=lambda view: bool(view.reviews and view.pending_approvals and not view.refused),
     ),
     CycleQuestion(
@@ -173,6 +192,7 @@ QUESTIONS: tuple[CycleQuestion, ...] = (
         roles=lambda view: ["program_manager"],
         form=TrainingAttendanceAnswer,
         words="Training attendance ({planned} planned)",
+        evidence="The attendance sheet (PDF, JPEG or PNG), if you have it",
         act=lambda store, view, filled, fields, actor: dd.record_training(
             store, view.enterprise_id, view.year, fields["attended"], actor
         ),
@@ -199,6 +219,7 @@ QUESTIONS: tuple[CycleQuestion, ...] = (
         words="Approve the annual report (artifact due-diligence-{enterprise_id}-{year})? "
         "(awaiting: {pending})",
         act=_decide,
+        link_key=APPROVAL_LINK_KEY,
         before=publish_report,
     ),
 )
@@ -214,13 +235,43 @@ def question_for(view: dd.CycleView) -> CycleQuestion:
     return next(q for q in STEPS[view.step] if q.when(view))
 
 
+def prompt_of(view: dd.CycleView, question: CycleQuestion) -> str:
+    """The prompt key the cycle asks ``question`` under (before the count of refused answers)."""
+    filled = filled_for(view) | {"step": view.step}
+    return f"{view.reference}-{question.key.format(**filled)}"
+
+
+def decide_by_link(
+    store: CaseStore, view: dd.CycleView, fields: dict[str, Any], link: VerifiedAnswer
+) -> object:
+    """An approver's own answer through their task link: verified, in the role the link was issued for."""
+    decider = Decider(person=link.recipient, verified=True)
+    return dd.decide(
+        store, view.enterprise_id, view.year, link.role, fields["approved"], decider, fields.get("comment")
+    )
+
+
 async def ask_and_apply(store: CaseStore, view: dd.CycleView, question: CycleQuestion) -> None:
-    """Ask ``question`` about the cycle and apply the answer through the core (a refusal is audited)."""
+    """Ask ``question`` about the cycle and apply the answer through the core (a refusal is audited).
+
+    Each person of the question's roles is first sent a personal task link (once: asking again after
+    the run resumes sends nothing new); an answer given through a link is applied as that person's,
+    verified, exactly as the same answer typed in the Resume dialog would be.
+    """
     if question.before is not None:
         await question.before(store, view)
-    filled = _filled(view) | {"step": view.step}
-    prompt = f"{view.reference}-{question.key.format(**filled)}"
+    filled = filled_for(view) | {"step": view.step}
+    prompt = prompt_of(view, question)
     roles = question.roles(view)
+    key = input_key(store, prompt)
+    issue_question_links(
+        store,
+        view.reference,
+        question=question.link_question(view),
+        roles=roles,
+        site_id=filled["site"] or None,
+        answering_key=key,
+    )
     await label_this_wait(
         wait_name(view.reference, view.step, view.due_local, roles),
         wait_tags(view.enterprise_id, filled["site"] or None, roles, None, dt.datetime.now(dt.UTC)),
@@ -234,10 +285,21 @@ async def ask_and_apply(store: CaseStore, view: dd.CycleView, question: CycleQue
         asked_of=question.asked_of.format(**filled),
         due=view.due_local,
     )
+    link = verified_answer(store, key)
+    if link is not None and link.answer != answer.model_dump(mode="json"):
+        link = None  # someone answered this suspension in the UI instead: not the link's answer
     fields = answer.model_dump(exclude={"answered_by"})
-    actor = answer.answered_by  # type: ignore[attr-defined]  # every form has it
-    applied = await apply(
-        store, view.reference, prompt, answer, lambda: question.act(store, view, filled, fields, actor)
-    )
+    actor = link.recipient if link else answer.answered_by  # type: ignore[attr-defined]  # every form has it
+    if link is not None and question.is_approval:
+        verified = link
+
+        def act() -> object:
+            return decide_by_link(store, view, fields, verified)
+    else:
+
+        def act() -> object:
+            return question.act(store, view, filled, fields, actor)
+
+    applied = await apply(store, view.reference, prompt, answer, act, actor=actor)
     if applied and question.after is not None:
         await question.after(store, view, dd.cycle_view(store, view.enterprise_id, view.year))

@@ -14,7 +14,8 @@ import datetime as dt
 import hashlib
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,9 +42,20 @@ TOKEN_BYTES = 32
 
 
 class LinkRefused(RemediationError):
-    """A link that cannot be used; ``kind`` says why in one word, the message in words."""
+    """A link that cannot be used; ``kind`` says why in one word, the message in words.
+
+    ``reason`` names the refusal's message in the catalogs (``refusal.<reason>``), and ``values``
+    fill its placeholders, so that the task page can say it in the reader's language.
+    """
 
     kind = "refused"
+
+    def __init__(self, message: str, reason: str | None = None, **values: str) -> None:
+        super().__init__(message)
+        self.reason = reason or self.kind
+        self.values = values
+        #: The language of the link's recipient, once the token is known to be real.
+        self.language: str | None = None
 
 
 class UnknownLink(LinkRefused):
@@ -199,6 +211,19 @@ def issue_link(
 void_links = repo.void_task_links
 
 
+def check_link_state(link: TaskLink, now: dt.datetime) -> None:
+    """Refuse a link already used, void or expired (:class:`LinkGone`, with its reason)."""
+    if link.state == "used":
+        assert link.used_at is not None  # set with the state
+        used = f"{link.used_at:%Y-%m-%d %H:%M} UTC"
+        raise LinkGone(f"this link was already used on {used}; it works once", "used", when=used)
+    if link.state == "void":
+        raise LinkGone(f"this link no longer works: {link.void_reason}", "void")
+    if now >= link.expires_at:
+        expired = f"{link.expires_at:%Y-%m-%d %H:%M} UTC"
+        raise LinkGone(f"this link expired on {expired}", "expired", when=expired)
+
+
 def _checked_link(
     session: Session, token: str, reference: str, step: str, now: dt.datetime, *, for_update: bool
 ) -> tuple[TaskLink, Case, Milestone]:
@@ -208,19 +233,45 @@ def _checked_link(
     link = session.scalars(query).one_or_none()
     if link is None:
         raise UnknownLink("this link is not known: check that the whole address was copied from the email")
+    if link.case_id is None:
+        raise WrongTask("this link was issued for another task")  # a due-diligence cycle's
     case = session.get(Case, link.case_id)
     milestone = session.get(Milestone, link.milestone_id)
     assert case is not None and milestone is not None  # foreign keys
+    with refused_in_language_of(session, link, case.enterprise_id, case.site_id):
+        return _checked_task(session, link, case, milestone, reference, step, now)
+
+
+@contextmanager
+def refused_in_language_of(
+    session: Session, link: TaskLink, enterprise_id: str, site_id: str | None
+) -> Iterator[None]:
+    """A refusal of a link whose token is real carries the language its recipient reads."""
+    try:
+        yield
+    except LinkRefused as refused:
+        programme = repo.current_programme(session, enterprise_id)
+        try:
+            refused.language = programme.language_of(link.recipient, site_id)
+        except NotFound:  # the site left the programme: its enterprise's language
+            refused.language = programme.language
+        raise
+
+
+def _checked_task(
+    session: Session,
+    link: TaskLink,
+    case: Case,
+    milestone: Milestone,
+    reference: str,
+    step: str,
+    now: dt.datetime,
+) -> tuple[TaskLink, Case, Milestone]:
     if case.reference != reference or link.step != step:
         raise WrongTask("this link was issued for another task")
-    if link.state == "used":
-        raise LinkGone(f"this link was already used on {link.used_at:%Y-%m-%d %H:%M} UTC; it works once")
-    if link.state == "void":
-        raise LinkGone(f"this link no longer works: {link.void_reason}")
-    if now >= link.expires_at:
-        raise LinkGone(f"this link expired on {link.expires_at:%Y-%m-%d %H:%M} UTC")
+    check_link_state(link, now)
     if milestone.status != MilestoneStatus.OPEN:
-        raise LinkGone("this task is no longer open: it was answered or cancelled")
+        raise LinkGone("this task is no longer open: it was answered or cancelled", "closed")
     if link.subject:
         approval = session.scalars(
             select(Approval).where(
@@ -230,10 +281,12 @@ def _checked_link(
             )
         ).one_or_none()
         if approval is None or approval.status != ApprovalStatus.REQUESTED:
-            raise LinkGone("this approval was already given by another route")
+            raise LinkGone("this approval was already given by another route", "answered")
     programme = repo.current_programme(session, case.enterprise_id)
     if not holds_role(programme, link.recipient, link.role, case.site_id):
-        raise LinkGone("the programme no longer lists you in the role this task was sent to you for")
+        raise LinkGone(
+            "the programme no longer lists you in the role this task was sent to you for", "role_removed"
+        )
     return link, case, milestone
 
 

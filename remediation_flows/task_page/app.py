@@ -13,8 +13,12 @@ name is never kept or shown: a person chose it, and it may name the child.
 
 The page speaks the recipient's language (the person's in the programme, else the site's, else the
 enterprise's), from the same gettext catalogs as the emails (remediation_flows/core/mail/i18n.py);
-Arabic reads right to left. A refusal before the link is known (a forged or spent token) is in
-English, since nothing yet says who is reading.
+Arabic reads right to left. A refusal is worded from the catalogs too (``refusal.*``): in the
+recipient's language once the token is known to be real (used, expired, for another task, a form
+without its anti-forgery token), else in the request's Accept-Language, else English.
+
+The due-diligence cycle's questions have a page of their own beside this one
+(:mod:`remediation_flows.task_page.cycle_tasks`), sharing its CSRF check, limits and refusals.
 
 A stipend payment's link is answered here and nowhere else: no flow run waits for it, so the page
 records the payer's confirmation in the case store with the link spent, in one transaction.
@@ -38,7 +42,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
@@ -53,7 +57,7 @@ from remediation_flows.core import task_links as tl
 from remediation_flows.core.case_states import CaseState
 from remediation_flows.core.casework.stipends import PAYMENT_STEP
 from remediation_flows.core.errors import RemediationError
-from remediation_flows.core.mail.i18n import direction, words
+from remediation_flows.core.mail.i18n import LANGUAGES, direction, words
 from remediation_flows.core.mail.render import format_instant
 from remediation_flows.core.store import CaseStore
 from remediation_flows.core.store import repository as repo
@@ -68,6 +72,9 @@ from remediation_flows.flows.remediation.stages import (
     prompt_key,
     question_for,
 )
+
+if TYPE_CHECKING:
+    from remediation_flows.task_page.cycle_tasks import CycleTasks
 
 TEMPLATES = Path(__file__).with_name("templates")
 #: Signs the anti-forgery token; set it so that a restart (or a second replica) accepts open pages.
@@ -94,11 +101,66 @@ FORM_ALLOWANCE = 64 * 1024
 
 
 class Refusal(Exception):
-    """A request the page turns down with ``status`` and a sentence for the person."""
+    """A request the page turns down with ``status`` and a sentence for the person.
 
-    def __init__(self, status: int, title: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.title, self.message = status, title, message
+    ``key`` names the sentence in the catalogs (``refusal.*``, filled with ``values``) and
+    ``title`` the heading (by default ``<key>.title``), so that the page is in the reader's
+    language: ``language`` when the link is known (its recipient's), else the request's
+    Accept-Language, else English. The exception's own text is the English sentence.
+    """
+
+    def __init__(
+        self, status: int, key: str, title: str | None = None, *, language: str | None = None, **values: Any
+    ) -> None:
+        self.status, self.key, self.title_key, self.values = status, key, title or f"{key}.title", values
+        self.language = language
+        super().__init__(self.message("en"))
+
+    def message(self, language: str) -> str:
+        """The refusal's sentence in ``language``."""
+        return words(language)[self.key].format(**self.values)
+
+    def title(self, language: str) -> str:
+        """The refusal's heading in ``language``."""
+        return words(language)[self.title_key]
+
+
+#: The heading of each reason a link cannot be used (see :class:`task_links.LinkRefused`).
+REFUSAL_TITLE = {"unknown": "refusal.unknown.title", "wrong_task": "refusal.wrong_task.title"}
+
+
+def link_refusal(error: tl.LinkRefused, language: str | None = None) -> Refusal:
+    """The page's refusal of a link the store refused, in ``language`` when the link's reader is known."""
+    return Refusal(
+        REFUSAL_STATUS[error.kind],
+        f"refusal.{error.reason}",
+        REFUSAL_TITLE.get(error.kind, "refusal.gone.title"),
+        language=language or getattr(error, "language", None),
+        **error.values,
+    )
+
+
+def accepted_language(header: str | None) -> str | None:
+    """The first language of an Accept-Language header that the catalogs serve, by preference."""
+    ranked = []
+    for position, part in enumerate((header or "").split(",")):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                continue
+        code = tag.strip().split("-")[0].lower()
+        if code in LANGUAGES and quality > 0:
+            ranked.append((-quality, position, code))
+    return min(ranked)[2] if ranked else None
+
+
+def check_csrf(expected: str, sent: str | None, cookie: str | None, language: str | None = None) -> None:
+    """Refuse a form whose anti-forgery token, in the form and in the cookie, is not the page's."""
+    if not (hmac.compare_digest(sent or "", expected) and hmac.compare_digest(cookie or "", expected)):
+        raise Refusal(403, "refusal.csrf", language=language)
 
 
 class AttemptLimiter:
@@ -254,13 +316,9 @@ class Posted:
     evidence: bytes | None = None
 
 
-def too_large() -> Refusal:
+def too_large(language: str | None = None) -> Refusal:
     """The refusal of a file over the configured limit."""
-    return Refusal(
-        413,
-        "File too large",
-        f"The file is over the limit of {ev.max_bytes():,} bytes. Please send a smaller scan or photo.",
-    )
+    return Refusal(413, "refusal.too_large", language=language, limit=f"{ev.max_bytes():,}")
 
 
 def parse_multipart(content_type: str, body: bytes) -> Posted:
@@ -272,7 +330,7 @@ def parse_multipart(content_type: str, body: bytes) -> Posted:
     head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1")
     message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
     if not message.is_multipart():
-        raise Refusal(400, "Form not readable", "The form could not be read; please open the link again.")
+        raise Refusal(400, "refusal.unreadable")
     fields: dict[str, str] = {}
     evidence: bytes | None = None
     for part in message.iter_parts():
@@ -353,39 +411,46 @@ class TaskPage:
             programme = repo.programme_of(session, repo.get_case(session, view.reference))
             return programme.language_of(task.recipient, view.site_id)
 
-    def refusal(self, error: Refusal) -> HTMLResponse:
-        return self.render("refusal.html", error.status, title=error.title, message=error.message)
+    def refusal(self, error: Refusal, request: Request | None = None) -> HTMLResponse:
+        """The refusal's page, in the link's reader's language, else the request's, else English."""
+        asked = accepted_language(request.headers.get("accept-language")) if request is not None else None
+        language = error.language or asked or "en"
+        return self.render(
+            "refusal.html",
+            error.status,
+            language=language,
+            title=error.title(language),
+            message=error.message(language),
+        )
 
     def limit(self, request: Request, token: str) -> None:
+        """Count an attempt on the link from the request's address; refused past either limit."""
         address = request.client.host if request.client else "unknown"
         if not self.per_address.allow("address:" + address) or not self.per_token.allow(
             "token:" + tl.hash_token(token)
         ):
-            raise Refusal(
-                429, "Too many attempts", "Too many attempts for this link. Please wait a few minutes."
-            )
+            raise Refusal(429, "refusal.too_many")
+
+    def address_blocked(self, request: Request) -> bool:
+        """Whether the request's address has used up its attempts (a look does not count one)."""
+        return self.per_address.blocked("address:" + (request.client.host if request.client else "unknown"))
+
+    def count_refused_look(self, request: Request) -> None:
+        """A refused look counts, so that tokens cannot be guessed by GET."""
+        self.per_address.allow("address:" + (request.client.host if request.client else "unknown"))
 
     def open_task(self, token: str, reference: str, step: str) -> tuple[tl.LinkTask, cw.CaseView, Question]:
         """The link's task and the question the case asks now; a :class:`Refusal` if it cannot be answered."""
         try:
             task = tl.read_link(self.store, token, reference, step)
         except tl.LinkRefused as error:
-            titles = {
-                "unknown": "Unknown link",
-                "gone": "This link no longer works",
-                "wrong_task": "Wrong task",
-            }
-            raise Refusal(REFUSAL_STATUS[error.kind], titles[error.kind], str(error)) from None
+            raise link_refusal(error) from None
         view = cw.case_view(self.store, reference)
         if task.step == PAYMENT_STEP:
             return task, view, PAYMENT_QUESTION  # the link's own payment, whatever the lifecycle asks
         question = question_for(view)
         if question is None or not self._asks(question, view, task):
-            raise Refusal(
-                409,
-                "Not waiting for this answer now",
-                "The case is not waiting for this answer at the moment; please try again in a minute.",
-            )
+            raise Refusal(409, "refusal.not_waiting", language=self.language_of(task, view))
         return task, view, question
 
     @staticmethod
@@ -449,18 +514,11 @@ class TaskPage:
         form = posted if isinstance(posted, Posted) else Posted(posted)
         posted = form.fields
         task, view, question = self.open_task(token, reference, step)
-        expected = self.csrf_token(token)
-        sent = posted.get("csrf", "")
-        if not (hmac.compare_digest(sent, expected) and hmac.compare_digest(csrf_cookie or "", expected)):
-            raise Refusal(
-                403,
-                "Form not accepted",
-                "This form did not come from your task page (its anti-forgery token is missing or wrong). "
-                "Please open the link from your email again.",
-            )
+        language = self.language_of(task, view)
+        check_csrf(self.csrf_token(token), posted.get("csrf"), csrf_cookie, language)
         if question is PAYMENT_QUESTION:
             return self.confirm_payment(token, reference, task, view, posted)
-        upload = self._evidence(form, question)
+        upload = evidence_upload(form, bool(question.evidence), language)
         values = answer_values(question.form, posted)
         identity: dict[str, Any] = {"answered_by": task.recipient}
         if question.is_approval:
@@ -486,11 +544,7 @@ class TaskPage:
         key = input_key(self.store, prompt_key(view, question))
         run = next((r for r in self.find_runs(reference) if r.key == key), None)
         if run is None:
-            raise Refusal(
-                409,
-                "Not waiting for this answer now",
-                "The case is not waiting for this answer at the moment; please try again in a minute.",
-            )
+            raise Refusal(409, "refusal.not_waiting", language=language)
         payload = answer_payload(answer)
         try:
             tl.use_link(
@@ -506,11 +560,10 @@ class TaskPage:
                 evidence=upload,
             )
         except tl.LinkRefused as error:  # used a moment ago by a second click
-            raise Refusal(REFUSAL_STATUS[error.kind], "This link no longer works", str(error)) from None
+            raise link_refusal(error, language) from None
         except RemediationError as error:  # e.g. the same file given twice: nothing was written
             return self._form_again(task, view, question, token, posted, [str(error)])
         decider = decider_of(answer, link)
-        language = self.language_of(task, view)
         return self.render(
             "done.html",
             language=language,
@@ -537,7 +590,7 @@ class TaskPage:
         try:
             cw.confirm_payment_by_link(self.store, token, reference, confirmation)
         except tl.LinkRefused as error:  # used a moment ago by a second click
-            raise Refusal(REFUSAL_STATUS[error.kind], "This link no longer works", str(error)) from None
+            raise link_refusal(error, self.language_of(task, view)) from None
         except RemediationError as error:
             return self._form_again(task, view, PAYMENT_QUESTION, token, posted, [str(error)])
         language = self.language_of(task, view)
@@ -548,15 +601,6 @@ class TaskPage:
             recipient=task.recipient,
             role=words(language).get(f"role.{task.role}", role_name(task.role)),
         )
-
-    @staticmethod
-    def _evidence(form: Posted, question: Question) -> ev.EvidenceUpload | None:
-        """The file posted with the answer, if any; refused when the task takes none."""
-        if form.evidence is None:
-            return None
-        if not question.evidence:
-            raise Refusal(400, "No file expected", "This task takes no file; please answer without one.")
-        return ev.EvidenceUpload(form.evidence, "evidence file")
 
     def _form_again(
         self,
@@ -578,22 +622,44 @@ class TaskPage:
         return response
 
 
-def create_app(page: TaskPage) -> FastAPI:
-    """The ASGI app serving ``page``."""
+async def read_capped(request: Request) -> tuple[bytes, int, int]:
+    """The posted body, read no further than a file at the limit and its form: (body, bytes seen, cap).
+
+    A bigger body is refused unread: the caller compares the bytes seen with the cap.
+    """
+    cap = ev.max_bytes() + FORM_ALLOWANCE
+    chunks: list[bytes] = []
+    received = 0
+    async for chunk in request.stream():
+        received += len(chunk)
+        if received > cap:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks), received, cap
+
+
+def evidence_upload(form: Posted, takes_evidence: bool, language: str | None) -> ev.EvidenceUpload | None:
+    """The file posted with the answer, if any; refused when the task takes none."""
+    if form.evidence is None:
+        return None
+    if not takes_evidence:
+        raise Refusal(400, "refusal.no_file", language=language)
+    return ev.EvidenceUpload(form.evidence, "evidence file")
+
+
+def create_app(page: TaskPage, cycle: CycleTasks | None = None) -> FastAPI:
+    """The ASGI app serving ``page``, and the due-diligence cycle's task pages beside it."""
     app = FastAPI(title="Remediation task page", docs_url=None, redoc_url=None, openapi_url=None)
 
     @app.get("/tasks/{reference}/{step}/{token}", response_class=HTMLResponse)
     def show(reference: str, step: str, token: str, request: Request) -> HTMLResponse:
-        address = "address:" + (request.client.host if request.client else "unknown")
-        if page.per_address.blocked(address):
-            return page.refusal(
-                Refusal(429, "Too many attempts", "Too many attempts. Please wait a few minutes.")
-            )
+        if page.address_blocked(request):
+            return page.refusal(Refusal(429, "refusal.too_many"), request)
         try:
             task, view, question = page.open_task(token, reference, step)
         except Refusal as refusal:
-            page.per_address.allow(address)  # a refused look counts, so tokens cannot be guessed by GET
-            return page.refusal(refusal)
+            page.count_refused_look(request)
+            return page.refusal(refusal, request)
         context = page.page_context(task, view, question, token)
         response = page.render("task.html", **context)
         response.set_cookie(CSRF_COOKIE, context["csrf"], httponly=True, samesite="strict")
@@ -601,30 +667,25 @@ def create_app(page: TaskPage) -> FastAPI:
 
     @app.post("/tasks/{reference}/{step}/{token}", response_class=HTMLResponse)
     async def answer(reference: str, step: str, token: str, request: Request) -> HTMLResponse:
-        # Read no more than a file at the limit and its form: a bigger body is refused unread.
-        cap = ev.max_bytes() + FORM_ALLOWANCE
-        chunks: list[bytes] = []
-        received = 0
-        async for chunk in request.stream():
-            received += len(chunk)
-            if received > cap:
-                break
-            chunks.append(chunk)
-        body = b"".join(chunks)
+        body, received, cap = await read_capped(request)
         content_type = request.headers.get("content-type", "")
 
         def submit() -> HTMLResponse:
             try:
                 page.limit(request, token)
                 if received > cap:
-                    page.open_task(token, reference, step)  # a bad link is refused as such first
-                    raise too_large()
+                    task, view, _ = page.open_task(token, reference, step)  # a bad link is refused first
+                    raise too_large(page.language_of(task, view))
                 posted = parse_posted(content_type, body)
                 return page.submit(token, reference, step, posted, request.cookies.get(CSRF_COOKIE))
             except Refusal as refusal:
-                return page.refusal(refusal)
+                return page.refusal(refusal, request)
 
         return await run_in_threadpool(submit)
+
+    from remediation_flows.task_page.cycle_tasks import CycleTasks
+
+    (cycle or CycleTasks(page)).add_routes(app)
 
     @app.get("/health")
     def health() -> dict[str, str]:

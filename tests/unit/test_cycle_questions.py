@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from remediation_flows.core.due_diligence import cycle as dd
-from remediation_flows.flows.due_diligence.questions import QUESTIONS, STEPS, _filled, question_for
+from remediation_flows.flows.due_diligence.questions import QUESTIONS, STEPS, filled_for, question_for
 
 VIEW = dd.CycleView(
     cycle_id=1,
@@ -56,7 +56,7 @@ def test_every_step_of_the_cycle_asks_a_question():
 )
 def test_the_question_of_each_moment_with_its_key_and_words(view, key, words):
     question = question_for(view)
-    filled = _filled(view) | {"step": view.step}
+    filled = filled_for(view) | {"step": view.step}
     assert question.key.format(**filled) == key
     assert question.words.format(**filled).startswith(words)
     assert question.asked_of.format(**filled)

@@ -366,13 +366,15 @@ def test_the_page_speaks_the_recipients_language(store, garment_brand, language)
 
 def test_the_words_of_a_forms_fields_are_the_models_own():
     """A field's English in the catalogs is its title in the RunInput model; renamed there, it fails here."""
+    from remediation_flows.flows.due_diligence import answers as cycle_answers
     from remediation_flows.flows.remediation import answers
 
     worded = [key for key in ENGLISH if key.startswith("field.")]
     assert worded
     for key in worded:
         _, form_name, field_name, *hint = key.split(".")
-        field = getattr(answers, form_name).model_fields[field_name]
+        form = getattr(answers, form_name, None) or getattr(cycle_answers, form_name)
+        field = form.model_fields[field_name]
         assert ENGLISH[key] == (field.description if hint else field.title), key
 
 

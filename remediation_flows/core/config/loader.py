@@ -242,16 +242,6 @@ def _cross_field_problems(
             ]:
                 if role not in contact_roles:
                     problem(role_path, f"role '{role}' has no contact under $.contacts")
-            if (
-                section == "due_diligence"
-                and step.get("approval_policy", {}).get("staff_may_record") is False
-            ):
-                # The cycle sends no task links yet: only staff can record its approvals.
-                problem(
-                    f"{path}.approval_policy.staff_may_record",
-                    "must be true for a due-diligence step: its approvals are recorded by staff "
-                    "(no personal task links are sent for them yet)",
-                )
             escalation = step.get("escalation", "default")
             if isinstance(escalation, str):
                 if escalation not in ladders:

@@ -21,6 +21,7 @@ from remediation_flows.core import casework as cw
 from remediation_flows.core.approvals import Decider, all_approved, approvals_on, record_decision
 from remediation_flows.core.clocks import SiteCalendar
 from remediation_flows.core.config.model import Programme, Role
+from remediation_flows.core.cycle_links import decision_question, void_question_links
 from remediation_flows.core.due_diligence.legal_regimes import DueDate, add_months, next_due_dates
 from remediation_flows.core.due_diligence.risk import (
     RiskLevel,
@@ -298,6 +299,9 @@ def _advance(
     milestone = _open_milestone(session, cycle)
     if milestone is not None:
         repo.complete_milestone(session, milestone, actor=actor, reason=reason)
+        repo.void_task_links(
+            session, actor=actor, reason="the step is complete", cycle_id=cycle.id, milestone_id=milestone.id
+        )
     following = STEPS[STEPS.index(cycle.step) + 1] if cycle.step != STEPS[-1] else DONE
     repo.record_audit(
         session,
@@ -407,6 +411,7 @@ def record_site_risk(
             entity_id=cycle_reference(enterprise_id, year),
             details={"site": site_id, "score": risk.score, "level": risk.level},
         )
+        void_question_links(session, cycle.id, f"risk-{site_id}", actor=actor)
         if {a.site_id for a in _assessments(session, cycle)} >= set(programme.sites):
             _advance(session, programme, cycle, actor, "every site assessed")
         return _view(session, cycle)
@@ -435,6 +440,8 @@ def record_policy_review(
             )
         )
         session.flush()
+        reviews = len(_records(session, cycle, "policy_review"))
+        void_question_links(session, cycle.id, f"policies-{reviews}", actor=actor)
         roles = programme.step("policies_and_procedures").approval
         if not roles:
             _advance(session, programme, cycle, actor, "policies reviewed")
@@ -478,6 +485,11 @@ def decide(
             decider=decider,
             comment=comment,
         )
+        decided = (
+            len(_records(session, cycle, "policy_review")) if cycle.step == "policies_and_procedures" else 0
+        )
+        question = decision_question(cycle.step, decided)
+        void_question_links(session, cycle.id, question, actor=decider.actor, role=str(role))
         if approved and all_approved(session, milestone, subject):
             _advance(session, programme, cycle, decider.actor, f"{cycle.step} approved")
         return _view(session, cycle)
@@ -508,6 +520,7 @@ def plan_training(
             )
         )
         session.flush()
+        void_question_links(session, cycle.id, "training-plan", actor=actor)
         return _view(session, cycle)
 
 
@@ -532,6 +545,7 @@ def record_training(store: CaseStore, enterprise_id: str, year: int, attended: i
             )
         )
         programme = repo.programme_version(session, cycle.config_sha256)
+        void_question_links(session, cycle.id, "training-attendance", actor=actor)
         _advance(session, programme, cycle, actor, f"training held: {attended} of {planned} attended")
         return _view(session, cycle)
 
@@ -569,6 +583,7 @@ def record_monitoring_visit(
             },
         )
         session.add(record)
+        void_question_links(session, cycle.id, f"visit-{visit.site_id}", actor=actor)
         # The cases open in the same transaction as the visit that found the children.
         for _ in range(visit.children_found if visit.child_found else 0):
             cw.open_case_in(

@@ -212,6 +212,43 @@ ENGLISH: dict[str, str] = {
         "link sent to that address. The link now no longer works."
     ),
     "page.new_link": "If you still need to answer, ask your contact at the programme for a new link.",
+    "page.cycle": "Due-diligence cycle",
+    "page.cycle_recorded": (
+        "Your answer for {reference} is recorded as given by {recipient} ({role}), verified by the "
+        "link sent to that address. The link now no longer works."
+    ),
+    "page.whole_enterprise": "all sites",
+    # The task page's refusals: a title (".title") and a sentence each; the reasons a link no
+    # longer works share the title "refusal.gone.title".
+    "refusal.unknown.title": "Unknown link",
+    "refusal.unknown": "This link is not known: check that the whole address was copied from the email.",
+    "refusal.gone.title": "This link no longer works",
+    "refusal.used": "This link was already used on {when}; it works once.",
+    "refusal.void": (
+        "This link no longer works: it was replaced by a new link, or the task was answered or "
+        "withdrawn another way."
+    ),
+    "refusal.expired": "This link expired on {when}.",
+    "refusal.closed": "This task is no longer open: it was answered or cancelled.",
+    "refusal.answered": "This approval was already given by another route.",
+    "refusal.role_removed": "The programme no longer lists you in the role this task was sent to you for.",
+    "refusal.wrong_task.title": "Wrong task",
+    "refusal.wrong_task": "This link was issued for another task.",
+    "refusal.csrf.title": "Form not accepted",
+    "refusal.csrf": (
+        "This form did not come from your task page (its anti-forgery token is missing or wrong). "
+        "Please open the link from your email again."
+    ),
+    "refusal.too_many.title": "Too many attempts",
+    "refusal.too_many": "Too many attempts for this link. Please wait a few minutes.",
+    "refusal.not_waiting.title": "Not waiting for this answer now",
+    "refusal.not_waiting": "Your answer is not awaited at the moment; please try again in a minute.",
+    "refusal.unreadable.title": "Form not readable",
+    "refusal.unreadable": "The form could not be read; please open the link again.",
+    "refusal.too_large.title": "File too large",
+    "refusal.too_large": "The file is over the limit of {limit} bytes. Please send a smaller scan or photo.",
+    "refusal.no_file.title": "No file expected",
+    "refusal.no_file": "This task takes no file; please answer without one.",
     # The question a task page asks, by the step it answers (approvals by what they approve).
     "question.plan_approval": "Approve remediation plan {plan_id}? (awaiting: {pending})",
     "question.closure": "Close the case? Monitoring is complete (awaiting: {closure_pending})",
@@ -221,6 +258,23 @@ ENGLISH: dict[str, str] = {
     ),
     "question.young_worker_protection": (
         "Young-worker protection: hazardous tasks removed, hours cut, night shifts stopped"
+    ),
+    # The question a due-diligence cycle's task page asks, by step and form (the flow's own words,
+    # flows/due_diligence/questions.py, which tests/unit/test_cycle_links.py compares).
+    "question.cycle.risk_assessment.SiteRiskAnswer": (
+        "Risk assessment of site {site}: workforce, hiring practice and past findings"
+    ),
+    "question.cycle.policies_and_procedures.ApprovalAnswer": (
+        "Approve the policies (review {reviews})? (awaiting: {pending})"
+    ),
+    "question.cycle.policies_and_procedures.PolicyReviewAnswer": (
+        "Policies and procedures: prevention, on-site intervention and remediation"
+    ),
+    "question.cycle.training.TrainingPlanAnswer": "Training plan for key staff and suppliers{high_first}",
+    "question.cycle.training.TrainingAttendanceAnswer": "Training attendance ({planned} planned)",
+    "question.cycle.monitoring.MonitoringVisitAnswer": "Monitoring visit to {site} (risk: {risk})",
+    "question.cycle.communication.ApprovalAnswer": (
+        "Approve the annual report (artifact due-diligence-{enterprise_id}-{year})? (awaiting: {pending})"
     ),
     # The fields of the forms a task link answers, by form and field (the title, then ".hint" for
     # the description); the English is the RunInput model's own (flows/remediation/answers.py),
@@ -243,7 +297,32 @@ ENGLISH: dict[str, str] = {
     "field.YoungWorkerProtectionAnswer.hazardous_tasks_removed": "Hazardous tasks removed",
     "field.YoungWorkerProtectionAnswer.hours_reduced": "Working hours cut to the legal limit",
     "field.YoungWorkerProtectionAnswer.night_shifts_stopped": "Night shifts stopped",
+    # The due-diligence cycle's forms (flows/due_diligence/answers.py), on its task page.
+    "field.SiteRiskAnswer.workers_under_18_percent": "Workers under 18 (% of the workforce)",
+    "field.SiteRiskAnswer.age_verification": "Age verification at hiring",
+    "field.SiteRiskAnswer.uses_labour_agents": "Hires through labour agents",
+    "field.SiteRiskAnswer.uses_subcontractors": "Uses subcontractors",
+    "field.SiteRiskAnswer.student_or_vocational_workers": "Employs student or vocational-school workers",
+    "field.SiteRiskAnswer.dormitories": "Houses workers in dormitories",
+    "field.SiteRiskAnswer.cases_last_3_years": "Child-labour cases at the site in the last 3 years",
+    "field.SiteRiskAnswer.audit_findings_child_labour": "Child-labour findings in the latest audit",
+    "field.PolicyReviewAnswer.prevention_policy": "Child-labour prevention policy drafted or reviewed",
+    "field.PolicyReviewAnswer.on_site_intervention_procedure": "On-site intervention procedure drafted or reviewed",
+    "field.PolicyReviewAnswer.remediation_policy": "Remediation policy drafted or reviewed",
+    "field.PolicyReviewAnswer.document_reference": "Document reference",
+    "field.TrainingPlanAnswer.sessions": "Sessions planned",
+    "field.TrainingPlanAnswer.planned_participants": "Key staff and supplier participants planned",
+    "field.TrainingAttendanceAnswer.attended": "Participants who attended",
+    "field.MonitoringVisitAnswer.visited_on": "Visit or audit date",
+    "field.MonitoringVisitAnswer.child_found": "A child was found at work",
+    "field.MonitoringVisitAnswer.child_found.hint": "Opens a remediation case per child.",
+    "field.MonitoringVisitAnswer.children_found": "How many children were found",
+    "field.MonitoringVisitAnswer.findings": "Findings",
+    "field.MonitoringVisitAnswer.findings.hint": (
+        "Never write a child's name, birth date, address or school here: use the case reference."
+    ),
     "evidence.school_reintegration": "the enrolment letter or the stipend receipt",
+    "evidence.training": "the attendance sheet, signed by the trainer",
     "evidence.young_worker_protection": (
         "a signed record of the protection measures (e.g. the new job description or rota)"
     ),

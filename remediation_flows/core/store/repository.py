@@ -345,13 +345,16 @@ def void_task_links(
     subject: str | None = None,
     role: str | None = None,
     recipient: str | None = None,
+    cycle_id: int | None = None,
 ) -> int:
     """Void every issued task link matching the filters, each audited; returns how many."""
-    if case_id is None and milestone_id is None:
-        raise ValueError("void_task_links needs a case or a milestone")
+    if case_id is None and milestone_id is None and cycle_id is None:
+        raise ValueError("void_task_links needs a case, a cycle or a milestone")
     query = select(TaskLink).where(TaskLink.state == "issued")
     if case_id is not None:
         query = query.where(TaskLink.case_id == case_id)
+    if cycle_id is not None:
+        query = query.where(TaskLink.cycle_id == cycle_id)
     if milestone_id is not None:
         query = query.where(TaskLink.milestone_id == milestone_id)
     if subject is not None:
@@ -372,7 +375,8 @@ def void_task_links(
             entity_id=link.id,
             case_id=link.case_id,
             reason=reason,
-            details={"recipient": link.recipient, "role": link.role, "step": link.step},
+            details={"recipient": link.recipient, "role": link.role, "step": link.step}
+            | ({"cycle_id": link.cycle_id, "question": link.subject} if link.cycle_id else {}),
         )
     return len(links)
 

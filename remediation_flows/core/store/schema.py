@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 from sqlalchemy import (
     JSON,
     Boolean,
+    CheckConstraint,
     Date,
     DateTime,
     Enum,
@@ -320,6 +321,10 @@ class Approval(Base):
     on_behalf_reason: Mapped[str | None] = mapped_column(Text)
 
 
+#: A task link or an evidence file belongs to exactly one of a case and a due-diligence cycle.
+EXACTLY_ONE_OWNER = "(case_id IS NULL) <> (cycle_id IS NULL)"
+
+
 class TaskLink(Base):
     """A personal, single-use link to answer one task of one case; only the token's hash is kept.
 
@@ -329,10 +334,19 @@ class TaskLink(Base):
     """
 
     __tablename__ = "task_links"
-    __table_args__ = (Index(None, "case_id", "state"), Index(None, "answered_key"))
+    __table_args__ = (
+        Index(None, "case_id", "state"),
+        Index(None, "answered_key"),
+        Index(None, "cycle_id", "state"),
+        CheckConstraint(EXACTLY_ONE_OWNER, name="one_owner"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    # A link belongs to a case or to a due-diligence cycle, never both (the CHECK above).
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    cycle_id: Mapped[int | None] = mapped_column(ForeignKey("due_diligence_cycles.id"))
+    # The site a cycle's per-site question is about (a risk assessment, a monitoring visit).
+    site_id: Mapped[str | None] = mapped_column(String(64))
     milestone_id: Mapped[int] = mapped_column(ForeignKey("milestones.id"), index=True)
     step: Mapped[str] = mapped_column(String(64))
     # The approval subject ("plan 3", "closure"), or "" for a task that is not an approval.
@@ -356,9 +370,16 @@ class EvidenceFile(Base):
     """
 
     __tablename__ = "evidence_files"
-    __table_args__ = (UniqueConstraint("case_id", "sha256"),)
+    __table_args__ = (
+        UniqueConstraint("case_id", "sha256"),
+        UniqueConstraint("cycle_id", "sha256"),
+        CheckConstraint(EXACTLY_ONE_OWNER, name="one_owner"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    # Evidence of a case's step or of a due-diligence cycle's (an attendance sheet), never both.
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    cycle_id: Mapped[int | None] = mapped_column(ForeignKey("due_diligence_cycles.id"), index=True)
+    site_id: Mapped[str | None] = mapped_column(String(64))
     milestone_id: Mapped[int | None] = mapped_column(ForeignKey("milestones.id"))
     #: The milestone step the file is evidence for (e.g. "school_reintegration").
     step: Mapped[str] = mapped_column(String(64))
