@@ -171,7 +171,8 @@ def test_an_invalid_edit_gets_the_clis_message_naming_the_field():
     text = str(caught.value)
     assert (
         "block enterprise-programme/northwind-apparel: $.sites[1].time_zone: "
-        "unknown time zone 'Asia/Nowhere' (use an IANA name such as Asia/Dhaka) (Blocks page field: Site 2 time zone)"
+        "unknown time zone 'Asia/Nowhere' (use an IANA name such as Asia/Dhaka) "
+        "(Blocks page field: Site 2 time zone)"
     ) in text
     assert (
         "$.escalation_ladders.default[1].offset_working_days: ladder offsets must increase: -5 follows -2 "
