@@ -33,6 +33,44 @@ def test_config_load_saves_a_valid_programme_and_refuses_an_invalid_one(deployed
     assert kept["sites"][0]["time_zone"] == "Asia/Dhaka"
 
 
+def test_config_load_offers_the_new_enterprise_in_the_forms_at_once(deployed, tmp_path, capsys):
+    from prefect.client.orchestration import get_client
+
+    from remediation_flows.blocks import EnterpriseProgramme
+    from remediation_flows.flows.form_choices import refresh_programme_choices
+
+    new = tmp_path / "southwind.yaml"
+    new.write_text(
+        (EXAMPLES / "garment_brand.yaml")
+        .read_text()
+        .replace("id: northwind-apparel", "id: southwind-apparel")
+        .replace("Northwind Apparel Ltd", "Southwind Apparel Ltd")
+    )
+    label = "Southwind Apparel Ltd (southwind-apparel)"
+
+    async def offered() -> tuple[list[str], list[str]]:
+        async with get_client() as client:
+            case = await client.read_deployment_by_name("open-a-case/open-a-case")
+            cycle = await client.read_deployment_by_name("due-diligence-cycle/due-diligence-cycle")
+        notification = case.parameter_openapi_schema["definitions"]["CaseNotification"]["properties"]
+        return notification["enterprise_id"]["enum"], cycle.parameter_openapi_schema["properties"][
+            "enterprise_id"
+        ]["enum"]
+
+    assert label not in asyncio.run(offered())[1]
+    assert remediate(["config", "load", str(new)]) == 0
+    printed = capsys.readouterr().out
+    assert "open-a-case's form now offers its enterprises and sites" in printed
+    assert "due-diligence-cycle's form now offers its enterprises" in printed
+    try:
+        for enterprises in asyncio.run(offered()):
+            assert label in enterprises and "Northwind Apparel Ltd (northwind-apparel)" in enterprises
+    finally:  # other tests count the enterprises on the server
+        EnterpriseProgramme.delete("southwind-apparel")
+        asyncio.run(refresh_programme_choices())
+    assert all(label not in enterprises for enterprises in asyncio.run(offered()))
+
+
 async def test_a_block_edited_into_an_invalid_state_is_refused_when_loaded(deployed):
     from remediation_flows.blocks import EnterpriseProgramme
     from remediation_flows.blocks.programme_form import to_form
