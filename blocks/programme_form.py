@@ -659,21 +659,17 @@ class _Reader:
                     read[key] = value
                     self.fields[at] = _title(title, value_name)
             elif slots.flatten:
-                person = self.object(_resolved(value_node.get("items")), slot, (*path, "*"), "", title)
+                item_at = f"{at}[{len(read.get(key, []))}]"
+                person = self.object(_resolved(value_node.get("items")), slot, (*path, "*"), item_at, title)
                 if person:
                     self.fields.setdefault(at, title)
-                    self._note_item_fields(f"{at}[{len(read.get(key, []))}]", title, person)
+                    self.fields[item_at] = title
                     read.setdefault(key, []).append(person)
             else:
                 self._check_unique(key, named_by, title, key_name)
                 self.fields[at] = title
                 read[key] = self.slots_of_list(slot, value_node, (*path, "*"), at, title)
         return read
-
-    def _note_item_fields(self, at: str, title: str, item: Mapping[str, Any]) -> None:
-        self.fields[at] = title
-        for name in item:
-            self.fields[f"{at}.{name}"] = _title(title, name)
 
     def _check_unique(self, key: str, named_by: dict[str, str], title: str, key_name: str) -> None:
         if key in named_by:

@@ -60,6 +60,24 @@ def test_the_form_reads_as_words():
     assert level["notify"]["items"]["enum"][-1] == "Director"
 
 
+def test_every_choice_has_its_own_words_and_they_read_back_as_the_code():
+    from remediation_flows.blocks.programme_form import _choice_word, _code_for
+    from remediation_flows.core.config.loader import PROGRAMME_SCHEMA, load_schema
+
+    def enums(node: Any) -> list[list[str]]:
+        if isinstance(node, dict):
+            found = [node["enum"]] if isinstance(node.get("enum"), list) else []
+            return found + [enum for child in node.values() for enum in enums(child)]
+        return [enum for child in node for enum in enums(child)] if isinstance(node, list) else []
+
+    every = enums(load_schema(PROGRAMME_SCHEMA))
+    assert len(every) == 7  # sector, regime, role, language, kind, weekday, unit
+    for enum in every:
+        words = [_choice_word(code) for code in enum]
+        assert len(set(words)) == len(enum), words
+        assert [_code_for(enum, word) for word in words] == enum
+
+
 def _renders_as_json(schema: dict[str, Any], where: str) -> list[str]:
     """The places Prefect 3.8.8's form would show as a raw JSON input, other than the More fields."""
     found = []
@@ -178,6 +196,12 @@ def test_an_invalid_edit_gets_the_clis_message_naming_the_field():
         "$.escalation_ladders.default[1].offset_working_days: ladder offsets must increase: -5 follows -2 "
         "(Blocks page field: Ladder 1 level 2 offset (working days))"
     ) in text
+    form = to_form(example())
+    form["sites"]["site_1"]["contact_2"]["email"] = "rahim.uddin"
+    with pytest.raises(ValidationError) as caught:
+        EnterpriseProgramme(**form)
+    assert "$.sites[0].contacts.case_manager[0].email: " in str(caught.value)
+    assert "(Blocks page field: Site 1 contact 2 email)" in str(caught.value)
 
 
 def test_a_form_that_cannot_be_read_is_refused_naming_its_field():
