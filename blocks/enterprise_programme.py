@@ -2,101 +2,126 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from prefect.blocks.core import Block
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from remediation_flows.core.config import ConfigInvalid, Programme, load_programme_document
-from remediation_flows.core.config.loader import PROGRAMME_SCHEMA, load_schema
+from remediation_flows.blocks.programme_form import (
+    MORE,
+    form_fields,
+    form_schema,
+    from_form,
+    from_form_with_fields,
+    to_form,
+)
+from remediation_flows.core.config import ConfigInvalid, ConfigProblem, Programme, load_programme_document
+
+#: The one field of the blocks saved before the form: the whole document, as in examples/*.yaml.
+LEGACY_FIELD = "programme"
 
 
-def _as_block_form(node: Any, definitions: dict[str, Any]) -> Any:
-    """The programme schema as Prefect 3.8.8's UI renders a block's as a form.
+def programme_from_block_data(data: Mapping[str, Any], source: str) -> Programme:
+    """The validated programme a block's stored data holds, in the form or as an older version saved it.
 
-    Its references are written out in place (the UI showed a referenced list of people as JSON),
-    each property gets a title from its name (the UI showed nested ones unlabelled), and ``oneOf``
-    becomes ``anyOf``, which the UI offers as a switch (it renders no ``oneOf``).
+    Raises :class:`ConfigInvalid` with the CLI's messages; for a form, each message also names the
+    form field on the Blocks page that the problem is in.
     """
-    if isinstance(node, list):
-        return [_as_block_form(item, definitions) for item in node]
-    if not isinstance(node, dict):
-        return node
-    if isinstance(node.get("$ref"), str):
-        referenced = definitions[node["$ref"].rsplit("/", 1)[-1]]
-        rest = {key: value for key, value in node.items() if key != "$ref"}
-        return _as_block_form({**referenced, **rest}, definitions)
-    converted: dict[str, Any] = {}
-    for key, value in node.items():
-        if key == "oneOf":
-            converted["anyOf"] = _as_block_form(value, definitions)
-        elif key == "properties" and isinstance(value, dict):
-            converted[key] = {
-                name: {"title": _TITLES.get(name, name.replace("_", " ").capitalize())}
-                | _as_block_form(prop, definitions)
-                for name, prop in value.items()
-            }
-        elif key not in ("$schema", "$id", "$defs"):
-            converted[key] = _as_block_form(value, definitions)
-    return converted
+    if LEGACY_FIELD in data and not any(data.get(name) for name in form_fields()):
+        return load_programme_document(data[LEGACY_FIELD], source)
+    try:
+        document, field_for = from_form_with_fields(data, source)
+    except ConfigInvalid as error:
+        raise ConfigInvalid(
+            [ConfigProblem(p.source, f"Blocks page field {p.path}", p.message) for p in error.problems]
+        ) from None
+    try:
+        return load_programme_document(document, source)
+    except ConfigInvalid as error:
+        raise ConfigInvalid([_naming_the_field(problem, field_for) for problem in error.problems]) from None
 
 
-_TITLES = {"id": "ID", "ics": "ICS"}
+def _naming_the_field(problem: ConfigProblem, field_for: Any) -> ConfigProblem:
+    field = field_for(problem.path)
+    if field is None:
+        return problem
+    return ConfigProblem(problem.source, problem.path, f"{problem.message} (Blocks page field: {field})")
 
 
 class EnterpriseProgramme(Block):
     """An enterprise's remediation and due-diligence programme (contacts, sites, deadlines, ladders).
 
-    The document follows schemas/enterprise_programme.schema.json and is checked
-    whenever the block is saved or loaded, with the same messages as
-    `remediate config validate`.
+    Stored as a form of numbered slots (see :mod:`remediation_flows.blocks.programme_form`), which the
+    Blocks page shows field by field: Prefect 3.8.8's UI renders the programme schema's lists and
+    mappings as raw JSON. ``EnterpriseProgramme(programme=document)`` takes the document as in
+    examples/*.yaml, and a block saved by an older version (the whole document in one ``programme``
+    field) still loads. The document is checked against schemas/enterprise_programme.schema.json
+    whenever the block is saved or loaded, with the same messages as `remediate config validate`.
     """
 
     _block_type_name = "Enterprise programme"
     _block_type_slug = "enterprise-programme"
     _description = (
         "One enterprise's programme: contacts by role, sites and their calendars, and the deadline, "
-        "approval and escalation ladder of every step. Validated against the programme schema."
+        "approval and escalation ladder of every step, in numbered slots; More (JSON) holds anything "
+        "beyond them. Validated against the programme schema."
     )
 
-    programme: dict[str, Any] = Field(
-        title="Programme document",
-        description="The programme, as in examples/*.yaml; see schemas/enterprise_programme.schema.json.",
-    )
+    # The form's top-level fields, as blocks.programme_form lays the programme out (a unit test
+    # checks that the two agree); model_json_schema gives each its form.
+    enterprise: dict[str, Any] | None = None
+    contacts: dict[str, Any] | None = None
+    minimum_working_age: dict[str, Any] | None = None
+    sites: dict[str, Any] | None = None
+    escalation_ladders: dict[str, Any] | None = None
+    remediation: dict[str, Any] | None = None
+    retention: dict[str, Any] | None = None
+    due_diligence: dict[str, Any] | None = None
+    # Last, and validated even when absent: its validator checks the whole programme (see below).
+    # Text too: JSON a person typed is read, or refused naming the field, by the programme's check.
+    more: dict[str, Any] | str | None = Field(default=None, validate_default=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _document_as_form(cls, data: Any) -> Any:
+        """``programme=document`` (the callers' way, and every block saved before the form) as the form."""
+        if isinstance(data, dict) and LEGACY_FIELD in data:
+            document = data[LEGACY_FIELD]
+            if not isinstance(document, Mapping):
+                try:
+                    load_programme_document(document, "block enterprise-programme")
+                except ConfigInvalid as error:  # it does: not a mapping, said as the CLI says it
+                    raise ValueError(str(error)) from None
+            rest = {key: value for key, value in data.items() if key != LEGACY_FIELD}
+            return rest | to_form(document)
+        return data
 
     @classmethod
     def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
-        """The block's schema, whose programme is the programme schema itself.
-
-        So the Blocks page shows and edits the programme as a form of its parts (enterprise,
-        contacts by role, sites with their calendars, steps, ladders) rather than one line of JSON.
-        The document is still checked in full, with the CLI's messages, whenever it is loaded.
-        """
+        """The block's schema: each top-level field as its form of numbered slots and choices."""
         schema = super().model_json_schema(*args, **kwargs)
-        programme_schema = load_schema(PROGRAMME_SCHEMA)
-        field = schema["properties"]["programme"]
-        body = {k: v for k, v in programme_schema.items() if k not in ("title", "description")}
-        schema["properties"]["programme"] = {
-            **_as_block_form(body, programme_schema.get("$defs", {})),
-            "title": field["title"],
-            "description": field["description"],
-            "position": field.get("position", 0),
-        }
+        for name, form in form_schema().items():
+            position = schema["properties"].get(name, {}).get("position")
+            schema["properties"][name] = form if position is None else form | {"position": position}
         return schema
 
-    @field_validator("programme")
+    @field_validator(MORE)
     @classmethod
-    def _programme_is_valid(cls, programme: dict[str, Any]) -> dict[str, Any]:
-        # A field validator (not a model one) so that errors carry the field's name,
-        # which Prefect's block loading expects.
-        enterprise = programme.get("enterprise")
+    def _programme_is_valid(
+        cls, more: dict[str, Any] | str | None, info: ValidationInfo
+    ) -> dict[str, Any] | str | None:
+        # A field validator (not a model one) so that errors carry a field's name, which Prefect's
+        # block loading expects; the last field's sees every other one.
+        form = {**info.data, MORE: more}
+        enterprise = form.get("enterprise")
         name = enterprise.get("id", "?") if isinstance(enterprise, dict) else "?"
         try:
-            load_programme_document(programme, f"block enterprise-programme/{name}")
+            programme_from_block_data(form, f"block enterprise-programme/{name}")
         except ConfigInvalid as error:
             # pydantic shows a ValueError's text; every problem stays on its own line.
             raise ValueError(str(error)) from None
-        return programme
+        return more
 
     @classmethod
     async def aload_programme(cls, name: str) -> Programme:
@@ -110,10 +135,18 @@ class EnterpriseProgramme(Block):
         # Read the stored document itself: Prefect's own unvalidated load cannot build this block.
         async with get_client() as client:
             document = await client.read_block_document_by_name(name, cls.get_block_type_slug())
-        return load_programme_document(document.data.get("programme"), f"block enterprise-programme/{name}")
+        return programme_from_block_data(document.data, f"block enterprise-programme/{name}")
+
+    def form(self) -> dict[str, Any]:
+        """The block's fields as the form they are."""
+        return {name: getattr(self, name) for name in form_fields()}
 
     def to_programme(self) -> Programme:
         """The validated, typed programme."""
-        return load_programme_document(
-            self.programme, f"block enterprise-programme/{self._block_document_name}"
+        return programme_from_block_data(
+            self.form(), f"block enterprise-programme/{self._block_document_name}"
         )
+
+    def programme_document(self) -> dict[str, Any]:
+        """The programme document the block holds, as in examples/*.yaml (not validated)."""
+        return from_form(self.form())

@@ -350,14 +350,14 @@ def runner_deployment(
 ) -> RunnerDeployment:
     """The deployment as the runners serve it: the same flow, tags, limit, parameters and triggers.
 
-    Its form reads as words, and open-a-case's offers the enterprises and sites of ``programmes``
-    (flows/form_choices.py).
+    Its form reads as words, and open-a-case's and due-diligence-cycle's offer the enterprises (and
+    sites) of ``programmes`` (flows/form_choices.py).
     """
     from prefect.events import DeploymentTriggerTypes
     from prefect.utilities.callables import ParameterSchema
     from pydantic import TypeAdapter
 
-    from remediation_flows.flows.form_choices import form_schema, is_worded
+    from remediation_flows.flows.form_choices import WITH_PROGRAMME_CHOICES, form_schema, is_worded
 
     adapter: TypeAdapter[Any] = TypeAdapter(DeploymentTriggerTypes)
     served = deployment.flow().to_deployment(
@@ -370,7 +370,7 @@ def runner_deployment(
         triggers=[adapter.validate_python(dict(trigger)) for trigger in deployment.triggers],
     )
     schema = served._parameter_openapi_schema.model_dump()
-    if is_worded(schema) or deployment.name == "open-a-case":
+    if is_worded(schema) or deployment.name in WITH_PROGRAMME_CHOICES:
         served._parameter_openapi_schema = ParameterSchema(**form_schema(deployment.name, schema, programmes))
         # The flow validates its parameters itself, taking the form's words and the API's codes.
         served.enforce_parameter_schema = False

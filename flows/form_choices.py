@@ -1,9 +1,10 @@
-"""The deployments' forms as a person sees them: choices in words, and open-a-case's enterprises and sites.
+"""The deployments' forms as a person sees them: choices in words, and the programmes' enterprises and sites.
 
 Served (``remediation_flows.stack.serve``), each deployment's parameter schema is worded before it is
-registered, and open-a-case's offers the enterprises and sites of the enterprise-programme blocks on
-the server at that moment. ``remediate config load`` refreshes open-a-case's form after saving a
-programme, on a served or a deployed (``prefect deploy``) deployment alike: :func:`refresh_open_a_case`.
+registered; open-a-case's offers the enterprises and sites of the enterprise-programme blocks on the
+server at that moment, and due-diligence-cycle's the enterprises. ``remediate config load`` refreshes
+both forms after saving a programme, on a served or a deployed (``prefect deploy``) deployment alike:
+:func:`refresh_programme_choices`.
 
 A worded form's deployment does not have the server enforce its schema: the flow validates its own
 parameters, taking the words the form sends and the codes (and bare ids) API callers send, and
@@ -16,11 +17,19 @@ from collections.abc import Sequence
 from typing import Any
 
 from remediation_flows.blocks import EnterpriseProgramme
-from remediation_flows.core.choices import programme_choices, with_programme_choices, worded_schema
+from remediation_flows.core.choices import (
+    programme_choices,
+    with_enterprise_choices,
+    with_programme_choices,
+    worded_schema,
+)
 from remediation_flows.core.config import Programme
 from remediation_flows.core.errors import RemediationError
 
 OPEN_A_CASE = "open-a-case"
+DUE_DILIGENCE_CYCLE = "due-diligence-cycle"
+#: The deployments whose forms offer the programmes' enterprises (and sites).
+WITH_PROGRAMME_CHOICES = (OPEN_A_CASE, DUE_DILIGENCE_CYCLE)
 #: The definition in open-a-case's parameter schema whose enterprise_id and site_id become choices.
 NOTIFICATION_MODEL = "CaseNotification"
 
@@ -47,6 +56,8 @@ def form_schema(
     worded = worded_schema(schema)
     if deployment_name == OPEN_A_CASE:
         worded = with_programme_choices(worded, NOTIFICATION_MODEL, *programme_choices(programmes))
+    elif deployment_name == DUE_DILIGENCE_CYCLE:
+        worded = with_enterprise_choices(worded, programme_choices(programmes)[0])
     return worded
 
 
@@ -55,25 +66,36 @@ def is_worded(schema: dict[str, Any]) -> bool:
     return worded_schema(schema) != schema
 
 
-async def refresh_open_a_case() -> bool:
-    """Give open-a-case's deployment the programmes' enterprises and sites; False when it has none yet."""
+def _flows_by_deployment() -> dict[str, Any]:
+    from remediation_flows.flows.due_diligence.cycle import due_diligence_cycle
+    from remediation_flows.flows.remediation.notification import open_a_case
+
+    return {OPEN_A_CASE: open_a_case, DUE_DILIGENCE_CYCLE: due_diligence_cycle}
+
+
+async def refresh_programme_choices() -> list[str]:
+    """Give open-a-case's and due-diligence-cycle's deployments the programmes' enterprises and sites.
+
+    Returns the names of the deployments refreshed: those on the server (none before the first
+    `remediate up` or `prefect deploy`).
+    """
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import DeploymentUpdate
     from prefect.exceptions import ObjectNotFound
     from prefect.utilities.callables import parameter_schema
 
-    from remediation_flows.flows.remediation.notification import open_a_case
-
+    refreshed = []
     async with get_client() as client:
-        try:
-            deployment = await client.read_deployment_by_name(f"{OPEN_A_CASE}/{OPEN_A_CASE}")
-        except ObjectNotFound:
-            return False
-        schema = form_schema(
-            OPEN_A_CASE, parameter_schema(open_a_case).model_dump(), await programmes_on_server()
-        )
-        await client.update_deployment(
-            deployment.id,
-            DeploymentUpdate(parameter_openapi_schema=schema, enforce_parameter_schema=False),
-        )
-    return True
+        programmes = await programmes_on_server()
+        for name, flow in _flows_by_deployment().items():
+            try:
+                deployment = await client.read_deployment_by_name(f"{name}/{name}")
+            except ObjectNotFound:
+                continue
+            schema = form_schema(name, parameter_schema(flow).model_dump(), programmes)
+            await client.update_deployment(
+                deployment.id,
+                DeploymentUpdate(parameter_openapi_schema=schema, enforce_parameter_schema=False),
+            )
+            refreshed.append(name)
+    return refreshed

@@ -89,14 +89,16 @@ def cmd_config_load(args: argparse.Namespace) -> int:
     print(f"{args.file}: saved as block enterprise-programme/{programme.enterprise_id}")
     import asyncio
 
-    from remediation_flows.flows.form_choices import refresh_open_a_case
+    from remediation_flows.flows.form_choices import refresh_programme_choices
 
     try:
-        if asyncio.run(refresh_open_a_case()):
-            print("open-a-case's form now offers its enterprises and sites")
-    except Exception as error:  # the block is saved; only the form's choices are behind
+        for deployment in asyncio.run(refresh_programme_choices()):
+            offered = "enterprises and sites" if deployment == "open-a-case" else "enterprises"
+            print(f"{deployment}'s form now offers its {offered}")
+    except Exception as error:  # the block is saved; only the forms' choices are behind
         print(
-            f"warning: open-a-case's form was not refreshed ({error}); it will be at the next `remediate up`"
+            f"warning: the forms' choices were not refreshed ({error}); "
+            "they will be at the next `remediate up`"
         )
     return 0
 

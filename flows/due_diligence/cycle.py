@@ -7,8 +7,9 @@ from typing import Annotated
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_markdown_artifact
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
+from remediation_flows.core.choices import id_from_label
 from remediation_flows.core.due_diligence import cycle as dd
 from remediation_flows.flows.common import case_store, programme_from_block
 from remediation_flows.flows.due_diligence.communication import publish_report
@@ -30,9 +31,19 @@ def cycle_markdown(view: dd.CycleView) -> str:
     return "\n".join(lines)
 
 
+def _id_from_choice(value: object) -> object:
+    return id_from_label(value) if isinstance(value, str) else value
+
+
+#: The form offers "Northwind Apparel Ltd (northwind-apparel)"; schedules and API callers give the id.
+EnterpriseChoice = Annotated[
+    str, BeforeValidator(_id_from_choice), Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$", title="Enterprise")
+]
+
+
 @flow(name="due-diligence-cycle", description="An enterprise's yearly child-labour due-diligence cycle.")
 async def due_diligence_cycle(
-    enterprise_id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$", title="Enterprise")],
+    enterprise_id: EnterpriseChoice,
     year: Annotated[int | None, Field(ge=2020, le=2100, title="Year (default: this year)")] = None,
     started_by: Annotated[str, Field(title="Started by")] = "schedule",
 ) -> str:

@@ -190,6 +190,20 @@ def programme_choices(programmes: Iterable[Programme]) -> tuple[list[str], list[
     return enterprises, sites
 
 
+def with_enterprise_choices(schema: Mapping[str, Any], enterprises: list[str]) -> dict[str, Any]:
+    """``schema`` (a flow's parameters) with its top-level enterprise_id offered as ``enterprises``.
+
+    With no programme yet, the field stays free text rather than an empty list nobody can pick from.
+    """
+    result = copy.deepcopy(dict(schema))
+    prop = result["properties"]["enterprise_id"]
+    for constraint in ("pattern", "examples", "minLength", "maxLength", "enum"):
+        prop.pop(constraint, None)
+    if enterprises:
+        prop["enum"] = list(enterprises)
+    return result
+
+
 def with_programme_choices(
     schema: Mapping[str, Any], model: str, enterprises: list[str], sites: list[str]
 ) -> dict[str, Any]:

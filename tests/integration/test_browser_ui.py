@@ -1,9 +1,10 @@
 """A program manager in the Prefect UI of a stack started as `remediate up` starts it, with its auth.
 
-Log in with the stack's auth string; look at an enterprise programme on the Blocks page (a form, not a
-line of JSON); open a case choosing the enterprise and site from the form's lists; find the new wait
-in the case manager's inbox artifact and follow its link to the run; answer the assessment in the
-Resume dialog, choosing words; see the run renamed to the next wait.
+Log in with the stack's auth string; look at an enterprise programme on the Blocks page (a form of
+numbered slots, not a line of JSON) and edit a site's name there; open a case choosing the enterprise
+and site from the form's lists; find the new wait in the case manager's inbox artifact and follow its
+link to the run; answer the assessment in the Resume dialog, choosing words; see the run renamed to
+the next wait.
 
 Every screenshot is saved in test-artifacts/screenshots/ (git-ignored; CI keeps it as an artifact),
 so that a person can see what the test saw.
@@ -37,6 +38,14 @@ def field(page, label: str):
     """The schema-form property whose title is ``label`` (the innermost one)."""
     title = page.locator(
         "span.schema-form-property__label", has_text=re.compile("^" + re.escape(label) + r"( \(Optional\))?$")
+    )
+    return page.locator("div.schema-form-property").filter(has=title).last
+
+
+def block_field(page, label: str):
+    """The Blocks page's form property whose title is ``label`` (the innermost one)."""
+    title = page.locator(
+        "label.p-label__label > span", has_text=re.compile("^" + re.escape(label) + r"( \(Optional\))?$")
     )
     return page.locator("div.schema-form-property").filter(has=title).last
 
@@ -125,13 +134,36 @@ def test_a_program_manager_opens_a_case_and_answers_it_from_the_inbox(stack, bro
         ).json()
     block_id = next(d["id"] for d in documents if d["name"] == "northwind-apparel")
     page.goto(f"{ui}/blocks/block/{block_id}/edit")
-    page.get_by_text("Programme document", exact=True).wait_for()
-    # Its parts and their fields are labelled as a person reads them.
-    for label in ("Enterprise", "Contacts", "Sites", "Name", "Language", "Enterprise focal point (Optional)"):
-        page.get_by_text(label, exact=True).locator("visible=true").first.wait_for()
+    # Its parts and their numbered slots are labelled as a person reads them.
+    for label in ("Enterprise name", "Case manager 2 email", "Site 2 name", "Ladder 1 level 2 notify"):
+        block_field(page, label).locator("visible=true").first.wait_for()
     shot(page, "02-programme-block-form")
-    page.get_by_text("Sites", exact=True).first.scroll_into_view_if_needed()
-    shot(page, "02b-programme-block-sites")
+    # A site's name is a field of its own: edit it and save, as a program manager does.
+    site_name = block_field(page, "Site 2 name").locator("textarea, input").first
+    site_name.scroll_into_view_if_needed()
+    assert site_name.input_value() == "Binh Duong sewing unit"
+    site_name.fill("Binh Duong sewing unit (new building)")
+    shot(page, "02b-programme-block-site-edited")
+    with page.expect_response(
+        lambda r: f"/block_documents/{block_id}" in r.url and r.request.method == "PATCH"
+    ) as saved:
+        page.get_by_role("button", name="Save").click()
+    assert saved.value.ok, saved.value.text()
+
+    from remediation_flows.blocks.enterprise_programme import programme_from_block_data
+    from remediation_flows.blocks.programme_form import from_form
+    from remediation_flows.core.config.loader import read_yaml_file
+    from tests.conftest import EXAMPLES
+
+    with stack.api() as api:
+        stored = api.get(f"/block_documents/{block_id}").json()["data"]
+    # Checked as a flow checks it when it loads the block: the page kept the programme valid ...
+    edited = programme_from_block_data(stored, "block enterprise-programme/northwind-apparel")
+    assert edited.site("hcmc-sew-02").name == "Binh Duong sewing unit (new building)"
+    # ... and changed nothing else of it.
+    expected = read_yaml_file(EXAMPLES / "garment_brand.yaml")
+    expected["sites"][1]["name"] = "Binh Duong sewing unit (new building)"
+    assert from_form(stored) == expected
 
     # Open a case: enterprise, site and source are lists of words (once the runner has registered it).
     with stack.api() as api:

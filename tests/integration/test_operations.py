@@ -29,11 +29,51 @@ def test_config_load_saves_a_valid_programme_and_refuses_an_invalid_one(deployed
     broken.write_text((EXAMPLES / "garment_brand.yaml").read_text().replace("Asia/Dhaka", "Asia/Nowhere"))
     assert remediate(["config", "load", str(broken)]) == 2
     assert "$.sites[0].time_zone: unknown time zone 'Asia/Nowhere'" in capsys.readouterr().err
-    assert EnterpriseProgramme.load("northwind-apparel").programme["sites"][0]["time_zone"] == "Asia/Dhaka"
+    kept = EnterpriseProgramme.load("northwind-apparel").programme_document()
+    assert kept["sites"][0]["time_zone"] == "Asia/Dhaka"
+
+
+def test_config_load_offers_the_new_enterprise_in_the_forms_at_once(deployed, tmp_path, capsys):
+    from prefect.client.orchestration import get_client
+
+    from remediation_flows.blocks import EnterpriseProgramme
+    from remediation_flows.flows.form_choices import refresh_programme_choices
+
+    new = tmp_path / "southwind.yaml"
+    new.write_text(
+        (EXAMPLES / "garment_brand.yaml")
+        .read_text()
+        .replace("id: northwind-apparel", "id: southwind-apparel")
+        .replace("Northwind Apparel Ltd", "Southwind Apparel Ltd")
+    )
+    label = "Southwind Apparel Ltd (southwind-apparel)"
+
+    async def offered() -> tuple[list[str], list[str]]:
+        async with get_client() as client:
+            case = await client.read_deployment_by_name("open-a-case/open-a-case")
+            cycle = await client.read_deployment_by_name("due-diligence-cycle/due-diligence-cycle")
+        notification = case.parameter_openapi_schema["definitions"]["CaseNotification"]["properties"]
+        return notification["enterprise_id"]["enum"], cycle.parameter_openapi_schema["properties"][
+            "enterprise_id"
+        ]["enum"]
+
+    assert label not in asyncio.run(offered())[1]
+    assert remediate(["config", "load", str(new)]) == 0
+    printed = capsys.readouterr().out
+    assert "open-a-case's form now offers its enterprises and sites" in printed
+    assert "due-diligence-cycle's form now offers its enterprises" in printed
+    try:
+        for enterprises in asyncio.run(offered()):
+            assert label in enterprises and "Northwind Apparel Ltd (northwind-apparel)" in enterprises
+    finally:  # other tests count the enterprises on the server
+        EnterpriseProgramme.delete("southwind-apparel")
+        asyncio.run(refresh_programme_choices())
+    assert all(label not in enterprises for enterprises in asyncio.run(offered()))
 
 
 async def test_a_block_edited_into_an_invalid_state_is_refused_when_loaded(deployed):
     from remediation_flows.blocks import EnterpriseProgramme
+    from remediation_flows.blocks.programme_form import to_form
     from remediation_flows.core.config import ConfigInvalid
     from remediation_flows.core.config.loader import parse_yaml
     from tests.integration.conftest import run_logs
@@ -42,10 +82,11 @@ async def test_a_block_edited_into_an_invalid_state_is_refused_when_loaded(deplo
     document["enterprise"]["id"] = "edited-in-the-ui"
     document["escalation_ladders"]["default"][1]["offset_working_days"] = -5  # out of order
     # As if edited on the Blocks page: saved without going through the model's validation.
-    await EnterpriseProgramme.model_construct(programme=document).asave("edited-in-the-ui", overwrite=True)
+    await EnterpriseProgramme.model_construct(**to_form(document)).asave("edited-in-the-ui", overwrite=True)
     expected = (
         "block enterprise-programme/edited-in-the-ui: $.escalation_ladders.default[1].offset_working_days: "
-        "ladder offsets must increase: -5 follows -2"
+        "ladder offsets must increase: -5 follows -2 "
+        "(Blocks page field: Ladder 1 level 2 offset (working days))"
     )
     with pytest.raises(ConfigInvalid) as caught:
         await EnterpriseProgramme.aload_programme("edited-in-the-ui")
@@ -65,6 +106,38 @@ async def test_a_block_edited_into_an_invalid_state_is_refused_when_loaded(deplo
     )
     assert run.state.is_failed()
     assert any(expected in line for line in await run_logs(run.id))
+
+
+async def test_a_block_saved_by_an_older_version_still_loads(deployed):
+    """A stack's blocks saved before the form hold the whole document in one `programme` field."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import BlockDocumentCreate
+
+    from remediation_flows.blocks import EnterpriseProgramme
+    from remediation_flows.core.config.loader import parse_yaml
+
+    document = parse_yaml((EXAMPLES / "mexican_agro_exporter.yaml").read_text(), "x")
+    document["enterprise"]["id"] = "saved-before-the-form"
+    async with get_client() as client:
+        current = await client.read_block_document_by_name(
+            "campos-del-pacifico", EnterpriseProgramme.get_block_type_slug()
+        )
+        saved = await client.create_block_document(
+            BlockDocumentCreate(
+                name="saved-before-the-form",
+                data={"programme": document},
+                block_schema_id=current.block_schema_id,
+                block_type_id=current.block_type_id,
+            )
+        )
+        try:
+            programme = await EnterpriseProgramme.aload_programme("saved-before-the-form")
+            assert programme.enterprise_id == "saved-before-the-form"
+            assert "sinaloa-culiacan" in programme.sites
+            loaded = await EnterpriseProgramme.aload("saved-before-the-form")
+            assert loaded.programme_document() == document
+        finally:  # other tests count the enterprises on the server
+            await client.delete_block_document(saved.id)
 
 
 async def test_sweep_escalates_once_emits_events_and_the_automation_sends_the_mail(deployed):

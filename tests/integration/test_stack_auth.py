@@ -78,9 +78,10 @@ def test_the_api_refuses_strangers_and_the_auth_string_is_kept_private_across_re
             assert api.get("/deployments/name/open-a-case/open-a-case").status_code == 200
             # A person edits a programme on the Blocks page; the next `remediate up` must keep it.
             block = _programme_block(api, "northwind-apparel")
-            edited = block["data"]["programme"]
+            # The form's field "Enterprise name", saved as the page saves it: the block's whole data.
+            edited = block["data"]
             edited["enterprise"]["name"] = "Northwind Apparel (edited)"
-            answer = api.patch(f"/block_documents/{block['id']}", json={"data": {"programme": edited}})
+            answer = api.patch(f"/block_documents/{block['id']}", json={"data": edited})
             assert answer.status_code == 204, answer.text
 
         # `remediate status` finds the credentials in the stack's home.
@@ -108,7 +109,7 @@ def test_the_api_refuses_strangers_and_the_auth_string_is_kept_private_across_re
         with restarted.api(authenticated=False) as stranger:
             assert stranger.post("/block_documents/filter", json=SECRETS_QUERY).status_code == 401
         with restarted.api() as api:
-            kept = _programme_block(api, "northwind-apparel")["data"]["programme"]
+            kept = _programme_block(api, "northwind-apparel")["data"]
             assert kept["enterprise"]["name"] == "Northwind Apparel (edited)", (
                 "remediate up overwrote an edit"
             )

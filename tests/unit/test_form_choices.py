@@ -100,6 +100,30 @@ def test_open_a_case_offers_the_programmes_enterprises_and_sites(garment_brand, 
         CaseNotification(enterprise_id="Not An Id", site_id="x", source="audit", reported_by="li")
 
 
+def test_the_due_diligence_cycle_offers_the_programmes_enterprises(garment_brand, agro_exporter):
+    from prefect.exceptions import ParameterTypeError
+    from prefect.utilities.callables import parameter_schema
+
+    from remediation_flows.flows.due_diligence.cycle import due_diligence_cycle
+    from remediation_flows.flows.form_choices import form_schema
+
+    schema = form_schema(
+        "due-diligence-cycle",
+        parameter_schema(due_diligence_cycle).model_dump(),
+        [garment_brand, agro_exporter],
+    )
+    enterprise = schema["properties"]["enterprise_id"]
+    assert enterprise["enum"] == programme_choices([garment_brand, agro_exporter])[0]
+    assert "pattern" not in enterprise
+    # The flow takes the form's label, and the id its schedules and API callers give.
+    picked = due_diligence_cycle.validate_parameters({"enterprise_id": enterprise["enum"][0]})
+    assert picked["enterprise_id"] == "campos-del-pacifico"
+    given = due_diligence_cycle.validate_parameters({"enterprise_id": "northwind-apparel"})
+    assert given["enterprise_id"] == "northwind-apparel"
+    with pytest.raises(ParameterTypeError, match="enterprise_id"):
+        due_diligence_cycle.validate_parameters({"enterprise_id": "Not An Id"})
+
+
 def test_no_programme_leaves_the_fields_free_text():
     schema = {"definitions": {"M": {"properties": {"enterprise_id": {"pattern": "x"}, "site_id": {}}}}}
     fields = with_programme_choices(schema, "M", [], [])["definitions"]["M"]["properties"]
