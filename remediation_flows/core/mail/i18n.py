@@ -212,6 +212,9 @@ ENGLISH: dict[str, str] = {
         "link sent to that address. The link now no longer works."
     ),
     "page.new_link": "If you still need to answer, ask your contact at the programme for a new link.",
+    "page.next_step": "The case now waits for:",
+    "page.next_due": "Due by {due}.",
+    "page.case_closed": "Case {reference} is now closed.",
     # The question a task page asks, by the step it answers (approvals by what they approve).
     "question.plan_approval": "Approve remediation plan {plan_id}? (awaiting: {pending})",
     "question.closure": "Close the case? Monitoring is complete (awaiting: {closure_pending})",
