@@ -498,7 +498,7 @@ class TaskPage:
                 return self._form_again(
                     task, view, question, token, posted, [str(refused)], EVIDENCE_STATUS[refused.kind]
                 )
-        answered: list[str] = []
+        answered: list[tuple[str, cw.CaseView]] = []
 
         def apply(session: Session, link_row: TaskLink, *_: object) -> None:
             # Read again under the case's lock: the flow (or another link) may have moved the case
@@ -513,8 +513,7 @@ class TaskPage:
                 )
             key = input_key(within, prompt_key(now_asked, question))
             link_row.answered_key = key
-            question.apply(within, reference, answer, link)
-            answered.append(key)
+            answered.append((key, question.apply(within, reference, answer, link)))
 
         try:
             tl.use_link(
@@ -531,19 +530,20 @@ class TaskPage:
             raise Refusal(REFUSAL_STATUS[error.kind], "This link no longer works", str(error)) from None
         except RemediationError as error:  # the core's rule, or the same file given twice: nothing written
             return self._form_again(task, view, question, token, posted, [str(error)])
+        [(key, after)] = answered
         decider = decider_of(answer, link)
-        response = self.render(
-            "done.html",
-            **self.next_step(task, reference),
-            recipient=decider.person,
-        )
+        done = self.next_step(task, reference, after)
+        response = self.render("done.html", **done, recipient=decider.person)
         run_input = resume_input(question.form.model_json_schema(), payload)
-        response.background = BackgroundTask(self.deliver, reference, answered[0], run_input)
+        response.background = BackgroundTask(self.deliver, reference, key, run_input)
         return response
 
-    def next_step(self, task: tl.LinkTask, reference: str) -> dict[str, Any]:
-        """What the done page says: the reader's language, their role, and what the case waits for now."""
-        view = cw.case_view(self.store, reference)
+    def next_step(self, task: tl.LinkTask, reference: str, view: cw.CaseView | None = None) -> dict[str, Any]:
+        """What the done page says: the reader's language, their role, and what the case waits for now.
+
+        ``view`` is the case as the applied act left it (committed), else it is read.
+        """
+        view = view or cw.case_view(self.store, reference)
         with self.store.reading() as session:
             programme = repo.programme_of(session, repo.get_case(session, reference))
             language = programme.language_of(task.recipient, view.site_id)

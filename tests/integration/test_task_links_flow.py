@@ -2,8 +2,10 @@
 links in the focal point's emails, in Chromium.
 
 Real Prefect server, served deployments, real aiosmtpd sink and PostgreSQL; the task page runs on
-the port the served flows' emails link to. Prints the page's time to first byte and the time from
-Submit to the run's next suspension.
+the port the served flows' emails link to. The page applies each answer in the case store within
+its request (the store shows the next step when the page says thank you); the run catches up
+behind it without applying the step again. Prints the page's time to first byte, the time from
+Submit to the store showing the next step and to the run's next suspension.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from remediation_flows.core.store.schema import (
     Approval,
     AuditEvent,
     EvidenceFile,
+    Milestone,
+    OutboxMessage,
     StipendInstalment,
     StipendPayment,
     TaskLink,
@@ -51,10 +55,14 @@ PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n"
 
 
 @pytest.fixture
-def task_page(deployed):
+def task_page(deployed, monkeypatch):
     import uvicorn
 
     from remediation_flows.task_page.app import TaskPage, create_app
+
+    # The page applies answers itself, and the acts it applies email the next step's links: they
+    # must point here, as the served flows' do (remediate up gives its page the same variable).
+    monkeypatch.setenv("REMEDIATION_TASK_PAGE_URL", f"http://127.0.0.1:{TASK_PAGE_PORT}")
 
     server = uvicorn.Server(
         uvicorn.Config(
@@ -103,6 +111,15 @@ def browser_page(tmp_path):
         finally:
             page.screenshot(path=str(tmp_path / "last.png"))
             browser.close()
+
+
+async def run_inputs(run_id, prefix: str) -> list[str]:
+    """The keys of the run's inputs that start with ``prefix``."""
+    from prefect.client.orchestration import get_client
+
+    async with get_client() as client:
+        found = await client.filter_flow_run_input(run_id, key_prefix=prefix, limit=100, exclude_keys=set())
+    return [stored.key for stored in found]
 
 
 def link_in_mail(deployed, reference: str, recipient: str, step: str = "remediation_plan") -> str:
@@ -200,13 +217,38 @@ def test_plan_enrolment_and_stipend_answered_by_the_links_in_the_emails(
     submitted = time.perf_counter()
     page.get_by_role("button", name="Submit").click()
     page.get_by_text("Thank you").wait_for()
+    to_store = time.perf_counter() - submitted
+    # Applied within the request: the page names the next step, and the store holds it already.
+    done = page.inner_text("body")
+    assert "The case now waits for:" in done and "School reintegration" in done, done
+    with deployed.store.reading() as session:
+        assert repo.get_case(session, reference).state == "school_reintegration"
     run, key, next_description = in_thread(next_prompt(reference, waiting_key))
     to_next_suspension = time.perf_counter() - submitted
     assert "School reintegration" in next_description, next_description
     print(
-        f"\ntask page time to first byte: {first_byte_ms:.0f} ms; "
-        f"Submit to the run's next suspension: {to_next_suspension:.1f} s"
+        f"\ntask page time to first byte: {first_byte_ms:.0f} ms; Submit to the store's next step "
+        f"(the done page): {to_store:.2f} s; Submit to the run's next suspension: {to_next_suspension:.1f} s"
     )
+    # The run caught up without applying the step again: one acceptance, one move, one task email
+    # per recipient of the next step, and the answer it was resumed with is gone from Prefect.
+    with deployed.store.reading() as session:
+        case_row = repo.get_case(session, reference)
+        actions = session.scalars(select(AuditEvent.action).where(AuditEvent.case_id == case_row.id)).all()
+        moves = session.scalars(
+            select(AuditEvent.details).where(
+                AuditEvent.case_id == case_row.id, AuditEvent.action == "case_state_changed"
+            )
+        ).all()
+        enrolment_mail = session.scalars(
+            select(OutboxMessage.recipients)
+            .join(Milestone, Milestone.id == OutboxMessage.milestone_id)
+            .where(Milestone.case_id == case_row.id, Milestone.kind == "school_reintegration")
+        ).all()
+    assert actions.count("plan_accepted") == 1 and actions.count("task_link_used") == 1
+    assert sum(1 for details in moves if "school_reintegration" in str(details)) == 1, moves
+    assert enrolment_mail and len({tuple(r) for r in enrolment_mail}) == len(enrolment_mail), enrolment_mail
+    assert in_thread(run_inputs(run.id, f"suspended-{waiting_key}-response")) == []
 
     with deployed.store.transaction() as session:
         case_row = repo.get_case(session, reference)
