@@ -584,3 +584,50 @@ def test_the_payer_confirms_a_stipend_payment_by_link_verified_and_at_once(store
         )
         assert (link.state, link.recipient) == ("used", FOCAL_POINT)
     assert client.post(url, data=form | {"payment_reference": "TRX-2"}).status_code == 410
+
+
+def test_the_flow_tells_the_pages_own_delivery_from_an_answer_typed_in_the_ui(awaiting):
+    """What the run was resumed with is compared with the link's answer, words or codes alike."""
+    from remediation_flows.flows.prompts import applied_by_link, same_answer
+    from remediation_flows.flows.remediation.answers import ApprovalAnswer
+
+    store, reference, links, runs, client = awaiting
+    assert applied_by_link(store, runs.key) is None
+    url = path(links[FOCAL_POINT])
+    client.post(url, data={"csrf": csrf_of(client.get(url).text), "approved": "true"})
+    applied = applied_by_link(store, runs.key)
+    assert applied is not None and applied.recipient == FOCAL_POINT
+    [(_, delivered)] = runs.resumed
+    schema = ApprovalAnswer.form_schema()
+    assert same_answer(schema, delivered, applied.answer), "the page's own delivery: settled, not refused"
+    typed = delivered | {"answered_by": "chen.jing@ngo.example", "comment": "yes"}
+    assert not same_answer(schema, typed, applied.answer), "a UI answer that crossed it: refused"
+    # A link used before the page applied answers is the run's to apply: not settled as applied.
+    with store.transaction() as session:
+        session.execute(update(TaskLink).values(applied_at=None))
+    assert applied_by_link(store, runs.key) is None
+
+
+def test_a_run_between_two_waits_is_resumed_on_a_later_try(awaiting):
+    """The run was not yet suspended when the answer was applied: the second look finds it."""
+    store, reference, links, runs, client = awaiting
+    looks: list[str] = []
+
+    def suspended_on_the_second_look(reference: str) -> list[WaitingRun]:
+        looks.append(reference)
+        return runs.find(reference) if len(looks) > 1 else []
+
+    page = TaskPage(
+        store,
+        secret=b"test secret",
+        find_runs=suspended_on_the_second_look,
+        resume=runs.resume,
+        resume_backoff=NO_PAUSE,
+    )
+    browser = TestClient(create_app(page))
+    url = path(links[SUPERVISOR])
+    assert (
+        browser.post(url, data={"csrf": csrf_of(browser.get(url).text), "approved": "true"}).status_code
+        == 200
+    )
+    assert len(looks) == 2 and [run_id for run_id, _ in runs.resumed] == ["run-1"]
