@@ -626,8 +626,6 @@ def test_a_run_between_two_waits_is_resumed_on_a_later_try(awaiting):
     )
     browser = TestClient(create_app(page))
     url = path(links[SUPERVISOR])
-    assert (
-        browser.post(url, data={"csrf": csrf_of(browser.get(url).text), "approved": "true"}).status_code
-        == 200
-    )
+    csrf = csrf_of(browser.get(url).text)
+    assert browser.post(url, data={"csrf": csrf, "approved": "true"}).status_code == 200
     assert len(looks) == 2 and [run_id for run_id, _ in runs.resumed] == ["run-1"]
