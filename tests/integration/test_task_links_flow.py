@@ -36,7 +36,7 @@ from remediation_flows.core.store.schema import (
     TaskLink,
 )
 from remediation_flows.stack.answering import CaseAnswerer, next_prompt
-from tests.integration.conftest import TASK_PAGE_PORT, run_act_and_wait
+from tests.integration.conftest import TASK_PAGE_PORT, run_act_and_wait, run_deployment_and_wait
 from tests.integration.test_remediation_flows import dispatch_mail, open_case
 
 pytestmark = pytest.mark.prefect
@@ -324,3 +324,131 @@ def test_plan_enrolment_and_stipend_answered_by_the_links_in_the_emails(
             "BKASH-TX-8812",
         )
         assert (paid.confirmed_for, paid.verified, paid.task_link_id is not None) == (FOCAL_POINT, True, True)
+
+
+async def case_awaiting_the_focal_point(deployed) -> tuple[str, CaseAnswerer]:
+    """A Dhaka case whose run waits on the focal point's approval of its plan (staff gave the rest)."""
+    reference = await open_case(deployed, enterprise="northwind-apparel", site="dhaka-knit-01")
+    case = CaseAnswerer(reference)
+    await case.answer(
+        "On-site assessment",
+        {
+            "answered_by": CASE_MANAGER,
+            "age_years": 13,
+            "age_verification": "school_records",
+            "outcome": "child_labourer",
+            "removed_from_work": True,
+            "safe_place": True,
+            "child_consent": True,
+            "guardian_consent": True,
+        },
+    )
+    await case.answer(
+        "Remediation plan",
+        {
+            "answered_by": CASE_MANAGER,
+            "pathway": "schooling",
+            "monthly_stipend": 8000,
+            "currency": "BDT",
+            "school_fees": 1500,
+            "payer": "supplier",
+        },
+    )
+    await case.answer(
+        "Approve remediation plan", {"answered_by": SUPERVISOR, "role": "supervisor", "approved": True}
+    )
+    await case.wait("awaiting: enterprise focal point")
+    return reference, case
+
+
+def answer_with_prefect_unreachable(deployed, url: str) -> None:
+    """Approve through the link on a task page that cannot reach Prefect: applied, nothing resumed."""
+    from fastapi.testclient import TestClient
+
+    from remediation_flows.task_page.app import TaskPage, WaitingRun, create_app
+
+    def unreachable(reference: str) -> list[WaitingRun]:
+        raise ConnectionError("the Prefect API cannot be reached")
+
+    browser = TestClient(
+        create_app(TaskPage(deployed.store, find_runs=unreachable, resume_backoff=(0.0, 0.0, 0.0)))
+    )
+    path = re.sub(r"^https?://[^/]+", "", url)
+    form = browser.get(path)
+    csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', form.text)
+    assert form.status_code == 200 and csrf is not None, form.text
+    done = browser.post(path, data={"csrf": csrf.group(1), "approved": "true"})
+    assert done.status_code == 200 and "School reintegration" in done.text, done.text
+
+
+def actions_of(deployed, reference: str) -> list[tuple[str, str | None]]:
+    with deployed.store.reading() as session:
+        case_row = repo.get_case(session, reference)
+        return list(
+            session.execute(
+                select(AuditEvent.action, AuditEvent.reason)
+                .where(AuditEvent.case_id == case_row.id)
+                .order_by(AuditEvent.id)
+            )
+        )
+
+
+def test_an_answer_applied_while_prefect_was_unreachable_reaches_its_run_through_recovery(
+    deployed, monkeypatch
+):
+    monkeypatch.setenv("REMEDIATION_TASK_PAGE_URL", f"http://127.0.0.1:{TASK_PAGE_PORT}")
+    reference, case = in_thread(case_awaiting_the_focal_point(deployed))
+    waiting_key = case.key
+    answer_with_prefect_unreachable(deployed, link_in_mail(deployed, reference, FOCAL_POINT))
+    with deployed.store.reading() as session:
+        assert repo.get_case(session, reference).state == "school_reintegration"
+    assert in_thread(case_run_state(case.run.id)) == ("PAUSED", waiting_key), "nothing resumed it yet"
+
+    recovery = in_thread(
+        run_deployment_and_wait("recover-case-lifecycles/recover-case-lifecycles", {"grace_minutes": 0})
+    )
+    assert recovery.state.is_completed(), recovery.state
+    _, _, description = in_thread(next_prompt(reference, waiting_key))
+    assert "School reintegration" in description, description
+    actions = [action for action, _ in actions_of(deployed, reference)]
+    assert actions.count("plan_accepted") == 1 and "input_refused" not in actions
+    assert in_thread(run_inputs(case.run.id, f"suspended-{waiting_key}-response")) == []
+
+
+def test_a_ui_answer_that_crossed_the_links_is_refused_and_audited_not_applied(deployed, monkeypatch):
+    monkeypatch.setenv("REMEDIATION_TASK_PAGE_URL", f"http://127.0.0.1:{TASK_PAGE_PORT}")
+    reference, case = in_thread(case_awaiting_the_focal_point(deployed))
+    waiting_key = case.key
+    answer_with_prefect_unreachable(deployed, link_in_mail(deployed, reference, FOCAL_POINT))
+    # Staff, on the run's stale Resume dialog, record the focal point's decision as a rejection.
+    in_thread(
+        case.answer(
+            "awaiting: enterprise focal point",
+            {
+                "answered_by": CASE_MANAGER,
+                "role": "enterprise_focal_point",
+                "approved": False,
+                "comment": "rejected by phone",
+                "on_behalf_of": FOCAL_POINT,
+                "on_behalf_reason": "said so by phone",
+            },
+        )
+    )
+    _, _, description = in_thread(next_prompt(reference, waiting_key))
+    assert "School reintegration" in description, description
+    audit = actions_of(deployed, reference)
+    actions = [action for action, _ in audit]
+    assert actions.count("plan_accepted") == 1 and "plan_rejected" not in actions
+    [refusal] = [reason for action, reason in audit if action == "input_refused"]
+    assert f"already answered through the task link of {FOCAL_POINT}" in refusal
+    with deployed.store.reading() as session:
+        assert repo.get_case(session, reference).state == "school_reintegration"
+    assert in_thread(run_inputs(case.run.id, f"suspended-{waiting_key}-response")) == []
+
+
+async def case_run_state(run_id) -> tuple[str, str | None]:
+    from prefect.client.orchestration import get_client
+
+    async with get_client() as client:
+        run = await client.read_flow_run(run_id)
+    return run.state.type.value, run.state.state_details.pause_key
