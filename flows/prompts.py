@@ -28,7 +28,11 @@ from remediation_flows.core import casework as cw
 from remediation_flows.core.choices import form_values
 from remediation_flows.core.errors import RemediationError
 from remediation_flows.core.store import CaseStore
-from remediation_flows.core.task_links import VerifiedAnswer, applied_or_given_answers
+from remediation_flows.core.task_links import (
+    VerifiedAnswer,
+    applied_or_given_answers,
+    has_applied_answers,
+)
 
 Answer = TypeVar("Answer", bound=RunInput)
 
@@ -166,8 +170,8 @@ async def settle_unread_answers(store: CaseStore, reference: str) -> list[str]:
     refused and audited, never applied. Returns the suspension keys settled.
     """
     context = FlowRunContext.get()
-    if context is None or context.flow_run is None:
-        return []
+    if context is None or context.flow_run is None or not has_applied_answers(store, reference):
+        return []  # one query in the store spares a call to Prefect on every resume of most cases
     run_id = context.flow_run.id
     async with get_client() as client:
         inputs = {

@@ -356,6 +356,18 @@ def applied_or_given_answers(store: CaseStore, answered_keys: Iterable[str]) -> 
         }
 
 
+def has_applied_answers(store: CaseStore, reference: str) -> bool:
+    """Whether the task page ever applied a link's answer for the case (a run may hold it unread)."""
+    with store.reading() as session:
+        found = session.scalar(
+            select(TaskLink.id)
+            .join(Case, Case.id == TaskLink.case_id)
+            .where(Case.reference == reference, TaskLink.applied_at.is_not(None))
+            .limit(1)
+        )
+        return found is not None
+
+
 def issue_task_links(
     session: Session,
     programme: Programme,

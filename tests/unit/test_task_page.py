@@ -592,9 +592,10 @@ def test_the_flow_tells_the_pages_own_delivery_from_an_answer_typed_in_the_ui(aw
     from remediation_flows.flows.remediation.answers import ApprovalAnswer
 
     store, reference, links, runs, client = awaiting
-    assert applied_by_link(store, runs.key) is None
+    assert applied_by_link(store, runs.key) is None and not tl.has_applied_answers(store, reference)
     url = path(links[FOCAL_POINT])
     client.post(url, data={"csrf": csrf_of(client.get(url).text), "approved": "true"})
+    assert tl.has_applied_answers(store, reference), "the run's start looks in Prefect for unread answers"
     applied = applied_by_link(store, runs.key)
     assert applied is not None and applied.recipient == FOCAL_POINT
     [(_, delivered)] = runs.resumed
@@ -605,7 +606,7 @@ def test_the_flow_tells_the_pages_own_delivery_from_an_answer_typed_in_the_ui(aw
     # A link used before the page applied answers is the run's to apply: not settled as applied.
     with store.transaction() as session:
         session.execute(update(TaskLink).values(applied_at=None))
-    assert applied_by_link(store, runs.key) is None
+    assert applied_by_link(store, runs.key) is None and not tl.has_applied_answers(store, reference)
 
 
 def test_a_run_between_two_waits_is_resumed_on_a_later_try(awaiting):
