@@ -79,10 +79,6 @@ class CaseStore:
     def dispose(self) -> None:
         self.engine.dispose()
 
-    def rehearsal(self) -> CaseStore:
-        """The same store, but every transaction rolls back: try an act to learn whether it is refused."""
-        return _Rehearsal(self)
-
     def within(self, session: Session) -> CaseStore:
         """The same store, whose transactions are all ``session``'s own, which the caller commits.
 
@@ -91,24 +87,6 @@ class CaseStore:
         spent, say) commit together or not at all.
         """
         return _Within(self, session)
-
-
-class _Rehearsal(CaseStore):
-    def __init__(self, store: CaseStore) -> None:
-        self.engine = store.engine
-        self.url = store.url
-        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-
-    @contextmanager
-    def transaction(self) -> Iterator[Session]:
-        session = self._sessions()
-        try:
-            session.begin()
-            yield session
-            session.flush()  # so that constraints are checked as the real act's commit would
-        finally:
-            session.rollback()
-            session.close()
 
 
 class _Within(CaseStore):
@@ -127,8 +105,8 @@ class _Within(CaseStore):
     def reading(self) -> Iterator[Session]:
         yield self._session  # what the act wrote so far is what a view inside it must see
 
-    def rehearsal(self) -> CaseStore:
-        raise RuntimeError("a store within a caller's transaction cannot rehearse apart from it")
+    def dispose(self) -> None:
+        """Nothing: the engine is the outer store's, still in use."""
 
 
 def record_audit(
