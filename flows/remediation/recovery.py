@@ -4,6 +4,7 @@ reassessment its run).
 A case can be left without one: imported from a spreadsheet, opened by a run that died
 before starting its lifecycle, or whose lifecycle run crashed. This flow finds such cases in
 the store and starts their lifecycle again; the run picks up where the store says the case is.
+It also resumes a run left waiting on an answer the task page already applied.
 """
 
 from __future__ import annotations
@@ -17,7 +18,11 @@ from pydantic import Field
 from remediation_flows.core import casework as cw
 from remediation_flows.flows.common import case_store
 from remediation_flows.flows.due_diligence.reassessment import start_reassessments
-from remediation_flows.flows.remediation.runs import cases_with_a_live_lifecycle, start_lifecycle
+from remediation_flows.flows.remediation.runs import (
+    cases_with_a_live_lifecycle,
+    redeliver_applied_answers,
+    start_lifecycle,
+)
 
 
 @flow(
@@ -49,6 +54,11 @@ async def recover_case_lifecycles(
         len(recovered),
         ", ".join(recovered) or "none",
     )
+    # A run still waiting on an answer the task page applied (Prefect was unreachable, or the page
+    # stopped, between its commit and the resume) is resumed with it.
+    redelivered = await redeliver_applied_answers(store)
+    if redelivered:
+        logger.info("%d waiting run(s) given the answer the task page applied", len(redelivered))
     # An open site reassessment whose run was never started (opened by a follow-up visit, or by
     # a run that died first) gets it here; one already started is not started twice.
     reassessments = await start_reassessments(store)

@@ -28,7 +28,16 @@ from remediation_flows.core.case_states import CaseState
 from remediation_flows.core.statuses import PlanStatus
 from remediation_flows.core.store import CaseStore
 from remediation_flows.core.task_links import VerifiedAnswer, verified_answer
-from remediation_flows.flows.prompts import apply, ask, case_subject, input_key
+from remediation_flows.flows.prompts import (
+    applied_by_link,
+    apply,
+    ask,
+    case_subject,
+    forget_answer,
+    input_key,
+    refuse_crossed_answer,
+    same_answer,
+)
 from remediation_flows.flows.remediation.answers import (
     IDENTITY_FIELDS,
     ApprovalAnswer,
@@ -264,6 +273,8 @@ async def ask_and_apply(store: CaseStore, view: cw.CaseView, question: Question)
         ),
     )
     key = input_key(store, prompt)
+    if applied_by_link(store, key) is not None:
+        return  # the task page applied it after the case was read: the caller reads the case again
     answer = await ask(
         store,
         case_subject(view),
@@ -274,6 +285,14 @@ async def ask_and_apply(store: CaseStore, view: cw.CaseView, question: Question)
         due=milestone.due_local if milestone else None,
     )
     link = verified_answer(store, key)
+    if link is not None and link.applied_at is not None:
+        # Applied by the task page while this run waited: never twice; a different answer from the
+        # Prefect UI crossed it and is refused.
+        given = answer_payload(answer)
+        if not same_answer(question.form.model_json_schema(), given, link.answer):
+            refuse_crossed_answer(store, view.reference, key, given, link)
+        await forget_answer(answer)
+        return
     if link is not None and link.answer != answer_payload(answer):
         link = None  # someone answered this suspension in the UI instead: not the link's answer
     await apply(

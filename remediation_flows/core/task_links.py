@@ -14,7 +14,7 @@ import datetime as dt
 import hashlib
 import os
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -121,6 +121,8 @@ class VerifiedAnswer:
     recipient: str
     role: str
     answer: dict[str, Any]
+    #: When the task page applied the answer in the case store; None when the flow run applies it.
+    applied_at: dt.datetime | None = None
 
 
 def hash_token(token: str) -> str:
@@ -321,27 +323,31 @@ def use_link(
     *,
     answered_key: str,
     answer: dict[str, Any],
-    deliver: Callable[[LinkTask], None],
+    deliver: Callable[[LinkTask], None] | None = None,
     evidence: EvidenceUpload | None = None,
     now: dt.datetime | None = None,
     apply: Callable[[Session, TaskLink, Case, Milestone], None] | None = None,
 ) -> LinkTask:
-    """Spend the link on ``answer`` to the prompt ``answered_key`` and ``deliver`` it, all or nothing.
+    """Spend the link on ``answer`` to the prompt ``answered_key`` and apply it, all or nothing.
 
-    ``apply``, when given, records the answer in the case store in the same transaction (a task that
-    no flow run waits for, such as a stipend payment, is applied here and ``deliver`` does nothing).
+    ``apply``, when given, records the answer in the case store in the same transaction and the
+    link is marked applied, so that the flow run waiting on ``answered_key`` does not apply it
+    again; without it the answer is left for that run to apply once ``deliver`` resumes it.
 
-    The link is locked, marked used with the answer and audited, and ``evidence`` (a file given
-    with the answer) is stored as the recipient's, verified by this link; then ``deliver`` runs (it
-    resumes the waiting flow run) before the transaction commits: if delivering fails, the link
-    stays unused and nothing is recorded.
+    The case row is locked, then the link's (on SQLite the write transaction serialises them): of
+    two submits of one link, the second waits for the first and finds the link used. The link is
+    marked used with the answer and audited, and ``evidence`` (a file given with the answer) is
+    stored as the recipient's, verified by this link; then ``apply`` and ``deliver`` run before the
+    transaction commits: if either fails, the link stays unused and nothing is recorded.
     """
+    at = now or utcnow()
     with store.transaction() as session:
-        link, case, milestone = _checked_link(
-            session, token, reference, step, now or utcnow(), for_update=True
-        )
+        # The case first, as every act locks it: a page and a flow acting on one case queue up
+        # in the same order and cannot deadlock. An unknown reference is left to the link check.
+        session.scalars(select(Case).where(Case.reference == reference).with_for_update()).one_or_none()
+        link, case, milestone = _checked_link(session, token, reference, step, at, for_update=True)
         link.state = "used"
-        link.used_at = now or utcnow()
+        link.used_at = at
         link.answered_key = answered_key
         link.answer = answer
         repo.record_audit(
@@ -368,22 +374,51 @@ def use_link(
         task = _task(link, case, milestone)
         if apply is not None:
             apply(session, link, case, milestone)
-        deliver(task)
+            link.applied_at = at
+        if deliver is not None:
+            deliver(task)
         return task
 
 
 def verified_answer(store: CaseStore, answered_key: str) -> VerifiedAnswer | None:
     """The answer a link gave to the prompt ``answered_key``, if one did."""
-    with store.transaction() as session:
-        link = session.scalars(
+    return applied_or_given_answers(store, [answered_key]).get(answered_key)
+
+
+def applied_or_given_answers(store: CaseStore, answered_keys: Iterable[str]) -> dict[str, VerifiedAnswer]:
+    """Prompt key -> the answer a link gave to it, for each of ``answered_keys`` a link answered.
+
+    Read in one query, so that a run settling or recovery redelivering many keys costs one.
+    """
+    keys = sorted(set(answered_keys))
+    if not keys:
+        return {}
+    with store.reading() as session:
+        links = session.scalars(
             select(TaskLink)
-            .where(TaskLink.answered_key == answered_key, TaskLink.state == "used")
-            .order_by(TaskLink.id.desc())
+            .where(TaskLink.answered_key.in_(keys), TaskLink.state == "used")
+            .order_by(TaskLink.id)
+        ).all()
+        # The newest link per key wins (ordered by id, later rows overwrite earlier ones).
+        return {
+            link.answered_key: VerifiedAnswer(
+                link.id, link.recipient, link.role, dict(link.answer), link.applied_at
+            )
+            for link in links
+            if link.answered_key is not None and link.answer is not None
+        }
+
+
+def has_applied_answers(store: CaseStore, reference: str) -> bool:
+    """Whether the task page ever applied a link's answer for the case (a run may hold it unread)."""
+    with store.reading() as session:
+        found = session.scalar(
+            select(TaskLink.id)
+            .join(Case, Case.id == TaskLink.case_id)
+            .where(Case.reference == reference, TaskLink.applied_at.is_not(None))
             .limit(1)
-        ).first()
-        if link is None or link.answer is None:
-            return None
-        return VerifiedAnswer(link.id, link.recipient, link.role, dict(link.answer))
+        )
+        return found is not None
 
 
 def issue_task_links(

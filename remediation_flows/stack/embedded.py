@@ -340,7 +340,13 @@ class LocalStack:
         )
         task_process = self._spawn(
             [sys.executable, "-m", "remediation_flows.task_page", "--port", str(self.task_port)],
-            env | {"REMEDIATION_DATABASE_URL": self.paths.case_store_url},
+            # The page applies answers itself, and an act it applies issues the next step's links:
+            # they must point where the served flows' links point.
+            env
+            | {
+                "REMEDIATION_DATABASE_URL": self.paths.case_store_url,
+                "REMEDIATION_TASK_PAGE_URL": self.task_page_url,
+            },
             self.paths.task_page_log,
         )
         self._processes.append(task_process)

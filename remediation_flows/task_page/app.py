@@ -2,9 +2,13 @@
 
 GET shows what is asked, about which case reference and site, by when in the site's time, and the
 same typed form the Resume dialog shows (generated from the question's RunInput model, without
-the fields that say who answers: the link says that). POST validates the answer as the flow
-would (the core act, rehearsed on a transaction that rolls back), spends the link and resumes the
-waiting run in one step. Every refusal is a page with its HTTP status that changes nothing.
+the fields that say who answers: the link says that). POST applies the answer in the case store
+within the request, in one transaction that locks the case, spends the link and runs the core act
+the flow would (state, audit and outbox rows), all or nothing; the page then says what the case
+waits for next. Only after the commit is the waiting run resumed (a few tries); it finds the
+answer applied and moves on to its next wait without doing the step again. If Prefect cannot be
+reached, nothing is lost: ``recover-case-lifecycles`` delivers the answer later. Every refusal is a
+page with its HTTP status that changes nothing.
 
 Where the question asks for evidence (an enrolment letter, say), the form is multipart and takes
 one file, stored under the link's recipient in the same transaction that spends the link; a file
@@ -32,6 +36,7 @@ import email.parser
 import email.policy
 import hashlib
 import hmac
+import logging
 import os
 import secrets
 import threading
@@ -50,6 +55,8 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from prefect.input import RunInput
 from pydantic import ValidationError
+from sqlalchemy.orm import Session
+from starlette.background import BackgroundTask
 
 from remediation_flows.core import casework as cw
 from remediation_flows.core import evidence as ev
@@ -61,6 +68,7 @@ from remediation_flows.core.mail.i18n import LANGUAGES, direction, words
 from remediation_flows.core.mail.render import format_instant
 from remediation_flows.core.store import CaseStore
 from remediation_flows.core.store import repository as repo
+from remediation_flows.core.store.schema import TaskLink
 from remediation_flows.flows.forms import resume_input
 from remediation_flows.flows.prompts import input_key
 from remediation_flows.flows.remediation.answers import IDENTITY_FIELDS, StipendPaymentAnswer
@@ -76,7 +84,11 @@ from remediation_flows.flows.remediation.stages import (
 if TYPE_CHECKING:
     from remediation_flows.task_page.cycle_tasks import CycleTasks
 
+LOGGER = logging.getLogger(__name__)
 TEMPLATES = Path(__file__).with_name("templates")
+#: Seconds to wait before each try to resume the run after an answer is applied: a run that was
+#: between two waits when the answer came is suspended again a moment later.
+RESUME_BACKOFF = (0.0, 0.5, 1.5)
 #: Signs the anti-forgery token; set it so that a restart (or a second replica) accepts open pages.
 SECRET_VARIABLE = "REMEDIATION_TASK_PAGE_SECRET"
 CSRF_COOKIE = "task_page_csrf"
@@ -236,6 +248,24 @@ def question_words(question: Question, w: dict[str, str]) -> str:
     return w.get(key, question.words)
 
 
+def question_text(question: Question, view: cw.CaseView, w: dict[str, str]) -> str:
+    """The question as the case asks it now, in the words ``w``: plan number, roles awaited, visit."""
+
+    def roles_in_words(roles: list[str]) -> str:
+        return w["list_separator"].join(w.get(f"role.{role}", role_name(role)) for role in roles)
+
+    return question_words(question, w).format(
+        plan_id=view.plan_id,
+        pending=roles_in_words(view.pending_approvals),
+        closure_pending=roles_in_words(view.closure_pending),
+        visit=view.visits_done + 1,
+        next_plan=view.plans_proposed + 1,
+        decision=view.decisions_made + 1,
+        visits_done=view.visits_done,
+        case_manager=view.case_manager or "",
+    )
+
+
 def _environment() -> Environment:
     return Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
 
@@ -379,6 +409,7 @@ class TaskPage:
         window_seconds: float = 600,
         find_runs: Callable[[str], list[WaitingRun]] = find_waiting_run,
         resume: Callable[[Any, dict[str, Any]], None] = resume_run,
+        resume_backoff: tuple[float, ...] = RESUME_BACKOFF,
     ) -> None:
         self._store = store
         env_secret = os.environ.get(SECRET_VARIABLE)
@@ -387,6 +418,7 @@ class TaskPage:
         self.per_address = AttemptLimiter(address_limit, window_seconds)
         self.find_runs = find_runs
         self.resume = resume
+        self.resume_backoff = resume_backoff
         self.templates = _environment()
 
     @property
@@ -473,25 +505,12 @@ class TaskPage:
             zone = programme.site(view.site_id).time_zone
             language = programme.language_of(task.recipient, view.site_id)
         w = words(language)
-
-        def roles_in_words(roles: list[str]) -> str:
-            return w["list_separator"].join(w.get(f"role.{role}", role_name(role)) for role in roles)
-
         return {
             "language": language,
             "reference": view.reference,
             "site": f"{view.site_name} ({view.site_id})",
             "enterprise": view.enterprise_id,
-            "question": question_words(question, w).format(
-                plan_id=view.plan_id,
-                pending=roles_in_words(view.pending_approvals),
-                closure_pending=roles_in_words(view.closure_pending),
-                visit=view.visits_done + 1,
-                next_plan=view.plans_proposed + 1,
-                decision=view.decisions_made + 1,
-                visits_done=view.visits_done,
-                case_manager=view.case_manager or "",
-            ),
+            "question": question_text(question, view, w),
             "due": format_instant(milestone.due_at if milestone else task.due_at, zone, language),
             "recipient": task.recipient,
             "role": w.get(f"role.{task.role}", role_name(task.role)),
@@ -528,12 +547,8 @@ class TaskPage:
         except ValidationError as error:
             problems = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()]
             return self._form_again(task, view, question, token, posted, problems)
-        link = tl.VerifiedAnswer(task.link_id, task.recipient, task.role, answer_payload(answer))
-        try:
-            # The core act the flow will run, on a transaction that rolls back: refused here, refused there.
-            question.apply(self.store.rehearsal(), reference, answer, link)
-        except RemediationError as error:
-            return self._form_again(task, view, question, token, posted, [str(error)])
+        payload = answer_payload(answer)
+        link = tl.VerifiedAnswer(task.link_id, task.recipient, task.role, payload)
         if upload is not None:
             try:
                 ev.check_evidence(upload.content, upload.source)
@@ -541,36 +556,100 @@ class TaskPage:
                 return self._form_again(
                     task, view, question, token, posted, [str(refused)], EVIDENCE_STATUS[refused.kind]
                 )
-        key = input_key(self.store, prompt_key(view, question))
-        run = next((r for r in self.find_runs(reference) if r.key == key), None)
-        if run is None:
-            raise Refusal(409, "refusal.not_waiting", language=language)
-        payload = answer_payload(answer)
+        answered: list[tuple[str, cw.CaseView]] = []
+
+        def apply(session: Session, link_row: TaskLink, *_: object) -> None:
+            # Read again under the case's lock: the flow (or another link) may have moved the case
+            # since the page was read, and the key the run waits under counts refused answers.
+            within = self.store.within(session)
+            now_asked = cw.case_view(within, reference)
+            if question_for(now_asked) is not question or not self._asks(question, now_asked, task):
+                raise Refusal(409, "refusal.not_waiting", language=self.language_of(task, now_asked))
+            key = input_key(within, prompt_key(now_asked, question))
+            link_row.answered_key = key
+            answered.append((key, question.apply(within, reference, answer, link)))
+
         try:
             tl.use_link(
                 self.store,
                 token,
                 reference,
                 step,
-                answered_key=key,
+                answered_key="",  # set under the lock by apply
                 answer=payload,
-                deliver=lambda _: self.resume(
-                    run.run_id, resume_input(question.form.model_json_schema(), payload)
-                ),
                 evidence=upload,
+                apply=apply,
             )
         except tl.LinkRefused as error:  # used a moment ago by a second click
             raise link_refusal(error, language) from None
-        except RemediationError as error:  # e.g. the same file given twice: nothing was written
+        except RemediationError as error:  # the core's rule, or the same file given twice: nothing written
             return self._form_again(task, view, question, token, posted, [str(error)])
+        [(key, after)] = answered
         decider = decider_of(answer, link)
-        return self.render(
-            "done.html",
-            language=language,
-            reference=reference,
-            recipient=decider.person,
-            role=words(language).get(f"role.{task.role}", role_name(task.role)),
+        done = self.next_step(task, reference, after)
+        response = self.render("done.html", **done, recipient=decider.person)
+        run_input = resume_input(question.form.model_json_schema(), payload)
+        response.background = BackgroundTask(self.deliver, reference, key, run_input)
+        return response
+
+    def next_step(self, task: tl.LinkTask, reference: str, view: cw.CaseView | None = None) -> dict[str, Any]:
+        """What the done page says: the reader's language, their role, and what the case waits for now.
+
+        ``view`` is the case as the applied act left it (committed), else it is read.
+        """
+        view = view or cw.case_view(self.store, reference)
+        with self.store.reading() as session:
+            programme = repo.programme_of(session, repo.get_case(session, reference))
+            language = programme.language_of(task.recipient, view.site_id)
+            zone = programme.site(view.site_id).time_zone
+        w = words(language)
+        context: dict[str, Any] = {
+            "language": language,
+            "reference": reference,
+            "role": w.get(f"role.{task.role}", role_name(task.role)),
+            "closed": view.is_finished,
+            "next_step": "",
+            "next_due": "",
+        }
+        question = None if view.is_finished else question_for(view)
+        if question is not None:
+            context["next_step"] = question_text(question, view, w)
+            milestone = next(
+                (m for s in (question.step, *question.also_due_under) if (m := view.milestone(s))), None
+            )
+            if milestone is not None:
+                context["next_due"] = format_instant(milestone.due_at, zone, language)
+        return context
+
+    def deliver(self, reference: str, key: str, run_input: dict[str, Any]) -> bool:
+        """Resume the run waiting under ``key`` with the answer already applied; True if it was resumed.
+
+        Runs after the response: the person has their answer recorded whatever happens here. A run
+        not found may be between two waits, so it is looked for again after a short pause; after the
+        last try the answer waits for ``recover-case-lifecycles`` to redeliver it.
+        """
+        for attempt, pause in enumerate(self.resume_backoff, start=1):
+            time.sleep(pause)
+            try:
+                run = next((r for r in self.find_runs(reference) if r.key == key), None)
+                if run is not None:
+                    self.resume(run.run_id, run_input)
+                    return True
+            except Exception as error:  # Prefect unreachable, or the run moved on: try again
+                # The error's name only: a server's validation message may quote the answer.
+                LOGGER.warning(
+                    "%s: resuming the run waiting under %s failed (try %d): %s",
+                    reference,
+                    key,
+                    attempt,
+                    type(error).__name__,
+                )
+        LOGGER.warning(
+            "%s: the answer is applied but no run waiting under %s was resumed; recovery delivers it",
+            reference,
+            key,
         )
+        return False
 
     def confirm_payment(
         self, token: str, reference: str, task: tl.LinkTask, view: cw.CaseView, posted: dict[str, str]
@@ -593,14 +672,7 @@ class TaskPage:
             raise link_refusal(error, self.language_of(task, view)) from None
         except RemediationError as error:
             return self._form_again(task, view, PAYMENT_QUESTION, token, posted, [str(error)])
-        language = self.language_of(task, view)
-        return self.render(
-            "done.html",
-            language=language,
-            reference=reference,
-            recipient=task.recipient,
-            role=words(language).get(f"role.{task.role}", role_name(task.role)),
-        )
+        return self.render("done.html", **self.next_step(task, reference), recipient=task.recipient)
 
     def _form_again(
         self,

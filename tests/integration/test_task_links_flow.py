@@ -2,8 +2,10 @@
 links in the focal point's emails, in Chromium.
 
 Real Prefect server, served deployments, real aiosmtpd sink and PostgreSQL; the task page runs on
-the port the served flows' emails link to. Prints the page's time to first byte and the time from
-Submit to the run's next suspension.
+the port the served flows' emails link to. The page applies each answer in the case store within
+its request (the store shows the next step when the page says thank you); the run catches up
+behind it without applying the step again. Prints the page's time to first byte, the time from
+Submit to the store showing the next step and to the run's next suspension.
 """
 
 from __future__ import annotations
@@ -27,12 +29,14 @@ from remediation_flows.core.store.schema import (
     Approval,
     AuditEvent,
     EvidenceFile,
+    Milestone,
+    OutboxMessage,
     StipendInstalment,
     StipendPayment,
     TaskLink,
 )
 from remediation_flows.stack.answering import CaseAnswerer, next_prompt
-from tests.integration.conftest import TASK_PAGE_PORT, run_act_and_wait
+from tests.integration.conftest import TASK_PAGE_PORT, run_act_and_wait, run_deployment_and_wait
 from tests.integration.test_remediation_flows import dispatch_mail, open_case
 
 pytestmark = pytest.mark.prefect
@@ -51,10 +55,14 @@ PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n"
 
 
 @pytest.fixture
-def task_page(deployed):
+def task_page(deployed, monkeypatch):
     import uvicorn
 
     from remediation_flows.task_page.app import TaskPage, create_app
+
+    # The page applies answers itself, and the acts it applies email the next step's links: they
+    # must point here, as the served flows' do (remediate up gives its page the same variable).
+    monkeypatch.setenv("REMEDIATION_TASK_PAGE_URL", f"http://127.0.0.1:{TASK_PAGE_PORT}")
 
     server = uvicorn.Server(
         uvicorn.Config(
@@ -103,6 +111,15 @@ def browser_page(tmp_path):
         finally:
             page.screenshot(path=str(tmp_path / "last.png"))
             browser.close()
+
+
+async def run_inputs(run_id, prefix: str) -> list[str]:
+    """The keys of the run's inputs that start with ``prefix``."""
+    from prefect.client.orchestration import get_client
+
+    async with get_client() as client:
+        found = await client.filter_flow_run_input(run_id, key_prefix=prefix, limit=100, exclude_keys=set())
+    return [stored.key for stored in found]
 
 
 def link_in_mail(deployed, reference: str, recipient: str, step: str = "remediation_plan") -> str:
@@ -200,13 +217,38 @@ def test_plan_enrolment_and_stipend_answered_by_the_links_in_the_emails(
     submitted = time.perf_counter()
     page.get_by_role("button", name="Submit").click()
     page.get_by_text("Thank you").wait_for()
+    to_store = time.perf_counter() - submitted
+    # Applied within the request: the page names the next step, and the store holds it already.
+    done = page.inner_text("body")
+    assert "The case now waits for:" in done and "School reintegration" in done, done
+    with deployed.store.reading() as session:
+        assert repo.get_case(session, reference).state == "school_reintegration"
     run, key, next_description = in_thread(next_prompt(reference, waiting_key))
     to_next_suspension = time.perf_counter() - submitted
     assert "School reintegration" in next_description, next_description
     print(
-        f"\ntask page time to first byte: {first_byte_ms:.0f} ms; "
-        f"Submit to the run's next suspension: {to_next_suspension:.1f} s"
+        f"\ntask page time to first byte: {first_byte_ms:.0f} ms; Submit to the store's next step "
+        f"(the done page): {to_store:.2f} s; Submit to the run's next suspension: {to_next_suspension:.1f} s"
     )
+    # The run caught up without applying the step again: one acceptance, one move, one task email
+    # per recipient of the next step, and the answer it was resumed with is gone from Prefect.
+    with deployed.store.reading() as session:
+        case_row = repo.get_case(session, reference)
+        actions = session.scalars(select(AuditEvent.action).where(AuditEvent.case_id == case_row.id)).all()
+        moves = session.scalars(
+            select(AuditEvent.details).where(
+                AuditEvent.case_id == case_row.id, AuditEvent.action == "case_state_changed"
+            )
+        ).all()
+        enrolment_mail = session.scalars(
+            select(OutboxMessage.recipients)
+            .join(Milestone, Milestone.id == OutboxMessage.milestone_id)
+            .where(Milestone.case_id == case_row.id, Milestone.kind == "school_reintegration")
+        ).all()
+    assert actions.count("plan_accepted") == 1 and actions.count("task_link_used") == 1
+    assert sum(1 for details in moves if "school_reintegration" in str(details)) == 1, moves
+    assert enrolment_mail and len({tuple(r) for r in enrolment_mail}) == len(enrolment_mail), enrolment_mail
+    assert in_thread(run_inputs(run.id, f"suspended-{waiting_key}-response")) == []
 
     with deployed.store.transaction() as session:
         case_row = repo.get_case(session, reference)
@@ -282,3 +324,131 @@ def test_plan_enrolment_and_stipend_answered_by_the_links_in_the_emails(
             "BKASH-TX-8812",
         )
         assert (paid.confirmed_for, paid.verified, paid.task_link_id is not None) == (FOCAL_POINT, True, True)
+
+
+async def case_awaiting_the_focal_point(deployed) -> tuple[str, CaseAnswerer]:
+    """A Dhaka case whose run waits on the focal point's approval of its plan (staff gave the rest)."""
+    reference = await open_case(deployed, enterprise="northwind-apparel", site="dhaka-knit-01")
+    case = CaseAnswerer(reference)
+    await case.answer(
+        "On-site assessment",
+        {
+            "answered_by": CASE_MANAGER,
+            "age_years": 13,
+            "age_verification": "school_records",
+            "outcome": "child_labourer",
+            "removed_from_work": True,
+            "safe_place": True,
+            "child_consent": True,
+            "guardian_consent": True,
+        },
+    )
+    await case.answer(
+        "Remediation plan",
+        {
+            "answered_by": CASE_MANAGER,
+            "pathway": "schooling",
+            "monthly_stipend": 8000,
+            "currency": "BDT",
+            "school_fees": 1500,
+            "payer": "supplier",
+        },
+    )
+    await case.answer(
+        "Approve remediation plan", {"answered_by": SUPERVISOR, "role": "supervisor", "approved": True}
+    )
+    await case.wait("awaiting: enterprise focal point")
+    return reference, case
+
+
+def answer_with_prefect_unreachable(deployed, url: str) -> None:
+    """Approve through the link on a task page that cannot reach Prefect: applied, nothing resumed."""
+    from fastapi.testclient import TestClient
+
+    from remediation_flows.task_page.app import TaskPage, WaitingRun, create_app
+
+    def unreachable(reference: str) -> list[WaitingRun]:
+        raise ConnectionError("the Prefect API cannot be reached")
+
+    browser = TestClient(
+        create_app(TaskPage(deployed.store, find_runs=unreachable, resume_backoff=(0.0, 0.0, 0.0)))
+    )
+    path = re.sub(r"^https?://[^/]+", "", url)
+    form = browser.get(path)
+    csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', form.text)
+    assert form.status_code == 200 and csrf is not None, form.text
+    done = browser.post(path, data={"csrf": csrf.group(1), "approved": "true"})
+    assert done.status_code == 200 and "School reintegration" in done.text, done.text
+
+
+def actions_of(deployed, reference: str) -> list[tuple[str, str | None]]:
+    with deployed.store.reading() as session:
+        case_row = repo.get_case(session, reference)
+        return list(
+            session.execute(
+                select(AuditEvent.action, AuditEvent.reason)
+                .where(AuditEvent.case_id == case_row.id)
+                .order_by(AuditEvent.id)
+            )
+        )
+
+
+def test_an_answer_applied_while_prefect_was_unreachable_reaches_its_run_through_recovery(
+    deployed, monkeypatch
+):
+    monkeypatch.setenv("REMEDIATION_TASK_PAGE_URL", f"http://127.0.0.1:{TASK_PAGE_PORT}")
+    reference, case = in_thread(case_awaiting_the_focal_point(deployed))
+    waiting_key = case.key
+    answer_with_prefect_unreachable(deployed, link_in_mail(deployed, reference, FOCAL_POINT))
+    with deployed.store.reading() as session:
+        assert repo.get_case(session, reference).state == "school_reintegration"
+    assert in_thread(case_run_state(case.run.id)) == ("PAUSED", waiting_key), "nothing resumed it yet"
+
+    recovery = in_thread(
+        run_deployment_and_wait("recover-case-lifecycles/recover-case-lifecycles", {"grace_minutes": 0})
+    )
+    assert recovery.state.is_completed(), recovery.state
+    _, _, description = in_thread(next_prompt(reference, waiting_key))
+    assert "School reintegration" in description, description
+    actions = [action for action, _ in actions_of(deployed, reference)]
+    assert actions.count("plan_accepted") == 1 and "input_refused" not in actions
+    assert in_thread(run_inputs(case.run.id, f"suspended-{waiting_key}-response")) == []
+
+
+def test_a_ui_answer_that_crossed_the_links_is_refused_and_audited_not_applied(deployed, monkeypatch):
+    monkeypatch.setenv("REMEDIATION_TASK_PAGE_URL", f"http://127.0.0.1:{TASK_PAGE_PORT}")
+    reference, case = in_thread(case_awaiting_the_focal_point(deployed))
+    waiting_key = case.key
+    answer_with_prefect_unreachable(deployed, link_in_mail(deployed, reference, FOCAL_POINT))
+    # Staff, on the run's stale Resume dialog, record the focal point's decision as a rejection.
+    in_thread(
+        case.answer(
+            "awaiting: enterprise focal point",
+            {
+                "answered_by": CASE_MANAGER,
+                "role": "enterprise_focal_point",
+                "approved": False,
+                "comment": "rejected by phone",
+                "on_behalf_of": FOCAL_POINT,
+                "on_behalf_reason": "said so by phone",
+            },
+        )
+    )
+    _, _, description = in_thread(next_prompt(reference, waiting_key))
+    assert "School reintegration" in description, description
+    audit = actions_of(deployed, reference)
+    actions = [action for action, _ in audit]
+    assert actions.count("plan_accepted") == 1 and "plan_rejected" not in actions
+    [refusal] = [reason for action, reason in audit if action == "input_refused"]
+    assert f"already answered through the task link of {FOCAL_POINT}" in refusal
+    with deployed.store.reading() as session:
+        assert repo.get_case(session, reference).state == "school_reintegration"
+    assert in_thread(run_inputs(case.run.id, f"suspended-{waiting_key}-response")) == []
+
+
+async def case_run_state(run_id) -> tuple[str, str | None]:
+    from prefect.client.orchestration import get_client
+
+    async with get_client() as client:
+        run = await client.read_flow_run(run_id)
+    return run.state.type.value, run.state.state_details.pause_key

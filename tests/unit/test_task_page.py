@@ -1,15 +1,20 @@
 """The task page on SQLite and PostgreSQL: what it shows, what it accepts, and every refusal changing nothing.
 
-The waiting run is a recorder here (no Prefect server in unit tests); the integration test
-tests/integration/test_task_links_flow.py resumes a real suspended run through a real email's link.
+An answer is applied in the case store within the request (state, audit and outbox in the link's
+transaction); the waiting run is a recorder here (no Prefect server in unit tests), resumed after
+the commit. The integration test tests/integration/test_task_links_flow.py resumes a real suspended
+run through a real email's link and checks that it does not apply the answer again.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import copy
 import datetime as dt
 import hashlib
 import re
+import threading
+import time
 
 import pytest
 from fastapi.testclient import TestClient
@@ -22,7 +27,14 @@ from remediation_flows.core import task_links as tl
 from remediation_flows.core.config import load_programme_document
 from remediation_flows.core.mail.i18n import ENGLISH, words
 from remediation_flows.core.mail.render import format_instant
-from remediation_flows.core.store.schema import AuditEvent, EvidenceFile, OutboxMessage, TaskLink
+from remediation_flows.core.store.schema import (
+    Approval,
+    AuditEvent,
+    Case,
+    EvidenceFile,
+    OutboxMessage,
+    TaskLink,
+)
 from remediation_flows.flows.prompts import input_key
 from remediation_flows.flows.remediation.stages import prompt_key, question_for
 from remediation_flows.task_page.app import CSRF_COOKIE, TaskPage, WaitingRun, create_app
@@ -38,6 +50,8 @@ from tests.unit.test_task_links import (
 )
 
 CHILD_NAME = "Shirin Akter Mahmuda"
+#: Three tries to resume the run, without the pauses between them.
+NO_PAUSE = (0.0, 0.0, 0.0)
 
 
 class Runs:
@@ -60,7 +74,14 @@ def awaiting(store, garment_brand):  # noqa: F811
     reference = case_awaiting_plan_approval(store, garment_brand)
     cw.identify_child(store, reference, full_name=CHILD_NAME, actor="li.wen@ngo.example")
     runs = Runs(store, reference)
-    page = TaskPage(store, secret=b"test secret", token_limit=6, find_runs=runs.find, resume=runs.resume)
+    page = TaskPage(
+        store,
+        secret=b"test secret",
+        token_limit=6,
+        find_runs=runs.find,
+        resume=runs.resume,
+        resume_backoff=NO_PAUSE,
+    )
     client = TestClient(create_app(page))
     return store, reference, links_in_mail(store, reference), runs, client
 
@@ -90,7 +111,7 @@ def test_the_page_shows_the_task_and_the_form_without_identity_fields_or_the_chi
     assert response.cookies.get(CSRF_COOKIE) == csrf_of(html)
 
 
-def test_an_answer_is_recorded_as_the_verified_persons_and_resumes_the_run(awaiting):
+def test_an_answer_is_applied_as_the_verified_persons_within_the_request_then_resumes_the_run(awaiting):
     store, reference, links, runs, client = awaiting
     page = client.get(path(links[FOCAL_POINT])).text
     response = client.post(
@@ -98,6 +119,14 @@ def test_an_answer_is_recorded_as_the_verified_persons_and_resumes_the_run(await
     )
     assert response.status_code == 200, response.text
     assert f"given by {FOCAL_POINT} (enterprise focal point)" in response.text
+    # Applied in the store when the page answers: the supervisor's decision is what the case waits for.
+    assert cw.case_view(store, reference).pending_approvals == ["supervisor"]
+    assert "The case now waits for:" in response.text and "awaiting: supervisor" in response.text
+    with store.transaction() as session:
+        approval = session.scalars(
+            select(Approval).where(Approval.role == "enterprise_focal_point", Approval.status == "approved")
+        ).one()
+        assert (approval.decided_for, approval.verified) == (FOCAL_POINT, True)
     [(run_id, run_input)] = runs.resumed
     assert run_id == "run-1"
     # Sent as the Resume dialog sends it: the role in words, the empty optional fields left out.
@@ -112,12 +141,128 @@ def test_an_answer_is_recorded_as_the_verified_persons_and_resumes_the_run(await
         FOCAL_POINT,
         "enterprise_focal_point",
     )
+    assert verified.applied_at is not None, "marked applied, so that the resumed run does not apply it again"
     # The flow compares the answer it receives, as codes, with the one the link recorded.
     from remediation_flows.flows.remediation.answers import ApprovalAnswer
 
     assert verified.answer == ApprovalAnswer.model_validate(run_input).model_dump(mode="json")
-    # The page only delivers: the decision itself is the flow's to apply, on resuming.
-    assert cw.case_view(store, reference).pending_approvals == ["supervisor", "enterprise_focal_point"]
+
+
+def audit_and_outbox(store, reference: str) -> tuple[list[tuple], list[tuple]]:
+    with store.transaction() as session:
+        case_id = session.scalars(select(Case.id).where(Case.reference == reference)).one()
+        audit = list(
+            session.execute(
+                select(AuditEvent.action, AuditEvent.actor, AuditEvent.at)
+                .where(AuditEvent.case_id == case_id)
+                .order_by(AuditEvent.id)
+            )
+        )
+        outbox = list(
+            session.execute(
+                select(OutboxMessage.kind, OutboxMessage.recipients)
+                .where(OutboxMessage.case_id == case_id)
+                .order_by(OutboxMessage.id)
+            )
+        )
+    return audit, outbox
+
+
+def test_the_last_approval_moves_the_case_with_its_audit_and_emails_in_the_links_transaction(awaiting):
+    """The step the page applies is the core act the flow would run: state, audit and outbox, one commit."""
+    store, reference, links, runs, client = awaiting
+    cw.decide_plan(store, reference, "supervisor", True, SUPERVISOR)
+    runs.key = Runs(store, reference).key  # the run now waits on the focal point's decision
+    audit_before, outbox_before = audit_and_outbox(store, reference)
+    url = path(links[FOCAL_POINT])
+    response = client.post(url, data={"csrf": csrf_of(client.get(url).text), "approved": "true"})
+    assert response.status_code == 200, response.text
+    view = cw.case_view(store, reference)
+    assert view.state == "school_reintegration"
+    [milestone] = [m for m in view.open_milestones if m.step == "school_reintegration"]
+    assert "School reintegration: enrolment confirmed" in response.text
+    assert str(escape(format_instant(milestone.due_at, "Asia/Dhaka", "en"))) in response.text
+    audit, outbox = audit_and_outbox(store, reference)
+    added = audit[len(audit_before) :]
+    actions = [action for action, _, _ in added]
+    assert actions[0] == "task_link_used" and "plan_accepted" in actions and "case_state_changed" in actions
+    assert {actor for _, actor, _ in added if actor != "system"} <= {FOCAL_POINT}
+    new_mail = outbox[len(outbox_before) :]
+    assert new_mail and all(kind == "task" for kind, _ in new_mail)
+    # The next step's links went out in the same commit: the focal point's enrolment link is there.
+    assert (
+        "/school_reintegration/" in links_in_mail(store, reference, step="school_reintegration")[FOCAL_POINT]
+    )
+    assert len(runs.resumed) == 1
+
+
+def test_a_failure_mid_apply_leaves_the_link_unused_and_the_store_unchanged(awaiting, monkeypatch):
+    """The outbox write fails after the plan was accepted and the case moved: nothing of it stays."""
+    from remediation_flows.core.casework import common
+
+    store, reference, links, runs, client = awaiting
+    cw.decide_plan(store, reference, "supervisor", True, SUPERVISOR)
+    runs.key = Runs(store, reference).key
+    url = path(links[FOCAL_POINT])
+    csrf = csrf_of(client.get(url).text)
+
+    def outbox_down(*args, **kwargs):
+        raise OSError("the outbox table is unavailable")
+
+    monkeypatch.setattr(common, "enqueue_task_mail", outbox_down)
+    before = snapshot(store)
+    failing = TestClient(client.app, raise_server_exceptions=False)
+    failing.cookies.set(CSRF_COOKIE, csrf)
+    assert failing.post(url, data={"csrf": csrf, "approved": "true"}).status_code == 500
+    assert snapshot(store) == before and runs.resumed == []
+    assert cw.case_view(store, reference).state == "remediation_plan"
+    assert tl.verified_answer(store, runs.key) is None
+    monkeypatch.undo()
+    # The same link still works once the outbox is back.
+    assert client.post(url, data={"csrf": csrf, "approved": "true"}).status_code == 200
+    assert cw.case_view(store, reference).state == "school_reintegration"
+
+
+def test_two_submits_of_one_link_at_once_apply_it_once(awaiting, monkeypatch):
+    """The first holds the case's lock while it applies; the second waits, then finds the link used."""
+    from remediation_flows.flows.remediation.stages import Question
+
+    store, reference, links, runs, client = awaiting
+    cw.decide_plan(store, reference, "supervisor", True, SUPERVISOR)
+    runs.key = Runs(store, reference).key
+    url = path(links[FOCAL_POINT])
+    csrf = csrf_of(client.get(url).text)
+    slow_apply = Question.apply
+
+    def slowly(self, *args, **kwargs):
+        time.sleep(0.5)  # long enough for the other submit to reach the lock
+        return slow_apply(self, *args, **kwargs)
+
+    monkeypatch.setattr(Question, "apply", slowly)
+    audit_before, outbox_before = audit_and_outbox(store, reference)
+    start = threading.Barrier(2)
+
+    def submit() -> int:
+        start.wait()
+        return client.post(url, data={"csrf": csrf, "approved": "true"}).status_code
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        statuses = sorted(pool.map(lambda _: submit(), range(2)))
+    assert statuses == [200, 410]
+    audit, outbox = audit_and_outbox(store, reference)
+    actions = [action for action, _, _ in audit[len(audit_before) :]]
+    assert actions.count("task_link_used") == 1 and actions.count("plan_accepted") == 1
+    assert len(runs.resumed) == 1
+    assert cw.case_view(store, reference).state == "school_reintegration"
+    # One acceptance's emails, each once: no message to the same people about the same step twice.
+    with store.transaction() as session:
+        added = session.execute(
+            select(OutboxMessage.kind, OutboxMessage.milestone_id, OutboxMessage.subject)
+            .order_by(OutboxMessage.id)
+            .offset(len(outbox_before))
+        ).all()
+    added_recipients = [tuple(recipients) for _, recipients in outbox[len(outbox_before) :]]
+    assert added and len(set(zip(added, added_recipients, strict=True))) == len(added)
 
 
 def refused(client, store, runs, method: str, url: str, status: int, **kwargs) -> str:
@@ -178,14 +323,38 @@ def test_a_used_link_is_gone_and_attempts_are_limited(awaiting):
     assert "Too many attempts" in refused(client, store, runs, "POST", url, 429, data={"csrf": csrf})
 
 
-def test_the_page_refuses_when_the_run_is_not_waiting_on_this_question(awaiting):
+def test_the_answer_is_applied_even_when_no_run_can_be_resumed(awaiting):
+    """Prefect unreachable: three tries, then the answer waits in the store for recovery to deliver it."""
+    store, reference, links, runs, client = awaiting
+    url = path(links[SUPERVISOR])
+    tries = []
+
+    def unreachable(reference: str) -> list[WaitingRun]:
+        tries.append(reference)
+        raise ConnectionError("the Prefect API cannot be reached")
+
+    runs_page = TaskPage(
+        store, secret=b"test secret", find_runs=unreachable, resume=runs.resume, resume_backoff=NO_PAUSE
+    )
+    unreachable_client = TestClient(create_app(runs_page))
+    csrf = csrf_of(unreachable_client.get(url).text)
+    response = unreachable_client.post(url, data={"csrf": csrf, "approved": "true"})
+    assert response.status_code == 200, response.text
+    assert cw.case_view(store, reference).pending_approvals == ["enterprise_focal_point"]
+    assert tries == [reference] * 3 and runs.resumed == []
+    applied = tl.verified_answer(store, runs.key)
+    assert applied is not None and applied.applied_at is not None
+
+
+def test_the_page_refuses_when_the_case_moved_on_before_the_lock(awaiting):
+    """Read the page, then the flow applied the same step from the Prefect UI: the link changes nothing."""
     store, reference, links, runs, client = awaiting
     url = path(links[SUPERVISOR])
     csrf = csrf_of(client.get(url).text)
-    runs.key = "some-other-suspension-0"
-    assert "try again in a minute" in refused(
-        client, store, runs, "POST", url, 409, data={"csrf": csrf, "approved": "true"}
-    )
+    cw.decide_plan(store, reference, "supervisor", True, SUPERVISOR)
+    text = refused(client, store, runs, "POST", url, 410, data={"csrf": csrf, "approved": "true"})
+    # Deciding by another route voided the link: the page says so in its own words.
+    assert "the task was answered or withdrawn another way" in text
 
 
 PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n"
@@ -203,7 +372,9 @@ def awaiting_enrolment(store, garment_brand):  # noqa: F811
     cw.decide_plan(store, reference, "supervisor", True, SUPERVISOR)
     cw.decide_plan(store, reference, "enterprise_focal_point", True, FOCAL_POINT)
     runs = Runs(store, reference)
-    page = TaskPage(store, secret=b"test secret", find_runs=runs.find, resume=runs.resume)
+    page = TaskPage(
+        store, secret=b"test secret", find_runs=runs.find, resume=runs.resume, resume_backoff=NO_PAUSE
+    )
     client = TestClient(create_app(page))
     url = path(
         next(
@@ -314,7 +485,9 @@ def test_the_page_speaks_the_recipients_language(store, garment_brand, language)
     programme = load_programme_document(document, f"garment_brand ({language} focal point)")
     reference = case_awaiting_plan_approval(store, programme)
     runs = Runs(store, reference)
-    page = TaskPage(store, secret=b"test secret", find_runs=runs.find, resume=runs.resume)
+    page = TaskPage(
+        store, secret=b"test secret", find_runs=runs.find, resume=runs.resume, resume_backoff=NO_PAUSE
+    )
     client = TestClient(create_app(page))
     links = links_in_mail(store, reference)
     w = words(language)
@@ -351,6 +524,10 @@ def test_the_page_speaks_the_recipients_language(store, garment_brand, language)
     assert her_mail.recipients == [SECOND_FOCAL_POINT]
     assert w["task_lead"] in her_mail.body_text and w["footer"] in her_mail.body_text
 
+    # The first focal point names no language: the enterprise's English (read before the role is
+    # decided, which voids the other focal point's link; by another browser, with its own cookie).
+    english = TestClient(create_app(page)).get(path(links[FOCAL_POINT])).text
+    assert '<html lang="en" dir="ltr">' in english and "Answering as" in english
     done = client.post(
         path(links[SECOND_FOCAL_POINT]), data={"csrf": csrf_of(html), "approved": "true", "comment": "ok"}
     )
@@ -359,9 +536,8 @@ def test_the_page_speaks_the_recipients_language(store, garment_brand, language)
         reference=reference, recipient=SECOND_FOCAL_POINT, role=w["role.enterprise_focal_point"]
     )
     assert str(escape(recorded)) in done.text and f'lang="{language}"' in done.text
-    # The first focal point names no language: the enterprise's English.
-    english = client.get(path(links[FOCAL_POINT])).text
-    assert '<html lang="en" dir="ltr">' in english and "Answering as" in english
+    # What the case waits for next is said in her language too.
+    assert str(escape(w["page.next_step"])) in done.text and "The case now waits for" not in done.text
 
 
 def test_the_words_of_a_forms_fields_are_the_models_own():
@@ -411,3 +587,49 @@ def test_the_payer_confirms_a_stipend_payment_by_link_verified_and_at_once(store
         )
         assert (link.state, link.recipient) == ("used", FOCAL_POINT)
     assert client.post(url, data=form | {"payment_reference": "TRX-2"}).status_code == 410
+
+
+def test_the_flow_tells_the_pages_own_delivery_from_an_answer_typed_in_the_ui(awaiting):
+    """What the run was resumed with is compared with the link's answer, words or codes alike."""
+    from remediation_flows.flows.prompts import applied_by_link, same_answer
+    from remediation_flows.flows.remediation.answers import ApprovalAnswer
+
+    store, reference, links, runs, client = awaiting
+    assert applied_by_link(store, runs.key) is None and not tl.has_applied_answers(store, reference)
+    url = path(links[FOCAL_POINT])
+    client.post(url, data={"csrf": csrf_of(client.get(url).text), "approved": "true"})
+    assert tl.has_applied_answers(store, reference), "the run's start looks in Prefect for unread answers"
+    applied = applied_by_link(store, runs.key)
+    assert applied is not None and applied.recipient == FOCAL_POINT
+    [(_, delivered)] = runs.resumed
+    schema = ApprovalAnswer.form_schema()
+    assert same_answer(schema, delivered, applied.answer), "the page's own delivery: settled, not refused"
+    typed = delivered | {"answered_by": "chen.jing@ngo.example", "comment": "yes"}
+    assert not same_answer(schema, typed, applied.answer), "a UI answer that crossed it: refused"
+    # A link used before the page applied answers is the run's to apply: not settled as applied.
+    with store.transaction() as session:
+        session.execute(update(TaskLink).values(applied_at=None))
+    assert applied_by_link(store, runs.key) is None and not tl.has_applied_answers(store, reference)
+
+
+def test_a_run_between_two_waits_is_resumed_on_a_later_try(awaiting):
+    """The run was not yet suspended when the answer was applied: the second look finds it."""
+    store, reference, links, runs, client = awaiting
+    looks: list[str] = []
+
+    def suspended_on_the_second_look(reference: str) -> list[WaitingRun]:
+        looks.append(reference)
+        return runs.find(reference) if len(looks) > 1 else []
+
+    page = TaskPage(
+        store,
+        secret=b"test secret",
+        find_runs=suspended_on_the_second_look,
+        resume=runs.resume,
+        resume_backoff=NO_PAUSE,
+    )
+    browser = TestClient(create_app(page))
+    url = path(links[SUPERVISOR])
+    csrf = csrf_of(browser.get(url).text)
+    assert browser.post(url, data={"csrf": csrf, "approved": "true"}).status_code == 200
+    assert len(looks) == 2 and [run_id for run_id, _ in runs.resumed] == ["run-1"]

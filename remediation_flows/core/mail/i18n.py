@@ -249,6 +249,9 @@ ENGLISH: dict[str, str] = {
     "refusal.too_large": "The file is over the limit of {limit} bytes. Please send a smaller scan or photo.",
     "refusal.no_file.title": "No file expected",
     "refusal.no_file": "This task takes no file; please answer without one.",
+    "page.next_step": "The case now waits for:",
+    "page.next_due": "Due by {due}.",
+    "page.case_closed": "Case {reference} is now closed.",
     # The question a task page asks, by the step it answers (approvals by what they approve).
     "question.plan_approval": "Approve remediation plan {plan_id}? (awaiting: {pending})",
     "question.closure": "Close the case? Monitoring is complete (awaiting: {closure_pending})",

@@ -79,8 +79,21 @@ class CaseStore:
     def dispose(self) -> None:
         self.engine.dispose()
 
+    def within(self, session: Session) -> CaseStore:
+        """The same store, whose transactions are all ``session``'s own, which the caller commits.
+
+        A core act takes a store and opens its own transaction; run on ``within(session)`` it joins
+        the caller's instead, so that the act and what the caller writes beside it (a task link
+        spent, say) commit together or not at all.
+        """
+        return _Within(self, session)
+
     def rehearsal(self) -> CaseStore:
-        """The same store, but every transaction rolls back: try an act to learn whether it is refused."""
+        """The same store, but every transaction rolls back: try an act to learn whether it is refused.
+
+        The cycle's task page tries the act before it spends the link; the case page applies it for
+        real within its request (:meth:`within`).
+        """
         return _Rehearsal(self)
 
 
@@ -100,6 +113,26 @@ class _Rehearsal(CaseStore):
         finally:
             session.rollback()
             session.close()
+
+
+class _Within(CaseStore):
+    def __init__(self, store: CaseStore, session: Session) -> None:
+        self.engine = store.engine
+        self.url = store.url
+        self._sessions = store._sessions
+        self._session = session
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        yield self._session
+        self._session.flush()  # constraints are checked where the act wrote, not at the caller's commit
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        yield self._session  # what the act wrote so far is what a view inside it must see
+
+    def dispose(self) -> None:
+        """Nothing: the engine is the outer store's, still in use."""
 
 
 def record_audit(

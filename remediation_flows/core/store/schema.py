@@ -330,7 +330,8 @@ class TaskLink(Base):
 
     The task is the case, the milestone step and (for an approval) the subject and the role the
     recipient holds in the programme. A used link keeps the answer it carried and the Prefect input
-    key it answered, so that the resumed flow can tell this verified answer from one typed in the UI.
+    key it answered, so that the resumed flow can tell this verified answer from one typed in the UI,
+    and when the page applied it, so that the flow does not apply it twice.
     """
 
     __tablename__ = "task_links"
@@ -360,6 +361,8 @@ class TaskLink(Base):
     void_reason: Mapped[str | None] = mapped_column(Text)
     answered_key: Mapped[str | None] = mapped_column(String(200))
     answer: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: When the task page applied the answer in the case store (NULL: the flow run applies it).
+    applied_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
 class EvidenceFile(Base):
