@@ -133,6 +133,11 @@ DEPLOYMENTS: tuple[Deployment, ...] = (
     Deployment("release-a-milestone", "flows/remediation/acts.py:release_a_milestone", REMEDIATION),
     Deployment("reassess-a-site", "flows/due_diligence/reassessment.py:reassess_a_site", ("due-diligence",)),
     Deployment("re-issue-a-task-link", "flows/remediation/acts.py:reissue_a_task_link", REMEDIATION),
+    Deployment(
+        "re-issue-a-cycle-task-link",
+        "flows/due_diligence/acts.py:reissue_a_cycle_task_link",
+        ("due-diligence",),
+    ),
     Deployment("reassign-a-case", "flows/remediation/acts.py:reassign_a_case", REMEDIATION),
     Deployment("withdraw-a-case", "flows/remediation/acts.py:withdraw_a_case", REMEDIATION),
     Deployment(

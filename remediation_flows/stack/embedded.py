@@ -183,6 +183,12 @@ def prefect_environment(paths: StackPaths, api_port: int, auth_string: str) -> d
         # 2 s, not Prefect's 10 or the 5 s used before, takes 1.5 s off every step a person answers
         # for the cost of a small write a second per runner.
         "PREFECT_RUNNER_POLL_FREQUENCY": os.environ.get("PREFECT_RUNNER_POLL_FREQUENCY", "2"),
+        # A run of the sweep or the dispatcher that finds its deployment's slots taken (a scheduled
+        # one and one the automation started after a sweep) is tried again after this long; Prefect's
+        # 30 s held a dispatch of fresh escalation mail back for half a minute.
+        "PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS": os.environ.get(
+            "PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS", "5"
+        ),
         "REMEDIATION_REPORTS_DIR": str((paths.home / "reports").resolve()),
     }
 

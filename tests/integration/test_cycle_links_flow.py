@@ -29,7 +29,7 @@ from remediation_flows.core.store.schema import (
     TaskLink,
 )
 from tests.conftest import EXAMPLES
-from tests.integration.conftest import TASK_PAGE_PORT
+from tests.integration.conftest import TASK_PAGE_PORT, run_act_and_wait
 from tests.integration.test_remediation_flows import dispatch_mail
 
 pytestmark = pytest.mark.prefect
@@ -196,3 +196,30 @@ def test_a_cycle_question_answered_only_by_the_link_in_the_email(deployed, task_
     # Now the next site's question goes out, to its own focal point.
     [next_url] = links_in_mail(deployed, VN_FOCAL_POINT, "risk-hcmc-sew-02")
     assert next_url != url and next_key
+
+    # A lost link is re-issued with the UI's act (the reason given in its Resume dialog): a new one is
+    # emailed, the old one stops working, and the audit trail says who and why.
+    reissued = asyncio.run(
+        run_act_and_wait(
+            "re-issue-a-cycle-task-link/re-issue-a-cycle-task-link",
+            {
+                "cycle_reference": REFERENCE,
+                "question": "risk-hcmc-sew-02",
+                "recipient_email": VN_FOCAL_POINT,
+                "reissued_by": PM,
+            },
+            reason="the focal point deleted the email",
+        )
+    )
+    assert reissued.state.is_completed(), reissued.state
+    lost, new_url = links_in_mail(deployed, VN_FOCAL_POINT, "risk-hcmc-sew-02")[-2:]
+    assert lost == next_url and new_url != lost
+    with httpx.Client(timeout=30) as browser:
+        assert browser.get(lost).status_code == 410
+        assert browser.get(new_url).status_code == 200
+    with deployed.store.reading() as session:
+        audited = session.scalars(
+            select(AuditEvent).where(AuditEvent.action.like("%reissued%")).order_by(AuditEvent.id.desc())
+        ).first()
+        assert audited is not None and audited.actor == PM
+        assert audited.reason and "deleted the email" in audited.reason
