@@ -44,13 +44,13 @@ from remediation_flows.core.task_links import (
     IssuedLink,
     LinkGone,
     LinkView,
-    UnknownLink,
     WrongTask,
     base_url,
     check_link_state,
     default_expiry,
     hash_token,
     holds_role,
+    link_by_token,
     refused_in_language_of,
 )
 
@@ -270,12 +270,7 @@ def issue_question_links(
 def _checked(
     session: Session, token: str, reference: str, question: str, now: dt.datetime, *, for_update: bool
 ) -> tuple[TaskLink, DueDiligenceCycle, Milestone]:
-    query = select(TaskLink).where(TaskLink.token_sha256 == hash_token(token))
-    if for_update:
-        query = query.with_for_update()
-    link = session.scalars(query).one_or_none()
-    if link is None:
-        raise UnknownLink("this link is not known: check that the whole address was copied from the email")
+    link = link_by_token(session, token, for_update=for_update)
     if link.cycle_id is None:
         raise WrongTask("this link was issued for another task")  # a case's
     cycle = session.get(DueDiligenceCycle, link.cycle_id)

@@ -226,15 +226,21 @@ def check_link_state(link: TaskLink, now: dt.datetime) -> None:
         raise LinkGone(f"this link expired on {expired}", "expired", when=expired)
 
 
-def _checked_link(
-    session: Session, token: str, reference: str, step: str, now: dt.datetime, *, for_update: bool
-) -> tuple[TaskLink, Case, Milestone]:
+def link_by_token(session: Session, token: str, *, for_update: bool) -> TaskLink:
+    """The link a token is for (a case's or a cycle's), locked with ``for_update``; else UnknownLink."""
     query = select(TaskLink).where(TaskLink.token_sha256 == hash_token(token))
     if for_update:
         query = query.with_for_update()
     link = session.scalars(query).one_or_none()
     if link is None:
         raise UnknownLink("this link is not known: check that the whole address was copied from the email")
+    return link
+
+
+def _checked_link(
+    session: Session, token: str, reference: str, step: str, now: dt.datetime, *, for_update: bool
+) -> tuple[TaskLink, Case, Milestone]:
+    link = link_by_token(session, token, for_update=for_update)
     if link.case_id is None:
         raise WrongTask("this link was issued for another task")  # a due-diligence cycle's
     case = session.get(Case, link.case_id)
