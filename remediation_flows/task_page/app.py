@@ -54,7 +54,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from prefect.input import RunInput
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 from starlette.background import BackgroundTask
 
@@ -281,6 +281,49 @@ class FormField:
     required: bool
     options: tuple[str, ...] = ()
     value: str = ""
+
+
+#: pydantic's error types, by the message (``invalid.<kind>``) that words them in the reader's language,
+#: with the constraint that fills in ``{limit}``.
+_INVALID: dict[str, tuple[str, str | None]] = {
+    "missing": ("missing", None),
+    "greater_than_equal": ("at_least", "ge"),
+    "greater_than": ("more_than", "gt"),
+    "less_than_equal": ("at_most", "le"),
+    "less_than": ("less_than", "lt"),
+    **dict.fromkeys(("int_parsing", "int_from_float", "int_type"), ("whole_number", None)),
+    **dict.fromkeys(("float_parsing", "float_type", "decimal_parsing", "decimal_type"), ("number", None)),
+    **dict.fromkeys(("bool_parsing", "bool_type"), ("yes_or_no", None)),
+    **dict.fromkeys(
+        ("date_parsing", "date_type", "date_from_datetime_parsing", "date_from_datetime_inexact"),
+        ("date", None),
+    ),
+    **dict.fromkeys(("enum", "literal_error"), ("choice", None)),
+    "string_too_short": ("too_short", "min_length"),
+    "string_too_long": ("too_long", "max_length"),
+}
+
+
+def validation_problems(form: type[BaseModel], error: ValidationError, w: dict[str, str]) -> list[str]:
+    """Each refused field of ``form`` as "its title: what is wrong", in the language of ``w``.
+
+    The title is the one the page shows for the field; a rule of the form's own (a name that looks
+    like a child's, say) keeps the form's message, which names no value.
+    """
+    titles = {field.name: field.title for field in form_fields(form, w=w)}  # type: ignore[arg-type]
+    problems = []
+    for problem in error.errors():
+        name = str(problem["loc"][0]) if problem["loc"] else ""
+        kind, limit = _INVALID.get(problem["type"], (None, None))
+        if kind is None:
+            message = problem["msg"]
+        else:
+            bound = (problem.get("ctx") or {}).get(limit or "", "")
+            # A float field's bound reads as its whole number: at most 100, not 100.0.
+            bound = int(bound) if isinstance(bound, float) and bound.is_integer() else bound
+            message = w[f"invalid.{kind}"].format(limit=bound)
+        problems.append(f"{titles.get(name, name)}: {message}" if name else message)
+    return problems
 
 
 def form_fields(
@@ -545,7 +588,7 @@ class TaskPage:
         try:
             answer = question.form.model_validate(values | identity)
         except ValidationError as error:
-            problems = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()]
+            problems = validation_problems(question.form, error, words(language))
             return self._form_again(task, view, question, token, posted, problems)
         payload = answer_payload(answer)
         link = tl.VerifiedAnswer(task.link_id, task.recipient, task.role, payload)
@@ -661,7 +704,8 @@ class TaskPage:
                 answer_values(StipendPaymentAnswer, posted) | identity
             )
         except ValidationError as error:
-            problems = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()]
+            words_of = words(self.language_of(task, view))
+            problems = validation_problems(StipendPaymentAnswer, error, words_of)
             return self._form_again(task, view, PAYMENT_QUESTION, token, posted, problems)
         confirmation = cw.PaymentConfirmation(
             Decimal(str(answer.amount)), answer.currency, answer.paid_on, answer.payment_reference

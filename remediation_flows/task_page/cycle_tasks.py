@@ -53,6 +53,7 @@ from remediation_flows.task_page.app import (
     parse_posted,
     read_capped,
     too_large,
+    validation_problems,
 )
 
 CYCLE_FLOW = "due-diligence-cycle"
@@ -212,7 +213,7 @@ class CycleTasks:
         try:
             answer = asked.form.model_validate(answer_values(asked.form, posted) | identity)
         except ValidationError as error:
-            problems = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()]
+            problems = validation_problems(asked.form, error, words(language))
             return self._again(opened, token, posted, problems)
         payload = answer.model_dump(mode="json")
         link = tl.VerifiedAnswer(task.link_id, task.recipient, task.role, payload)

@@ -337,7 +337,13 @@ def test_page_refusals_are_in_the_readers_language_and_change_nothing(client):
     text = refused(
         store, runs, http, "POST", url, 422, data={"csrf": csrf, "workers_under_18_percent": "300"}
     )
-    assert "workers_under_18_percent" in text and 'lang="bn"' in text
+    assert 'lang="bn"' in text
+    # What is wrong with each field is worded in Bengali after the field's Bengali title.
+    title = bengali["field.SiteRiskAnswer.workers_under_18_percent"]
+    assert str(escape(f"{title}: {bengali['invalid.at_most'].format(limit=100)}")) in text
+    missing = bengali["field.SiteRiskAnswer.age_verification"] + ": " + bengali["invalid.missing"]
+    assert str(escape(missing)) in text
+    assert "Input should be" not in text and "Field required" not in text
     assert escape(bengali["refusal.no_file"]) in refused(
         store,
         runs,
