@@ -381,11 +381,10 @@ class _Batch:
         """The outcome's UPDATE alone, committed at once on the batch's connection."""
         if self.outcome_statement is None:
             self.outcome_statement = DriverStatement(_RECORD_OUTCOME, self.writer.dialect)
-        if self.writer.dialect.name == "postgresql":
-            # The connection is in autocommit (see dispatch): the statement commits itself.
-            return self.outcome_statement.execute(self.writer, values)
-        with self.writer.begin():
-            return self.outcome_statement.execute(self.writer, values)
+        # The UPDATE is a transaction of its own, with no BEGIN and COMMIT round trips: on PostgreSQL
+        # the connection is in autocommit (see dispatch); on SQLite the driver commits a statement
+        # run outside a transaction, and only SQLAlchemy, not asked here, would begin one.
+        return self.outcome_statement.execute(self.writer, values)
 
 
 def _summary(recipients: Any, deliveries: dict[str, dict[str, Any]]) -> str | None:
