@@ -115,9 +115,15 @@ def test_a_per_site_question_sends_one_link_to_that_sites_focal_point_in_an_emai
         [row] = session.scalars(select(TaskLink)).all()
         assert (row.case_id, row.cycle_id is not None, row.site_id) == (None, True, "dhaka-knit-01")
         assert row.token_sha256 == tl.hash_token(token_of(issued.url))
-        [mail] = [m for m in session.scalars(select(OutboxMessage)) if LINK.search(m.body_text)]
+        outbox = list(session.scalars(select(OutboxMessage)))
+        [mail] = [m for m in outbox if LINK.search(m.body_text)]
         assert mail.recipients == [DHAKA_FOCAL_POINT]
         assert LINK.search(mail.body_text).group(0) == issued.url
+        # The owner's notice that the step opened asks nothing: it says where the questions come.
+        [opened] = [m for m in outbox if not LINK.search(m.body_text)]
+        notices = {words(code)["instr.due_diligence_opened"].format(year=YEAR) for code in ("en", "bn")}
+        assert any(notice in opened.body_text for notice in notices), opened.body_text
+        assert "/cycle/" not in opened.body_text
     # The flow asks again when its run resumes: nothing new is sent while the link still works.
     before = snapshot(store)
     assert ask_site(store, "dhaka-knit-01") == []

@@ -286,7 +286,8 @@ def _schedule(
         programme,
         milestone,
         [programme.step(step).owner],
-        text("instr.due_diligence", year=cycle.year),
+        # Not a task to answer here: each question's own email carries the link that answers it.
+        text("instr.due_diligence_opened", year=cycle.year),
         reference=cycle_reference(cycle.enterprise_id, cycle.year),
         contact_role=Role.PROGRAM_MANAGER,
     )

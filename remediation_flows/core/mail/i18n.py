@@ -161,6 +161,11 @@ ENGLISH: dict[str, str] = {
     "instr.due_diligence": (
         "Carry out this step of the {year} child-labour due-diligence cycle and record it in the programme."
     ),
+    # The step owner's notice when a cycle's step opens: the questions come with links of their own.
+    "instr.due_diligence_opened": (
+        "This step of the {year} child-labour due-diligence cycle is now open. Each of its questions "
+        "comes in an email of its own, with a personal link for the person who answers it."
+    ),
     "instr.site_reassessment": "A new case was opened at site {site}: reassess the site's child-labour risk.",
     # What a plan's pathway and payer are called in an instruction ({pathway}, {payer}).
     "pathway.schooling": "schooling",
