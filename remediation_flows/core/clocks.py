@@ -20,13 +20,11 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from functools import cache
 from zoneinfo import ZoneInfo
-
-import holidays
 
 from remediation_flows.core.config.model import Duration, DurationUnit, Site
 from remediation_flows.core.errors import InvalidInput
+from remediation_flows.core.holiday_calendars import country_calendar
 
 END_OF_DAY = dt.time(23, 59, 59)
 _DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -40,18 +38,13 @@ class Reckoning:
     explanation: list[str] = field(default_factory=list)
 
 
-@cache
-def _country_calendar(country: str, subdivision: str | None) -> holidays.HolidayBase:
-    return holidays.country_holidays(country, subdiv=subdivision)
-
-
 class SiteCalendar:
     """The working calendar of one site."""
 
     def __init__(self, site: Site) -> None:
         self.site = site
         self.zone = ZoneInfo(site.time_zone)
-        self._public = _country_calendar(site.country, site.subdivision)
+        self._public = country_calendar(site.country, site.subdivision)
         country_week = frozenset(range(7)) - frozenset(self._public.weekend)
         self.working_week = site.working_week if site.working_week is not None else country_week
         self._week_is_own = site.working_week is not None

@@ -150,3 +150,42 @@ def test_cli_deadline_errors_are_one_line(capsys):
         assert main(["deadline", "--config", config, *arguments]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and expected in err[0], err
+
+
+def test_a_sites_holidays_are_the_librarys_for_its_country_and_subdivision():
+    """The calendar loads the country's module alone; its holidays are those the library's lookup gives."""
+    import holidays
+
+    from remediation_flows.core.holiday_calendars import country_calendar
+
+    for country, subdivision in (
+        ("BD", None),
+        ("MX", None),
+        ("VN", None),
+        ("EG", None),
+        ("CN", None),
+        ("US", "CA"),
+    ):
+        ours = country_calendar(country, subdivision)
+        theirs = holidays.country_holidays(country, subdiv=subdivision)
+        for year in (2025, 2026, 2027):
+            days = [dt.date(year, 1, 1) + dt.timedelta(days=n) for n in range(365)]
+            assert [d for d in days if d in ours] == [d for d in days if d in theirs], (country, year)
+            assert all(ours.get(d) == theirs.get(d) for d in days if d in theirs), (country, year)
+
+
+def test_a_programme_loads_only_its_countries_holiday_modules():
+    """In a fresh process (as each flow run is): the modules of the programme's two countries (its
+    loading checks every site's calendar), not the library's 250."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys; from remediation_flows.core.clocks import SiteCalendar; "
+        "from remediation_flows.core.config import load_programme_file; "
+        f"p = load_programme_file({str(EXAMPLES / 'garment_brand.yaml')!r}); "
+        "SiteCalendar(p.site('dhaka-knit-01')).is_working_day(__import__('datetime').date(2026, 12, 16)); "
+        "print(sorted(m for m in sys.modules if m.startswith('holidays.countries')))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "['holidays.countries.bangladesh', 'holidays.countries.vietnam']", loaded

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import holidays
 import jsonschema_rs
 import yaml
 from jsonschema import Draft202012Validator, ValidationError
@@ -43,6 +42,7 @@ from remediation_flows.core.config.model import (
     StipendRule,
 )
 from remediation_flows.core.errors import RemediationError
+from remediation_flows.core.holiday_calendars import country_calendar
 from remediation_flows.core.resources import schemas_dir
 from remediation_flows.core.untrusted_input import (
     EXCERPT_CHARS,
@@ -259,7 +259,7 @@ def _holiday_calendar_problem(country: str, subdivision: str | None) -> tuple[st
     """What is wrong with the site's holiday calendar, as (field, message); asked once per pair,
     since a programme of thousands of sites has a handful of countries."""
     try:
-        holidays.country_holidays(country, subdiv=subdivision)
+        country_calendar(country, subdivision)
     except NotImplementedError:
         return "country", f"no public-holiday calendar for country '{country}'"
     except Exception as error:  # the holidays package raises a bare exception for a bad subdivision
