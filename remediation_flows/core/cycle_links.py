@@ -89,8 +89,8 @@ def cycle_link_url(reference: str, question: str, token: str, base: str | None =
     return f"{base or base_url()}/cycle/{reference}/{question}/{token}"
 
 
-def _cycle(session: Session, reference: str, *, lock: bool = False) -> DueDiligenceCycle:
-    enterprise_id, year = parse_reference(reference)
+def find_cycle(session: Session, enterprise_id: str, year: int, *, lock: bool = False) -> DueDiligenceCycle:
+    """The enterprise's cycle of ``year`` (its row locked with ``lock``); NotFound if there is none."""
     query = select(DueDiligenceCycle).where(
         DueDiligenceCycle.enterprise_id == enterprise_id, DueDiligenceCycle.year == year
     )
@@ -98,11 +98,17 @@ def _cycle(session: Session, reference: str, *, lock: bool = False) -> DueDilige
         query = query.with_for_update()
     cycle = session.scalars(query).one_or_none()
     if cycle is None:
-        raise NotFound(f"no due-diligence cycle {reference}")
+        raise NotFound(f"no due-diligence cycle DD-{enterprise_id}-{year}")
     return cycle
 
 
-def _open_milestone(session: Session, cycle: DueDiligenceCycle) -> Milestone | None:
+def _cycle(session: Session, reference: str, *, lock: bool = False) -> DueDiligenceCycle:
+    enterprise_id, year = parse_reference(reference)
+    return find_cycle(session, enterprise_id, year, lock=lock)
+
+
+def open_milestone(session: Session, cycle: DueDiligenceCycle) -> Milestone | None:
+    """The cycle's step still open (its milestone), or None once the cycle is done."""
     return session.scalars(
         select(Milestone)
         .where(Milestone.cycle_id == cycle.id, Milestone.status == MilestoneStatus.OPEN)
@@ -226,7 +232,7 @@ def issue_question_links(
     """
     with store.transaction() as session:
         cycle = _cycle(session, reference, lock=True)
-        milestone = _open_milestone(session, cycle)
+        milestone = open_milestone(session, cycle)
         if milestone is None:
             return []
         programme = repo.current_programme(session, cycle.enterprise_id)
@@ -479,7 +485,7 @@ def reissue_cycle_link(
         raise InvalidInput("re-issuing a link needs a reason")
     with store.transaction() as session:
         cycle = _cycle(session, reference, lock=True)
-        milestone = _open_milestone(session, cycle)
+        milestone = open_milestone(session, cycle)
         if milestone is None:
             raise NotFound(f"cycle {reference} has no open step")
         previous = session.scalars(

@@ -21,7 +21,12 @@ from remediation_flows.core import casework as cw
 from remediation_flows.core.approvals import Decider, all_approved, approvals_on, record_decision
 from remediation_flows.core.clocks import SiteCalendar
 from remediation_flows.core.config.model import Programme, Role
-from remediation_flows.core.cycle_links import decision_question, void_question_links
+from remediation_flows.core.cycle_links import (
+    decision_question,
+    find_cycle,
+    open_milestone,
+    void_question_links,
+)
 from remediation_flows.core.due_diligence.legal_regimes import DueDate, add_months, next_due_dates
 from remediation_flows.core.due_diligence.risk import (
     RiskLevel,
@@ -34,7 +39,7 @@ from remediation_flows.core.mail.i18n import step_title, text
 from remediation_flows.core.mail.render import format_instant
 from remediation_flows.core.notices import enqueue_task_mail
 from remediation_flows.core.safeguarding.free_text import screen_site_texts
-from remediation_flows.core.statuses import ApprovalStatus, MilestoneStatus
+from remediation_flows.core.statuses import ApprovalStatus
 from remediation_flows.core.store import repository as repo
 from remediation_flows.core.store.repository import CaseStore
 from remediation_flows.core.store.schema import (
@@ -105,18 +110,6 @@ def _key(cycle: DueDiligenceCycle, step: str) -> str:
     return f"{cycle_reference(cycle.enterprise_id, cycle.year)}/{step}"
 
 
-def _cycle(session: Session, enterprise_id: str, year: int, *, lock: bool = False) -> DueDiligenceCycle:
-    query = select(DueDiligenceCycle).where(
-        DueDiligenceCycle.enterprise_id == enterprise_id, DueDiligenceCycle.year == year
-    )
-    if lock:
-        query = query.with_for_update()
-    cycle = session.scalars(query).one_or_none()
-    if cycle is None:
-        raise NotFound(f"no due-diligence cycle {cycle_reference(enterprise_id, year)}")
-    return cycle
-
-
 def _records(session: Session, cycle: DueDiligenceCycle, kind: str) -> list[DueDiligenceRecord]:
     return list(
         session.scalars(
@@ -145,17 +138,9 @@ def monitoring_sites(assessments: list[SiteRiskAssessment]) -> list[str]:
     return [max(assessments, key=lambda a: a.score).site_id]
 
 
-def _open_milestone(session: Session, cycle: DueDiligenceCycle) -> Milestone | None:
-    return session.scalars(
-        select(Milestone)
-        .where(Milestone.cycle_id == cycle.id, Milestone.status == MilestoneStatus.OPEN)
-        .order_by(Milestone.id)
-    ).first()
-
-
 def _step_milestone(session: Session, cycle: DueDiligenceCycle) -> Milestone:
     """The open milestone of the cycle's current step, which approvals hang from; every step opens one."""
-    milestone = _open_milestone(session, cycle)
+    milestone = open_milestone(session, cycle)
     if milestone is None:
         raise NotFound(
             f"cycle {cycle_reference(cycle.enterprise_id, cycle.year)}: no open {cycle.step} milestone"
@@ -172,7 +157,7 @@ def _subject(cycle: DueDiligenceCycle, session: Session) -> str:
 def _view(session: Session, cycle: DueDiligenceCycle) -> CycleView:
     programme = repo.programme_version(session, cycle.config_sha256)
     assessments = _assessments(session, cycle)
-    milestone = _open_milestone(session, cycle)
+    milestone = open_milestone(session, cycle)
     approvals = approvals_on(session, milestone, _subject(cycle, session))
     plan = _records(session, cycle, "training_plan")
     attendance = _records(session, cycle, "training_attendance")
@@ -202,7 +187,7 @@ def _view(session: Session, cycle: DueDiligenceCycle) -> CycleView:
 
 def cycle_view(store: CaseStore, enterprise_id: str, year: int) -> CycleView:
     with store.reading() as session:
-        return _view(session, _cycle(session, enterprise_id, year))
+        return _view(session, find_cycle(session, enterprise_id, year))
 
 
 def _legal_report_due(programme: Programme, year: int) -> dt.datetime | None:
@@ -297,7 +282,7 @@ def _schedule(
 def _advance(
     session: Session, programme: Programme, cycle: DueDiligenceCycle, actor: str, reason: str
 ) -> None:
-    milestone = _open_milestone(session, cycle)
+    milestone = open_milestone(session, cycle)
     if milestone is not None:
         repo.complete_milestone(session, milestone, actor=actor, reason=reason)
         repo.void_task_links(
@@ -383,7 +368,7 @@ def record_site_risk(
     """A site's questionnaire, scored; when every site is assessed the cycle moves to policies."""
     check_questionnaire(answers)
     with store.transaction() as session:
-        cycle = _cycle(session, enterprise_id, year, lock=True)
+        cycle = find_cycle(session, enterprise_id, year, lock=True)
         RECORD_SITE_RISK.check(cycle)
         programme = repo.programme_version(session, cycle.config_sha256)
         site = programme.site(site_id)
@@ -427,7 +412,7 @@ def record_policy_review(
     if not review.document_reference.strip():
         raise InvalidInput("document_reference is required")
     with store.transaction() as session:
-        cycle = _cycle(session, enterprise_id, year, lock=True)
+        cycle = find_cycle(session, enterprise_id, year, lock=True)
         RECORD_POLICY_REVIEW.check(cycle)
         screen_site_texts(session, enterprise_id, None, document_reference=review.document_reference)
         programme = repo.programme_version(session, cycle.config_sha256)
@@ -468,7 +453,7 @@ def decide(
     policy decides whether staff may record it for them, as for a case's approvals.
     """
     with store.transaction() as session:
-        cycle = _cycle(session, enterprise_id, year, lock=True)
+        cycle = find_cycle(session, enterprise_id, year, lock=True)
         DECIDE.check(cycle)
         screen_site_texts(
             session, enterprise_id, None, comment=comment, on_behalf_reason=decider.on_behalf_reason
@@ -502,7 +487,7 @@ def plan_training(
     if sessions < 1 or planned_participants < 1:
         raise InvalidInput("a training plan needs at least one session and one participant")
     with store.transaction() as session:
-        cycle = _cycle(session, enterprise_id, year, lock=True)
+        cycle = find_cycle(session, enterprise_id, year, lock=True)
         PLAN_TRAINING.check(cycle)
         if _records(session, cycle, "training_plan"):
             raise InvalidInput("the training plan is already recorded")
@@ -528,7 +513,7 @@ def plan_training(
 def record_training(store: CaseStore, enterprise_id: str, year: int, attended: int, actor: str) -> CycleView:
     """Attendance against the plan; the coverage goes in the annual report."""
     with store.transaction() as session:
-        cycle = _cycle(session, enterprise_id, year, lock=True)
+        cycle = find_cycle(session, enterprise_id, year, lock=True)
         RECORD_TRAINING.check(cycle)
         plan = _records(session, cycle, "training_plan")
         if not plan:
@@ -558,7 +543,7 @@ def record_monitoring_visit(
     if visit.child_found and visit.children_found < 1:
         raise InvalidInput("children_found must be at least 1 when a child was found")
     with store.transaction() as session:
-        cycle = _cycle(session, enterprise_id, year, lock=True)
+        cycle = find_cycle(session, enterprise_id, year, lock=True)
         RECORD_MONITORING_VISIT.check(cycle)
         screen_site_texts(session, enterprise_id, visit.site_id, findings=visit.findings)
         programme = repo.programme_version(session, cycle.config_sha256)
