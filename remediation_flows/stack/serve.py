@@ -18,14 +18,18 @@ import os
 import signal
 import sys
 
-from prefect import serve
+from prefect import Flow
 from prefect.deployments.runner import RunnerDeployment
+from prefect.logging import get_logger
 
 from remediation_flows.core.config import Programme
 from remediation_flows.core.store import upgrade_schema
 from remediation_flows.flows.common import case_store
 from remediation_flows.flows.deployments import DEPLOYMENTS, RUNNERS, runner_deployment
 from remediation_flows.flows.form_choices import programmes_on_server
+from remediation_flows.stack.warm_start import start_flow_runs_from_a_warm_process
+
+log = get_logger("remediation_flows.stack.serve")
 
 
 def enterprise_programmes() -> list[Programme]:
@@ -37,19 +41,48 @@ def enterprise_programmes() -> list[Programme]:
         return []
 
 
-def deployments(runner: str | None = None) -> list[RunnerDeployment]:
-    """The deployments of ``runner`` (default: every one), with their schedules where they have them,
-    and open-a-case's form offering the programmes' enterprises and sites."""
+def deployments(runner: str | None = None) -> list[tuple[RunnerDeployment, Flow]]:
+    """The deployments of ``runner`` (default: every one), each with its flow, with their schedules
+    where they have them, and open-a-case's form offering the programmes' enterprises and sites."""
     programmes = enterprise_programmes()
 
     def cycles() -> list[tuple[str, int]]:
         return [(p.enterprise_id, p.due_diligence.cycle_start_month) for p in programmes]
 
     return [
-        runner_deployment(deployment, cycles, programmes)
+        (runner_deployment(deployment, cycles, programmes), deployment.flow())
         for deployment in DEPLOYMENTS
         if runner is None or deployment.runner == runner
     ]
+
+
+def serve_in_memory(served: list[tuple[RunnerDeployment, Flow]], limit: int) -> None:
+    """Serve ``served`` as ``prefect.serve`` does, but start each run from the flow in memory.
+
+    ``prefect.serve`` registers a deployment without its flow, so its runner starts every run with
+    ``python -m prefect.engine``, which imports Prefect and loads the flow's file again (about 2.5 s
+    of CPU before the flow's first line). A flow registered with its deployment, as ``Runner.add_flow``
+    does, runs from the flow object, and here as a fork of a process that has imported it already
+    (stack/warm_start.py). ``add_flow`` cannot take the worded forms of flows/form_choices.py, hence
+    the registry call it makes itself.
+    """
+    from prefect.runner import Runner
+
+    # Not this module: each run executes it again as its __main__ (multiprocessing's rule), which is
+    # cheap once its imports are loaded, and warns if it is loaded already.
+    start_flow_runs_from_a_warm_process(sorted({flow.fn.__module__ for _, flow in served}))
+    # Deployments are registered again at the next start; pausing them on the way out only slows Ctrl-C.
+    runner = Runner(pause_on_shutdown=False, limit=limit)
+    for deployment, flow in served:
+        deployment_id = runner.add_deployment(deployment)
+        runner._deployment_registry.register_flow(deployment_id, flow)
+    # The words prefect.serve prints, which the stack and the tests wait for.
+    names = ", ".join(deployment.name for deployment, _ in served)
+    print(f"Your deployments are being served and polling for scheduled runs! ({names})", flush=True)
+    try:
+        asyncio.run(runner.start())
+    except KeyboardInterrupt:
+        log.info("Received KeyboardInterrupt, shutting down...")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -64,12 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     # the 30 s before SIGTERM, whose handler in Prefect 3.8.8 leaves a traceback mid-run.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     upgrade_schema(asyncio.run(case_store()).url)
-    serve(
-        *deployments(runner),
-        limit=int(os.environ.get("REMEDIATION_SERVE_LIMIT", "8")),
-        # Deployments are registered again at the next start; pausing them on the way out only slows Ctrl-C.
-        pause_on_shutdown=False,
-    )
+    serve_in_memory(deployments(runner), limit=int(os.environ.get("REMEDIATION_SERVE_LIMIT", "8")))
 
 
 if __name__ == "__main__":
