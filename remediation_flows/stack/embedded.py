@@ -11,6 +11,7 @@ Everything lives under one folder (default ``./var``) and is kept between runs:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import mailbox
 import os
@@ -25,6 +26,8 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+from remediation_flows.stack.prefect_database_template import keep_as_template, seed_from_template
 
 # The checkout, or site-packages when installed: where `flows/...py` entrypoints resolve from.
 ROOT = Path(__file__).resolve().parents[2]
@@ -287,8 +290,11 @@ class LocalStack:
             }
         )
 
+        prefect_database = self.paths.prefect_home / "prefect.db"
+        seeded = seed_from_template(prefect_database)
         self.progress(
-            f"[1/5] starting the Prefect server on {self.ui_url} (SQLite in {self.paths.prefect_home})"
+            f"[1/5] starting the Prefect server on {self.ui_url} (SQLite in {self.paths.prefect_home}"
+            + (", from an empty database already migrated)" if seeded else ")")
         )
         server_log = self.paths.server_log
         self._processes.append(
@@ -318,6 +324,10 @@ class LocalStack:
         )
         self._start_mail_sink()
         _wait_for_health(f"{self.api_url}/health", self._processes[0], server_log)
+        if not seeded:
+            # A cache: if it cannot be kept, the next new home migrates its own database instead.
+            with contextlib.suppress(OSError, sqlite3.Error):
+                keep_as_template(prefect_database)
 
         self.progress(f"[3/5] migrating the case store {self.paths.case_store_url}")
         from remediation_flows.core.store import upgrade_schema
