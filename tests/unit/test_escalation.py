@@ -159,6 +159,33 @@ def test_crash_mid_sweep_loses_nothing_and_duplicates_nothing(store, garment_bra
     assert sweep(store, now=as_of).escalations == []
 
 
+def test_a_batch_whose_writes_fail_is_rolled_back_whole_and_no_later_batch_is_written(
+    store, garment_brand, monkeypatch
+):
+    # A failure in a batch's bulk writes (not in working it out) loses that batch whole and stops the
+    # sweep: the next sweep finds its milestones still due.
+    setup_cases(store, garment_brand, count=5)
+    as_of = NOTIFIED_AT + dt.timedelta(days=40)
+    real_insert = escalation.insert_rows
+    outbox_inserts = {"n": 0}
+
+    def failing_insert(session, table, rows):
+        if table is escalation.OutboxMessage:
+            outbox_inserts["n"] += 1
+            if outbox_inserts["n"] == 2:
+                raise RuntimeError("the database went away")
+        return real_insert(session, table, rows)
+
+    monkeypatch.setattr(escalation, "insert_rows", failing_insert)
+    with pytest.raises(RuntimeError, match="went away"):
+        sweep(store, now=as_of, batch_size=2)
+    assert counts(store) == (8, 2)  # the first batch whole; nothing of the second nor the third
+    assert outbox_inserts["n"] == 2
+    monkeypatch.setattr(escalation, "insert_rows", real_insert)
+    assert len(sweep(store, now=as_of, batch_size=2).escalations) == 3
+    assert counts(store) == (20, 5)
+
+
 def test_two_sweeps_at_once_send_each_level_exactly_once(store, garment_brand):
     setup_cases(store, garment_brand, count=40)
     as_of = NOTIFIED_AT + dt.timedelta(days=40)
