@@ -1,10 +1,11 @@
 """Flow runs start as forks of a process that has already imported Prefect and the flows.
 
-A runner that serves flows from memory (``prefect.serve``) starts each flow run in a new process with
-multiprocessing's "spawn": a fresh interpreter that imports Prefect, SQLAlchemy, Jinja and the flow's
-module again, about 1.5 s of CPU before the flow's first line, on every start and every resume. With
-"forkserver" those imports happen once, in a server process started before the first run, and each
-run is a fork of it: the run's own process, as before, without the imports.
+A runner that serves flows from memory (``Runner.add_flow``, and stack/serve.py's ``serve_in_memory``)
+starts each flow run in a new process with multiprocessing's "spawn": a fresh interpreter that imports
+Prefect, SQLAlchemy, Jinja and the flow's module again, about 1.5 s of CPU before the flow's first line,
+on every start and every resume. With "forkserver" those imports happen once, in a server process
+started before the first run, and each run is a fork of it: the run's own process, as before, without
+the imports.
 
 Only the start changes. Prefect builds the run's payload (the flow, its run, the settings and the
 environment) and its child entry point exactly as it does for spawn; the fork unpickles and runs it the
@@ -45,7 +46,7 @@ PREFECT_MODULES: tuple[str, ...] = (
 )
 
 _prefect_run_flow_in_subprocess = prefect.flow_engine.run_flow_in_subprocess
-#: Prefect's call and the swap below run on the runner's event loop thread, one start at a time.
+#: Runs start on the runner's event loop thread, one at a time; the lock keeps it so for any other caller.
 _swap_lock = threading.Lock()
 
 
@@ -60,10 +61,9 @@ def _reduce_flow(flow: Flow[..., Any]) -> Any:
     # (strings under `from __future__ import annotations`), so its parameters' model could not be built
     # ("`Open_A_CaseModel` is not fully defined"). By reference, the run gets the module's own flow, as
     # `python -m prefect.engine` loads it from the entrypoint.
-    module = sys.modules.get(flow.fn.__module__)
-    for name, value in vars(module).items() if module is not None else ():
-        if value is flow:
-            return flow_named, (module.__name__, name)
+    module, name = flow.fn.__module__, flow.fn.__name__
+    if getattr(sys.modules.get(module), name, None) is flow:
+        return flow_named, (module, name)
     return flow.__reduce_ex__(4)
 
 
@@ -75,22 +75,27 @@ def forkserver_context(preload: Sequence[str]) -> multiprocessing.context.ForkSe
     return context
 
 
-@contextmanager
-def _spawn_means(context: multiprocessing.context.BaseContext) -> Iterator[None]:
-    """Within the block, Prefect's flow engine asking multiprocessing for "spawn" gets ``context``."""
-    real = prefect.flow_engine.multiprocessing
+def _multiprocessing_whose_spawn_is(context: multiprocessing.context.BaseContext) -> types.SimpleNamespace:
+    """multiprocessing as Prefect's flow engine sees it, except that asking for "spawn" gets ``context``."""
+    real = multiprocessing
 
     def get_context(method: str | None = None) -> Any:
         return context if method == "spawn" else real.get_context(method)
 
     stand_in = types.SimpleNamespace(**{name: getattr(real, name) for name in dir(real) if name[:2] != "__"})
     stand_in.get_context = get_context
+    return stand_in
+
+
+@contextmanager
+def _engine_sees(stand_in: types.SimpleNamespace) -> Iterator[None]:
+    """Within the block, Prefect's flow engine uses ``stand_in`` for its multiprocessing module."""
     with _swap_lock:
         prefect.flow_engine.multiprocessing = stand_in  # type: ignore[assignment]
         try:
             yield
         finally:
-            prefect.flow_engine.multiprocessing = real
+            prefect.flow_engine.multiprocessing = multiprocessing
 
 
 def start_flow_runs_from_a_warm_process(preload: Sequence[str]) -> multiprocessing.context.ForkServerContext:
@@ -106,9 +111,10 @@ def start_flow_runs_from_a_warm_process(preload: Sequence[str]) -> multiprocessi
     copyreg.pickle(Flow, _reduce_flow)
     context = forkserver_context(preload)
     multiprocessing.forkserver.ensure_running()
+    forking = _multiprocessing_whose_spawn_is(context)
 
     def run_flow_in_forked_subprocess(*args: Any, **kwargs: Any) -> multiprocessing.process.BaseProcess:
-        with _spawn_means(context):
+        with _engine_sees(forking):
             return _prefect_run_flow_in_subprocess(*args, **kwargs)
 
     prefect.runner._starter_direct.run_flow_in_subprocess = run_flow_in_forked_subprocess  # type: ignore[assignment]
