@@ -27,6 +27,7 @@ from remediation_flows.core.store import upgrade_schema
 from remediation_flows.flows.common import case_store
 from remediation_flows.flows.deployments import DEPLOYMENTS, RUNNERS, runner_deployment
 from remediation_flows.flows.form_choices import programmes_on_server
+from remediation_flows.stack.wake_on_scheduled_runs import start_runner_woken_by_events
 from remediation_flows.stack.warm_start import start_flow_runs_from_a_warm_process
 
 log = get_logger("remediation_flows.stack.serve")
@@ -64,7 +65,8 @@ def serve_in_memory(served: list[tuple[RunnerDeployment, Flow]], limit: int) -> 
     of CPU before the flow's first line). A flow registered with its deployment, as ``Runner.add_flow``
     does, runs from the flow object, and here as a fork of a process that has imported it already
     (stack/warm_start.py). ``add_flow`` cannot take the worded forms of flows/form_choices.py, hence
-    the registry call it makes itself.
+    the registry call it makes itself. The runner polls at once when one of its runs is scheduled
+    (stack/wake_on_scheduled_runs.py), not only every PREFECT_RUNNER_POLL_FREQUENCY seconds.
     """
     from prefect.runner import Runner
 
@@ -80,7 +82,7 @@ def serve_in_memory(served: list[tuple[RunnerDeployment, Flow]], limit: int) -> 
     names = ", ".join(deployment.name for deployment, _ in served)
     print(f"Your deployments are being served and polling for scheduled runs! ({names})", flush=True)
     try:
-        asyncio.run(runner.start())
+        asyncio.run(start_runner_woken_by_events(runner))
     except KeyboardInterrupt:
         log.info("Received KeyboardInterrupt, shutting down...")
 

@@ -1,0 +1,106 @@
+"""A runner that looks for work the moment one of its runs is scheduled, not at its next poll.
+
+A Prefect runner finds its runs by polling (every PREFECT_RUNNER_POLL_FREQUENCY seconds, 2 in the
+stack). Every new run and every resume therefore waited on average half a poll, up to a whole one,
+before its process started: about 1 s of the 2 s a program manager waited after a Resume. The
+Prefect server already announces each of those moments as an event (a run entering a SCHEDULED
+state: created, resumed, rescheduled), on the websocket its UI listens to. Here the runner
+subscribes to the events of its own deployments and polls at once on each.
+
+The poll stays as it was, so that a lost event, a dropped websocket or a server without the event
+stream delays a run by one poll at most and never loses it; a run already being started is not
+started twice (Prefect's poller skips the runs it is submitting, and the server refuses a second
+move from Scheduled to Pending).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+from uuid import UUID
+
+from prefect.events.clients import get_events_subscriber
+from prefect.events.filters import EventFilter, EventNameFilter, EventRelatedFilter, EventResourceFilter
+from prefect.logging import get_logger
+from prefect.runner import Runner
+
+log = get_logger("remediation_flows.stack.wake_on_scheduled_runs")
+
+#: How long to wait before subscribing again after the stream failed: short enough that the wake-up
+#: is back within a poll or two, long enough not to spin against a server that has no stream.
+RESUBSCRIBE_SECONDS = 5.0
+
+
+def scheduled_runs_of(deployment_ids: list[Any]) -> EventFilter:
+    """Events of a flow run of one of ``deployment_ids`` entering a SCHEDULED state."""
+    return EventFilter(
+        event=EventNameFilter(prefix=["prefect.flow-run."]),
+        resource=EventResourceFilter(labels={"prefect.state-type": "SCHEDULED"}),  # type: ignore[arg-type]
+        related=EventRelatedFilter(
+            id=[f"prefect.deployment.{deployment_id}" for deployment_id in deployment_ids]
+        ),
+    )
+
+
+async def _poller_of(runner: Runner) -> Any:
+    """The runner's poller, created by ``Runner.start`` once its client is open."""
+    while getattr(runner, "_scheduled_run_poller", None) is None:
+        await asyncio.sleep(0.05)
+    return runner._scheduled_run_poller
+
+
+async def _poll_for(poller: Any, flow_run_id: UUID | None, patience: float) -> None:
+    """Poll once for ``flow_run_id``, after the runner has let go of its previous process.
+
+    A run resumed a moment after it suspended is scheduled while the runner still waits for the
+    suspended process to exit: a poll then skips it as one being started, and only the next
+    regular poll would start it.
+    """
+    deadline = asyncio.get_running_loop().time() + patience
+    while flow_run_id in poller._submitting_flow_run_ids and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.05)
+    await poller._get_and_submit_flow_runs()
+
+
+def _flow_run_id(event: Any) -> UUID | None:
+    try:
+        return UUID(event.resource.id.rpartition(".")[2])
+    except ValueError:
+        return None
+
+
+async def wake_on_scheduled_runs(runner: Runner) -> None:
+    """Poll ``runner`` for work whenever one of its deployments' runs is scheduled; runs until cancelled."""
+    poller = await _poller_of(runner)
+    deployment_ids = list(runner._deployment_registry.get_deployment_ids())
+    polls: set[asyncio.Task[None]] = set()
+    while True:
+        try:
+            async with get_events_subscriber(filter=scheduled_runs_of(deployment_ids)) as events:
+                async for event in events:
+                    if runner.stopping:
+                        return
+                    # Prefect's own poll, as its loop would run it a moment later; one task per
+                    # event, so that one waiting for its run's previous process holds up no other.
+                    poll = asyncio.create_task(_poll_for(poller, _flow_run_id(event), runner.query_seconds))
+                    polls.add(poll)
+                    poll.add_done_callback(polls.discard)
+        except asyncio.CancelledError:
+            for poll in polls:
+                poll.cancel()
+            raise
+        except Exception as failure:  # the poll goes on: a lost wake-up costs one poll interval
+            log.debug("the scheduled-run event stream failed (%s); subscribing again", failure)
+        await asyncio.sleep(RESUBSCRIBE_SECONDS)
+
+
+async def start_runner_woken_by_events(runner: Runner) -> None:
+    """``runner.start()``, with the wake-up beside it for as long as the runner runs."""
+    waking = asyncio.create_task(wake_on_scheduled_runs(runner))
+    try:
+        await runner.start()
+    finally:
+        waking.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await waking

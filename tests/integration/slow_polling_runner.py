@@ -1,0 +1,44 @@
+"""A runner that polls only every 10 minutes, serving one flow that waits for a person once.
+
+    python -m tests.integration.slow_polling_runner
+
+Started by test_wake_on_scheduled_runs.py: with a poll this rare, a run created or resumed after the
+runner's first poll starts within seconds only if the runner is woken by the run's event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from prefect import flow
+from prefect.flow_runs import suspend_flow_run
+from prefect.input import RunInput
+from prefect.runner import Runner
+
+POLL_SECONDS = 600
+
+
+class Answer(RunInput):
+    answered_by: str = ""
+
+
+@flow(name="wake-probe")
+async def wake_probe() -> str:
+    """Wait for one answer, then return who gave it."""
+    answer = await suspend_flow_run(
+        wait_for_input=Answer.with_initial_data(description="Who is there?"), key="who", timeout=None
+    )
+    return answer.answered_by
+
+
+if __name__ == "__main__":
+    from remediation_flows.stack.wake_on_scheduled_runs import start_runner_woken_by_events
+    from remediation_flows.stack.warm_start import start_flow_runs_from_a_warm_process
+
+    start_flow_runs_from_a_warm_process([])
+    runner = Runner(pause_on_shutdown=False, query_seconds=POLL_SECONDS)
+    runner.add_flow(wake_probe, name="wake-probe")
+    print("Your deployments are being served and polling for scheduled runs!", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(start_runner_woken_by_events(runner))
