@@ -31,6 +31,9 @@ log = get_logger("remediation_flows.stack.wake_on_scheduled_runs")
 #: is back within a poll or two, long enough not to spin against a server that has no stream.
 RESUBSCRIBE_SECONDS = 5.0
 
+#: Pauses before looking again for a run its event announced but a poll did not find yet.
+RETRY_PAUSES = (0.05, 0.1, 0.2, 0.4)
+
 
 def scheduled_runs_of(deployment_ids: list[Any]) -> EventFilter:
     """Events of a flow run of one of ``deployment_ids`` entering a SCHEDULED state."""
@@ -57,10 +60,18 @@ async def _poll_for(poller: Any, flow_run_id: UUID | None, patience: float) -> N
     suspended process to exit: a poll then skips it as one being started, and only the next
     regular poll would start it.
     """
-    deadline = asyncio.get_running_loop().time() + patience
-    while flow_run_id in poller._submitting_flow_run_ids and asyncio.get_running_loop().time() < deadline:
+    clock = asyncio.get_running_loop().time
+    deadline = clock() + patience
+    while flow_run_id in poller._submitting_flow_run_ids and clock() < deadline:
         await asyncio.sleep(0.05)
     await poller._get_and_submit_flow_runs()
+    # The server announces a state before the request that set it has committed it: a poll that
+    # quick may not see the run yet. Look again a few times, sooner than the regular poll would.
+    for pause in RETRY_PAUSES:
+        if flow_run_id is None or flow_run_id in poller._submitting_flow_run_ids or clock() >= deadline:
+            return
+        await asyncio.sleep(pause)
+        await poller._get_and_submit_flow_runs()
 
 
 def _flow_run_id(event: Any) -> UUID | None:
