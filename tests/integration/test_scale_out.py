@@ -52,6 +52,9 @@ def test_two_workers_on_a_postgres_prefect_send_every_escalation_exactly_once(da
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_API_DATABASE_CONNECTION_URL": prefect_url.replace("+psycopg", "+asyncpg"),
         "PREFECT_SERVER_API_AUTH_STRING": AUTH,
+        # The race's two dispatchers and a scheduled one exceed the deployment's limit of 2: the third
+        # waits for a slot, 30 s by default; the exactly-once check does not need the wait that long.
+        "PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS": "2",
     }
     client_env = base | {
         "PREFECT_HOME": str(tmp_path / "client"),
