@@ -25,6 +25,7 @@ from tests.conftest import (
     RecordingHandler,
     free_port,
     fresh_postgres_database,
+    fresh_prefect_postgres_database,
     recording_smtp_server,
 )
 from tests.prefect_log import server_log_errors
@@ -80,7 +81,7 @@ def prefect_server() -> Iterator[str]:
     The embedded default's SQLite server is tried as a user runs it, by test_running_product.py.
     """
     log = Path(PREFECT_HOME) / "server.log"
-    with fresh_postgres_database("prefect_it") as database_url:
+    with fresh_prefect_postgres_database("prefect_it") as database_url:
         with log.open("w") as out:
             process = subprocess.Popen(
                 [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(PREFECT_PORT)],

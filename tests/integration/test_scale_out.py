@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 
 from remediation_flows.core.store import CaseStore, upgrade_schema
 from remediation_flows.core.store.schema import MilestoneEscalation, OutboxMessage
-from tests.conftest import free_port, fresh_postgres_database
+from tests.conftest import free_port, fresh_postgres_database, fresh_prefect_postgres_database
 
 pytestmark = pytest.mark.prefect
 
@@ -32,7 +32,7 @@ AUTH = "operator:correct-horse-battery"
 def databases():
     """Two new databases: the Prefect server's and the case store's."""
     with (
-        fresh_postgres_database("scale_prefect") as prefect_url,
+        fresh_prefect_postgres_database("scale_prefect") as prefect_url,
         fresh_postgres_database("scale_cases") as cases_url,
     ):
         yield prefect_url, cases_url
