@@ -70,7 +70,12 @@ def _reduce_flow(flow: Flow[..., Any]) -> Any:
 def forkserver_context(preload: Sequence[str]) -> multiprocessing.context.ForkServerContext:
     """A forkserver context whose server imports ``preload`` (and Prefect) before its first fork."""
     context = multiprocessing.get_context("forkserver")
-    modules = [*PREFECT_MODULES, *preload, "remediation_flows.stack.freeze_the_heap"]
+    modules = [
+        *PREFECT_MODULES,
+        *preload,
+        "remediation_flows.stack.configure_the_mappers",
+        "remediation_flows.stack.freeze_the_heap",
+    ]
     context.set_forkserver_preload(list(dict.fromkeys(modules)))
     return context
 

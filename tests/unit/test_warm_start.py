@@ -22,9 +22,12 @@ PROBE = textwrap.dedent(
 
 
     def report(queue):
+        from remediation_flows.core.store.schema import Case
+
         queue.put((
             "remediation_flows.flows.remediation.lifecycle" in sys.modules,
             "sqlalchemy" in sys.modules,
+            Case.__mapper__.configured,
             gc.get_freeze_count(),
         ))
 
@@ -41,18 +44,20 @@ PROBE = textwrap.dedent(
 )
 
 
-def test_a_run_is_forked_with_the_flows_already_imported_and_their_heap_frozen(tmp_path: Path) -> None:
+def test_a_run_is_forked_with_its_flows_imported_mappers_configured_and_heap_frozen(tmp_path: Path) -> None:
     # Spawned, each run imported Prefect, SQLAlchemy and the flow again: ~1.5 s before its first line.
     probe = tmp_path / "probe.py"
     probe.write_text(PROBE, encoding="utf-8")
     result = subprocess.run([sys.executable, str(probe)], capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stderr
     forked, parent = result.stdout.splitlines()
-    kind, lifecycle, sqlalchemy, frozen = forked.split()
+    kind, lifecycle, sqlalchemy, mappers_configured, frozen = forked.split()
     assert kind == "ForkServerProcess"
     # The child's target never imports the lifecycle, and neither did the parent: the server did.
     assert (lifecycle, sqlalchemy) == ("True", "True")
     assert parent == "lifecycle imported here: False"
+    # Configured in the server: a run's first query no longer configures every mapper (40 ms a resume).
+    assert mappers_configured == "True"
     assert int(frozen) > 10_000
     assert "Warning" not in result.stderr, result.stderr
 
