@@ -197,6 +197,8 @@ async def settle_unread_answers(store: CaseStore, reference: str) -> list[str]:
             settled.append(key)
     if settled:
         get_run_logger().info(
-            "%s: %d answer(s) already applied by the task page settled", reference, len(settled)
+            "%s: the task page had applied %s already; the run goes on from there",
+            reference,
+            "1 answer" if len(settled) == 1 else f"{len(settled)} answers",
         )
     return settled
