@@ -122,12 +122,14 @@ def agro_exporter() -> Programme:
 
 
 @contextmanager
-def fresh_postgres_database(prefix: str) -> Iterator[str]:
-    """A new, empty PostgreSQL database on the local server; dropped on exit. Yields its URL."""
+def fresh_postgres_database(prefix: str, template: str | None = None) -> Iterator[str]:
+    """A new PostgreSQL database on the local server, empty or a copy of ``template``; dropped on exit.
+    Yields its URL."""
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = create_engine(f"{POSTGRES_SERVER_URL}/postgres", isolation_level="AUTOCOMMIT")
+    copied = f' TEMPLATE "{template}"' if template else ""
     with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
+        connection.execute(text(f'CREATE DATABASE "{name}"{copied}'))
     try:
         yield f"{POSTGRES_SERVER_URL}/{name}"
     finally:
@@ -144,17 +146,8 @@ def fresh_prefect_postgres_database(prefix: str) -> Iterator[str]:
     version's migrations built once on this PostgreSQL server: migrating a new database cost each
     Prefect server the tests start about 3 s idle, 5 s loaded. Yields its URL.
     """
-    template = _migrated_prefect_template()
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(f"{POSTGRES_SERVER_URL}/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
-    try:
-        yield f"{POSTGRES_SERVER_URL}/{name}"
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_postgres_database(prefix, template=_migrated_prefect_template()) as url:
+        yield url
 
 
 def _migrated_prefect_template() -> str:
