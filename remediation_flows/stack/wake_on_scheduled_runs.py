@@ -11,6 +11,13 @@ The poll stays as it was, so that a lost event, a dropped websocket or a server 
 stream delays a run by one poll at most and never loses it; a run already being started is not
 started twice (Prefect's poller skips the runs it is submitting, and the server refuses a second
 move from Scheduled to Pending).
+
+Only a run scheduled to start now wakes the runner: a new one ("Scheduled") or a resumed one
+("Resuming"). A run put back to wait for a deployment's concurrency slot ("AwaitingConcurrencySlot")
+or for a retry is scheduled for later, and each refusal to start one is itself such an event: woken
+by those, a runner with a backlog of due runs polled many times a second and logged "N scheduled
+runs skipped (at capacity)" each time. For the same reason polls are taken one at a time, a burst
+of events is one poll, and a runner with no free slot does not poll at all.
 """
 
 from __future__ import annotations
@@ -34,15 +41,35 @@ RESUBSCRIBE_SECONDS = 5.0
 #: Pauses before looking again for a run its event announced but a poll did not find yet.
 RETRY_PAUSES = (0.05, 0.1, 0.2, 0.4)
 
+#: The names of the SCHEDULED states that mean "start now": created, and resumed from a form.
+STARTING_NOW = ("Scheduled", "Resuming")
+
 
 def scheduled_runs_of(deployment_ids: list[Any]) -> EventFilter:
     """Events of a flow run of one of ``deployment_ids`` entering a SCHEDULED state."""
     return EventFilter(
         event=EventNameFilter(prefix=["prefect.flow-run."]),
-        resource=EventResourceFilter(labels={"prefect.state-type": "SCHEDULED"}),  # type: ignore[arg-type]
+        resource=EventResourceFilter(
+            labels={"prefect.state-type": "SCHEDULED", "prefect.state-name": list(STARTING_NOW)}  # type: ignore[arg-type]
+        ),
         related=EventRelatedFilter(
             id=[f"prefect.deployment.{deployment_id}" for deployment_id in deployment_ids]
         ),
+    )
+
+
+def wakes_the_runner(event: Any, deployment_ids: set[str]) -> bool:
+    """Whether ``event`` is a run of one of ``deployment_ids`` scheduled to start now.
+
+    The server's stream applies the filter's name and labels, but in Prefect 3.8.8 not its related
+    resources (``EventRelatedFilter`` has no test of its own for streamed events): every runner
+    would wake for every deployment's runs.
+    """
+    labels = event.resource
+    return (
+        labels.get("prefect.state-type") == "SCHEDULED"
+        and labels.get("prefect.state-name") in STARTING_NOW
+        and any(related.id in deployment_ids for related in event.related)
     )
 
 
@@ -53,25 +80,44 @@ async def _poller_of(runner: Runner) -> Any:
     return runner._scheduled_run_poller
 
 
-async def _poll_for(poller: Any, flow_run_id: UUID | None, patience: float) -> None:
-    """Poll once for ``flow_run_id``, after the runner has let go of its previous process.
+class _Polls:
+    """The runner's polls asked for by events, taken one at a time."""
+
+    def __init__(self, poller: Any) -> None:
+        self.poller = poller
+        self.lock = asyncio.Lock()
+        self.last_started = float("-inf")
+
+    async def poll(self, asked: float) -> None:
+        """Poll once, unless a poll began after ``asked`` (it looked already) or no slot is free."""
+        async with self.lock:
+            if self.last_started > asked or not self.poller._limit_manager.has_slots_available():
+                return
+            self.last_started = asyncio.get_running_loop().time()
+            await self.poller._get_and_submit_flow_runs()
+
+
+async def _poll_for(polls: _Polls, flow_run_id: UUID | None, patience: float) -> None:
+    """Poll for ``flow_run_id`` until it is being started, after the runner let go of its previous process.
 
     A run resumed a moment after it suspended is scheduled while the runner still waits for the
     suspended process to exit: a poll then skips it as one being started, and only the next
-    regular poll would start it.
+    regular poll would start it. And the server announces a state before the request that set it
+    has committed it: a poll that quick may not see the run yet, so it looks again a few times,
+    sooner than the regular poll would.
     """
+    submitting = polls.poller._submitting_flow_run_ids
     clock = asyncio.get_running_loop().time
     deadline = clock() + patience
-    while flow_run_id in poller._submitting_flow_run_ids and clock() < deadline:
+    while flow_run_id in submitting and clock() < deadline:
         await asyncio.sleep(0.05)
-    await poller._get_and_submit_flow_runs()
-    # The server announces a state before the request that set it has committed it: a poll that
-    # quick may not see the run yet. Look again a few times, sooner than the regular poll would.
-    for pause in RETRY_PAUSES:
-        if flow_run_id is None or flow_run_id in poller._submitting_flow_run_ids or clock() >= deadline:
-            return
+    for pause in (0.0, *RETRY_PAUSES):
         await asyncio.sleep(pause)
-        await poller._get_and_submit_flow_runs()
+        if flow_run_id in submitting or clock() >= deadline:
+            return
+        await polls.poll(asked=clock())
+        if flow_run_id is None:
+            return
 
 
 def _flow_run_id(event: Any) -> UUID | None:
@@ -83,22 +129,25 @@ def _flow_run_id(event: Any) -> UUID | None:
 
 async def wake_on_scheduled_runs(runner: Runner) -> None:
     """Poll ``runner`` for work whenever one of its deployments' runs is scheduled; runs until cancelled."""
-    poller = await _poller_of(runner)
+    polls = _Polls(await _poller_of(runner))
     deployment_ids = list(runner._deployment_registry.get_deployment_ids())
-    polls: set[asyncio.Task[None]] = set()
+    related_ids = {f"prefect.deployment.{deployment_id}" for deployment_id in deployment_ids}
+    waiting: set[asyncio.Task[None]] = set()
     while True:
         try:
             async with get_events_subscriber(filter=scheduled_runs_of(deployment_ids)) as events:
                 async for event in events:
                     if runner.stopping:
                         return
+                    if not wakes_the_runner(event, related_ids):
+                        continue
                     # Prefect's own poll, as its loop would run it a moment later; one task per
                     # event, so that one waiting for its run's previous process holds up no other.
-                    poll = asyncio.create_task(_poll_for(poller, _flow_run_id(event), runner.query_seconds))
-                    polls.add(poll)
-                    poll.add_done_callback(polls.discard)
+                    poll = asyncio.create_task(_poll_for(polls, _flow_run_id(event), runner.query_seconds))
+                    waiting.add(poll)
+                    poll.add_done_callback(waiting.discard)
         except asyncio.CancelledError:
-            for poll in polls:
+            for poll in waiting:
                 poll.cancel()
             raise
         except Exception as failure:  # the poll goes on: a lost wake-up costs one poll interval
