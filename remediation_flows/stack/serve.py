@@ -14,9 +14,11 @@ server gets its yearly due-diligence cycle.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
+from typing import Any
 
 from prefect import Flow
 from prefect.deployments.runner import RunnerDeployment
@@ -85,6 +87,24 @@ def serve_in_memory(served: list[tuple[RunnerDeployment, Flow]], limit: int) -> 
         asyncio.run(start_runner_woken_by_events(runner))
     except KeyboardInterrupt:
         log.info("Received KeyboardInterrupt, shutting down...")
+
+
+def serve_flow(flow: Flow, name: str, **runner_options: Any) -> None:
+    """Serve one flow as the stack's runners serve theirs, until Ctrl-C: each run forked from a warm
+    process (stack/warm_start.py), the runner woken by its runs' events (stack/wake_on_scheduled_runs.py).
+
+    For the flows that are measured or probed beside the stack's (bench/empty_flow.py's floor, the
+    wake-up's test), so that they are served the same way by construction. ``runner_options`` go to
+    ``Runner``; ``flow`` is its script's own, so no module is preloaded for it.
+    """
+    from prefect.runner import Runner
+
+    start_flow_runs_from_a_warm_process([])
+    runner = Runner(pause_on_shutdown=False, **runner_options)
+    runner.add_flow(flow, name=name)
+    print("Your deployments are being served and polling for scheduled runs!", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(start_runner_woken_by_events(runner))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -4,8 +4,8 @@ A Prefect runner finds its runs by polling (every PREFECT_RUNNER_POLL_FREQUENCY 
 stack). Every new run and every resume therefore waited on average half a poll, up to a whole one,
 before its process started: about 1 s of the 2 s a program manager waited after a Resume. The
 Prefect server already announces each of those moments as an event (a run entering a SCHEDULED
-state: created, resumed, rescheduled), on the websocket its UI listens to. Here the runner
-subscribes to the events of its own deployments and polls at once on each.
+state), on the websocket its UI listens to. Here the runner subscribes to those events and polls
+at once when one of its own deployments' runs is due to start now.
 
 The poll stays as it was, so that a lost event, a dropped websocket or a server without the event
 stream delays a run by one poll at most and never loses it; a run already being started is not

@@ -8,13 +8,9 @@ runner's first poll starts within seconds only if the runner is woken by the run
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-
 from prefect import flow
 from prefect.flow_runs import suspend_flow_run
 from prefect.input import RunInput
-from prefect.runner import Runner
 
 POLL_SECONDS = 600
 
@@ -33,12 +29,6 @@ async def wake_probe() -> str:
 
 
 if __name__ == "__main__":
-    from remediation_flows.stack.wake_on_scheduled_runs import start_runner_woken_by_events
-    from remediation_flows.stack.warm_start import start_flow_runs_from_a_warm_process
+    from remediation_flows.stack.serve import serve_flow
 
-    start_flow_runs_from_a_warm_process([])
-    runner = Runner(pause_on_shutdown=False, query_seconds=POLL_SECONDS)
-    runner.add_flow(wake_probe, name="wake-probe")
-    print("Your deployments are being served and polling for scheduled runs!", flush=True)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(start_runner_woken_by_events(runner))
+    serve_flow(wake_probe, "wake-probe", query_seconds=POLL_SECONDS)
