@@ -17,6 +17,7 @@ from sqlalchemy import text as sql
 
 from remediation_flows.core import casework as cw
 from remediation_flows.core.approvals import Decider
+from remediation_flows.core.clocks import SiteCalendar
 from remediation_flows.core.due_diligence import cycle as dd
 from remediation_flows.core.errors import InvalidInput
 from remediation_flows.core.safeguarding.free_text import (
@@ -146,6 +147,17 @@ def _school_reintegration(store, programme) -> str:
 Act = Callable[[str], object]
 PAYER = "cumplimiento@campos-pacifico.example"  # the agro exporter's focal point: the stipend's payer
 #: (field, how to get a case to the act, the act given the free text)
+
+
+def _today_at_the_site(store, reference: str) -> dt.date:
+    """Today at the case's site, the day a payment made now is dated: the machine's date (UTC) lies a
+    day ahead of a Mexican site from midnight UTC until midnight there, a payment "in the future"."""
+    with store.transaction() as session:
+        case = repo.get_case(session, reference)
+        zone = SiteCalendar(repo.programme_of(session, case).site(case.site_id)).zone
+    return dt.datetime.now(zone).date()
+
+
 CASE_ACTS: dict[str, tuple[Callable[..., str], Callable[..., Act]]] = {
     "grant_extension.reason": (
         lambda store, p, today: _identified_case(store, p),
@@ -211,7 +223,7 @@ CASE_ACTS: dict[str, tuple[Callable[..., str], Callable[..., Act]]] = {
             lambda text: cw.confirm_payment(
                 store,
                 ref,
-                cw.PaymentConfirmation(Decimal("1500"), "MXN", dt.date.today(), text),
+                cw.PaymentConfirmation(Decimal("1500"), "MXN", _today_at_the_site(store, ref), text),
                 Decider(person=PAYER, verified=True),
             )
         ),
@@ -222,7 +234,7 @@ CASE_ACTS: dict[str, tuple[Callable[..., str], Callable[..., Act]]] = {
             lambda text: cw.confirm_payment(
                 store,
                 ref,
-                cw.PaymentConfirmation(Decimal("1500"), "MXN", dt.date.today(), "SPEI-0042"),
+                cw.PaymentConfirmation(Decimal("1500"), "MXN", _today_at_the_site(store, ref), "SPEI-0042"),
                 Decider(
                     PAYER, verified=False, entered_by=ACTOR, channel="the Prefect UI", on_behalf_reason=text
                 ),
