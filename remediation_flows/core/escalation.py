@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -129,11 +131,67 @@ def sweep(
         memo = _Memo(Calendars(programme_versions(session)))
     # Milestones that cannot be placed stay due for the next sweep; this one passes over them.
     passed_over: set[int] = set()
+    if store.engine.dialect.name == "postgresql" and not store.shares_one_transaction():
+        _sweep_overlapped(store, memo, as_of, batch_size, result, passed_over)
+        return result
     while True:
         with store.transaction() as session:
-            fetched = _sweep_batch(session, memo, as_of, batch_size, result, passed_over, write=True)
+            fetched, writes = _sweep_batch(session, memo, as_of, batch_size, result, passed_over, write=True)
+            writes.write(session)
         if fetched < batch_size:
             return result
+
+
+def _sweep_overlapped(
+    store: CaseStore,
+    memo: _Memo,
+    as_of: dt.datetime,
+    batch_size: int,
+    result: SweepResult,
+    passed_over: set[int],
+) -> None:
+    """The sweep's batches, each in its own transaction, the next one worked out while the last is written.
+
+    Working out a batch is Python's work and writing it is the database's: one after the other,
+    each core waited for the other half of the time. A batch still takes its rows, writes them and
+    commits in one transaction; the next batch's ``SKIP LOCKED`` passes over the rows the batch
+    being written still holds, and those no longer qualify once it commits. At most one batch is
+    written while one is worked out; an error in either rolls back the batch it was in and ends
+    the sweep, as a failed batch always did.
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sweep-writer") as writer:
+        writing: Future[None] | None = None
+        try:
+            while True:
+                transaction = store.transaction()
+                session = transaction.__enter__()
+                try:
+                    fetched, writes = _sweep_batch(
+                        session, memo, as_of, batch_size, result, passed_over, write=True
+                    )
+                    if writing is not None:
+                        writing.result()  # the batch before is committed, or its error ends the sweep
+                except BaseException as error:
+                    transaction.__exit__(type(error), error, error.__traceback__)
+                    raise
+                writing = writer.submit(_write_and_commit, transaction, session, writes)
+                if fetched < batch_size:
+                    return
+        finally:
+            if writing is not None:
+                writing.result()
+
+
+def _write_and_commit(
+    transaction: AbstractContextManager[Session], session: Session, writes: _BatchWrites
+) -> None:
+    """Write one worked-out batch and commit its transaction, or roll it back on any error."""
+    try:
+        writes.write(session)
+    except BaseException as error:
+        transaction.__exit__(type(error), error, error.__traceback__)
+        raise
+    transaction.__exit__(None, None, None)
 
 
 def preview(store: CaseStore, as_of: dt.datetime, *, batch_size: int = 1000) -> SweepResult:
@@ -143,7 +201,7 @@ def preview(store: CaseStore, as_of: dt.datetime, *, batch_size: int = 1000) -> 
         memo = _Memo(Calendars(programme_versions(session)))
         cursor: list[tuple[dt.datetime, int]] = []  # keyset paging: the last row seen
         while True:
-            fetched = _sweep_batch(
+            fetched, _ = _sweep_batch(
                 session, memo, result.as_of, batch_size, result, set(), write=False, cursor=cursor
             )
             if fetched < batch_size:
@@ -239,8 +297,13 @@ def _sweep_batch(
     *,
     write: bool,
     cursor: list[tuple[dt.datetime, int]] | None = None,
-) -> int:
-    """Examine one batch of due milestones; with ``write``, fire their levels. Returns rows fetched."""
+) -> tuple[int, _BatchWrites]:
+    """Examine one batch of due milestones and work out what firing their levels writes.
+
+    Returns the rows fetched and the rows to write; with ``write``, the batch's milestones are
+    locked in ``session`` (the unplaceable ones are reported there at once), and the caller writes
+    the rest in the same transaction.
+    """
     # Plain columns, not ORM entities, and one bulk UPDATE: the sweep's cost is per row.
     query = (
         select(
@@ -401,15 +464,25 @@ def _sweep_batch(
                 recipients=tuple(recipients),
             )
         )
-    if not write:
-        return len(rows)
-    # In bulk, inside this transaction (COPY on PostgreSQL): the rows are the same as the ORM's.
-    update_rows(session, Milestone, "id", milestone_updates)
-    # The unique (milestone, due date, level) key is the last guard against a double send.
-    insert_rows(session, MilestoneEscalation, escalation_rows)
-    insert_rows(session, OutboxMessage, outbox_rows)
-    insert_rows(session, AuditEvent, audit_rows)
-    return len(rows)
+    return len(rows), _BatchWrites(milestone_updates, escalation_rows, outbox_rows, audit_rows)
+
+
+@dataclass(frozen=True)
+class _BatchWrites:
+    """What one batch of the sweep writes: the milestones advanced and the rows that record it."""
+
+    milestone_updates: list[dict[str, Any]]
+    escalation_rows: list[dict[str, Any]]
+    outbox_rows: list[dict[str, Any]]
+    audit_rows: list[dict[str, Any]]
+
+    def write(self, session: Session) -> None:
+        """Write it all in ``session``'s transaction, in bulk (COPY on PostgreSQL), as the ORM would."""
+        update_rows(session, Milestone, "id", self.milestone_updates)
+        # The unique (milestone, due date, level) key is the last guard against a double send.
+        insert_rows(session, MilestoneEscalation, self.escalation_rows)
+        insert_rows(session, OutboxMessage, self.outbox_rows)
+        insert_rows(session, AuditEvent, self.audit_rows)
 
 
 def _report_unplaceable(session: Session, milestone: Any, problem: str, now: dt.datetime) -> None:

@@ -186,6 +186,42 @@ def test_a_batch_whose_writes_fail_is_rolled_back_whole_and_no_later_batch_is_wr
     assert counts(store) == (20, 5)
 
 
+def test_on_postgresql_the_next_batch_is_worked_out_while_the_last_is_written(
+    store, garment_brand, monkeypatch
+):
+    # Working a batch out is Python's work and writing it the database's: on PostgreSQL they overlap.
+    # The first batch's write waits until the second batch has taken its rows; one after the other,
+    # that never happens. Each batch still commits whole, and each level fires once.
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time: its batches go one after the other")
+    setup_cases(store, garment_brand, count=5)
+    as_of = NOTIFIED_AT + dt.timedelta(days=40)
+    real_batch, real_write = escalation._sweep_batch, escalation._BatchWrites.write
+    second_batch_taken = threading.Event()
+    overlapped = []
+    batches = {"n": 0}
+
+    def counting_batch(*args, **kwargs):
+        fetched, writes = real_batch(*args, **kwargs)
+        batches["n"] += 1
+        if batches["n"] == 2:
+            second_batch_taken.set()
+        return fetched, writes
+
+    def waiting_write(self, session):
+        if not overlapped:
+            overlapped.append(second_batch_taken.wait(timeout=10))
+        real_write(self, session)
+
+    monkeypatch.setattr(escalation, "_sweep_batch", counting_batch)
+    monkeypatch.setattr(escalation._BatchWrites, "write", waiting_write)
+    result = sweep(store, now=as_of, batch_size=2)
+    assert overlapped == [True]
+    assert len(result.escalations) == 5
+    assert counts(store) == (20, 5)
+    assert sweep(store, now=as_of, batch_size=2).escalations == []
+
+
 def test_two_sweeps_at_once_send_each_level_exactly_once(store, garment_brand):
     setup_cases(store, garment_brand, count=40)
     as_of = NOTIFIED_AT + dt.timedelta(days=40)

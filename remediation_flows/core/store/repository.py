@@ -63,6 +63,11 @@ class CaseStore:
         with self._sessions.begin() as session:
             yield session
 
+    def shares_one_transaction(self) -> bool:
+        """Whether this store's transactions are all one (:meth:`within`) or never commit
+        (:meth:`rehearsal`): then two of them cannot be open at once, each on its own connection."""
+        return False
+
     @contextmanager
     def reading(self) -> Iterator[Session]:
         """A consistent read that writes nothing: on SQLite it takes no write lock.
@@ -98,6 +103,9 @@ class CaseStore:
 
 
 class _Rehearsal(CaseStore):
+    def shares_one_transaction(self) -> bool:
+        return True
+
     def __init__(self, store: CaseStore) -> None:
         self.engine = store.engine
         self.url = store.url
@@ -121,6 +129,9 @@ class _Within(CaseStore):
         self.url = store.url
         self._sessions = store._sessions
         self._session = session
+
+    def shares_one_transaction(self) -> bool:
+        return True
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
