@@ -179,7 +179,7 @@ def bare_query_seconds(store: CaseStore) -> tuple[float, int]:
 
 
 SWEEP_TABLES = {
-    "milestone_escalations": "milestone_id, level_index, level_name, due_at, fired_at, notified",
+    "milestone_escalations": "milestone_id, level_index, level_name, passed_levels, due_at, fired_at",
     "outbox": "message_id, kind, enterprise_id, case_id, milestone_id, recipients, subject, body_text, "
     "body_html, calendar_ics, status, attempts, next_attempt_at, created_at",
     "audit_events": "at, actor, action, entity, entity_id, case_id, reason, details",
@@ -274,7 +274,7 @@ class SweepRows:
             raw.close()
 
 
-def measure_store(name: str, url: str, cases: int, per_case: int, rounds: int = 2) -> dict[str, float]:
+def measure_store(name: str, url: str, cases: int, per_case: int, rounds: int = 3) -> dict[str, float]:
     upgrade_schema(url)
     store = CaseStore(url)
     started = time.perf_counter()

@@ -2,10 +2,11 @@
 
 A milestone stores ``next_escalation_at``, the instant its next ladder level
 fires, so the sweep reads only the milestones that have something to do. Each
-level is recorded once per milestone and due date (a unique key), with its
-email in the outbox and an audit row, in the transaction that advances the
-milestone; two sweeps at once take disjoint rows (``SKIP LOCKED``). A milestone
-on hold (see :mod:`remediation_flows.core.holds`) fires nothing until it is released.
+firing is recorded once per milestone, level and due date (a unique key; the
+levels it passed in the same sweep are recorded in its row), with its email in
+the outbox and an audit row, in the transaction that advances the milestone;
+two sweeps at once take disjoint rows (``SKIP LOCKED``). A milestone on hold (see
+:mod:`remediation_flows.core.holds`) fires nothing until it is released.
 """
 
 from __future__ import annotations
@@ -374,17 +375,16 @@ def _sweep_batch(
             continue
         top = come[-1]
         late = memo.working_days_late(placed, milestone, as_of)
-        for level in come:
-            escalation_rows.append(
-                {
-                    "milestone_id": milestone.id,
-                    "level_index": level.index,
-                    "level_name": level.level.name,
-                    "due_at": milestone.due_at,
-                    "fired_at": now,
-                    "notified": level is top,
-                }
-            )
+        escalation_rows.append(
+            {
+                "milestone_id": milestone.id,
+                "level_index": top.index,
+                "level_name": top.level.name,
+                "passed_levels": [level.level.name for level in come[:-1]],
+                "due_at": milestone.due_at,
+                "fired_at": now,
+            }
+        )
         milestone_updates.append(
             {
                 "id": milestone.id,

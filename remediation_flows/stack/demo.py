@@ -142,12 +142,7 @@ def escalations_of(store_url: str, reference: str) -> list[str]:
     try:
         with store.transaction() as session:
             rows = session.execute(
-                select(
-                    Milestone.title,
-                    Milestone.due_at,
-                    MilestoneEscalation.level_name,
-                    MilestoneEscalation.notified,
-                )
+                select(Milestone.title, Milestone.due_at, MilestoneEscalation)
                 .select_from(MilestoneEscalation)
                 .join(Milestone, Milestone.id == MilestoneEscalation.milestone_id)
                 .join(Case, Case.id == Milestone.case_id)
@@ -157,9 +152,10 @@ def escalations_of(store_url: str, reference: str) -> list[str]:
     finally:
         store.dispose()
     fired: dict[tuple[str, dt.datetime], list[str]] = {}
-    for title, due_at, level, notified in rows:
+    for title, due_at, firing in rows:
         # A level passed over in the same sweep is recorded without an email of its own.
-        fired.setdefault((title, due_at), []).append(level if notified else f"({level})")
+        for level, notified in firing.levels:
+            fired.setdefault((title, due_at), []).append(level if notified else f"({level})")
     if not fired:
         return ["nothing fired: no ladder level of this case has come yet"]
     return [

@@ -7,7 +7,7 @@ import datetime as dt
 import time
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from remediation_flows.cli import main as remediate
 from remediation_flows.core.store import repository as repo
@@ -170,14 +170,15 @@ async def test_sweep_escalates_once_emits_events_and_the_automation_sends_the_ma
 
     with deployed.store.transaction() as session:
         case_id = repo.get_case(session, reference).id
-        fired = session.scalars(
-            select(MilestoneEscalation.level_name)
+        firings = session.scalars(
+            select(MilestoneEscalation)
             .join(Milestone)
             .where(Milestone.case_id == case_id)
             .order_by(MilestoneEscalation.level_index)
         ).all()
-    # The urgent ladder of the 72-hour assessment: due, program manager, director.
-    assert fired == ["due", "program-manager", "director"]
+        fired = [level for firing in firings for level in firing.levels]
+    # The urgent ladder of the 72-hour assessment: due, program manager, director; one email, the top.
+    assert fired == [("due", False), ("program-manager", False), ("director", True)]
 
     # The automation of the runners (the same as prefect.yaml's) dispatches the outbox at once.
     deadline = time.time() + 90
@@ -222,13 +223,10 @@ async def test_sweep_escalates_once_emits_events_and_the_automation_sends_the_ma
     second = await run_deployment_and_wait("escalation-sweep/escalation-sweep", {})
     assert second.state.is_completed()
     with deployed.store.transaction() as session:
-        again = session.scalar(
-            select(func.count())
-            .select_from(MilestoneEscalation)
-            .join(Milestone)
-            .where(Milestone.case_id == case_id)
-        )
-    assert again == 3
+        again = session.scalars(
+            select(MilestoneEscalation).join(Milestone).where(Milestone.case_id == case_id)
+        ).all()
+    assert [level for firing in again for level in firing.levels] == fired
 
 
 async def test_extension_and_withdrawal_from_their_deployments(deployed):

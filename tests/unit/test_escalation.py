@@ -51,11 +51,18 @@ def setup_cases(store, programme, count: int = 1, step: str = "follow_up_visit")
 
 
 def counts(store) -> tuple[int, int]:
+    """How many ladder levels have fired (emailed or passed in the same sweep), and how many emails."""
     with store.transaction() as session:
         return (
-            session.scalar(select(func.count()).select_from(MilestoneEscalation)),
+            sum(len(firing.levels) for firing in session.scalars(select(MilestoneEscalation))),
             session.scalar(select(func.count()).select_from(OutboxMessage)),
         )
+
+
+def levels_fired(session) -> list[tuple[str, bool]]:
+    """Every level fired, in the order the sweeps fired them, each with whether it was emailed."""
+    firings = session.scalars(select(MilestoneEscalation).order_by(MilestoneEscalation.id))
+    return [level for firing in firings for level in firing.levels]
 
 
 def test_ladder_fires_each_level_once_with_mail_to_the_right_roles(store, garment_brand):
@@ -90,13 +97,14 @@ def test_ladder_fires_each_level_once_with_mail_to_the_right_roles(store, garmen
     result = sweep(store, now=late)
     assert [(e.level_name, e.working_days_late) for e in result.escalations] == [("director", 8)]
     with store.transaction() as session:
-        fired = session.scalars(select(MilestoneEscalation).order_by(MilestoneEscalation.level_index)).all()
-        assert [(f.level_name, f.notified) for f in fired] == [
+        assert levels_fired(session) == [
             ("reminder", True),
             ("due", False),
             ("program-manager", False),
             ("director", True),
         ]
+        # One row per firing: the second sweep's three levels are one row, emailed at the top.
+        assert session.scalar(select(func.count()).select_from(MilestoneEscalation)) == 2
         director_mail = session.scalars(select(OutboxMessage).order_by(OutboxMessage.id.desc())).first()
         assert director_mail.recipients == ["director@ngo.example"]
         assert "Overdue by 8 working day(s)" in director_mail.subject
@@ -365,7 +373,7 @@ def set_ladder_position(store, key: str, position: tuple[int, dt.datetime | None
         milestone.escalation_level, milestone.next_escalation_at = position
 
 
-def test_a_stale_sweep_cannot_record_a_level_again_nor_resend_it(store, garment_brand):
+def test_a_stale_sweep_cannot_resend_a_level(store, garment_brand):
     """Two sweeps: one read the milestone before the other advanced it. The unique key stops the stale one."""
     [key] = setup_cases(store, garment_brand)
     calendar = SiteCalendar(garment_brand.site("dhaka-knit-01"))
@@ -378,16 +386,14 @@ def test_a_stale_sweep_cannot_record_a_level_again_nor_resend_it(store, garment_
     advanced = ladder_position(store, key)
     assert advanced[0] == 1
 
-    # The stale sweep acts on what it read: no level fired yet. Eight working days late it would
-    # record reminder and due again beside program-manager and director, and mail the director.
+    # The stale sweep acts on what it read: no level fired yet. An hour later it would record
+    # reminder and due again, and mail due's people a second time.
     set_ladder_position(store, key, as_read_by_the_stale_sweep)
-    late = calendar.shift_working_days(due_at, 8)
     with pytest.raises(IntegrityError):
-        sweep(store, now=late)
+        sweep(store, now=due_at + dt.timedelta(hours=2))
     assert counts(store) == (2, 1)  # the whole batch rolled back: nothing recorded or sent twice
     with store.transaction() as session:
-        levels = session.scalars(select(MilestoneEscalation.level_name).order_by(MilestoneEscalation.id))
-        assert list(levels) == ["reminder", "due"]
+        assert levels_fired(session) == [("reminder", False), ("due", True)]
         assert (
             session.scalar(
                 select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "milestone_escalated")
@@ -397,6 +403,7 @@ def test_a_stale_sweep_cannot_record_a_level_again_nor_resend_it(store, garment_
 
     # The sweep that reads the milestone as it is fires only what has not fired.
     set_ladder_position(store, key, advanced)
+    late = calendar.shift_working_days(due_at, 8)
     assert [e.level_name for e in sweep(store, now=late).escalations] == ["director"]
     assert counts(store) == (4, 2)
 
@@ -442,3 +449,65 @@ def test_the_case_artifact_names_the_level_reached(store, garment_brand):
     markdown = case_markdown(cw.case_view(store, reference))
     # It said "none" after the director had been emailed.
     assert "| director, 4 of 4 |" in markdown, markdown
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_migration_0016_folds_the_passed_levels_into_the_emailed_row_and_back(
+    backend, garment_brand, tmp_path
+):
+    """Ladder history written before 0016 (a row per level) reads the same after it (a row per firing)."""
+    from contextlib import nullcontext
+
+    from alembic import command
+
+    from remediation_flows.core.store import CaseStore, upgrade_schema
+    from remediation_flows.core.store.database import alembic_config
+    from tests.conftest import fresh_postgres_database
+
+    database = (
+        nullcontext(f"sqlite:///{tmp_path / 'cases.db'}")
+        if backend == "sqlite"
+        else fresh_postgres_database("remediation_migration")
+    )
+    with database as url:
+        upgrade_schema(url)
+        store = CaseStore(url)
+        try:
+            [key] = setup_cases(store, garment_brand)
+            calendar = SiteCalendar(garment_brand.site("dhaka-knit-01"))
+            with store.transaction() as session:
+                due_at = repo.get_milestone(session, key).due_at
+            sweep(store, now=calendar.shift_working_days(due_at, -2))  # the reminder alone
+            sweep(store, now=calendar.shift_working_days(due_at, 8))  # due and program-manager passed
+            with store.transaction() as session:
+                before = levels_fired(session)
+        finally:
+            store.dispose()
+        assert before == [("reminder", True), ("due", False), ("program-manager", False), ("director", True)]
+
+        command.downgrade(alembic_config(url), "0015")
+        store = CaseStore(url)
+        try:
+            with store.engine.connect() as connection:
+                rows = connection.exec_driver_sql(
+                    "SELECT level_index, level_name, notified FROM milestone_escalations ORDER BY level_index"
+                ).all()
+        finally:
+            store.dispose()
+        assert [(index, name, bool(notified)) for index, name, notified in rows] == [
+            (0, "reminder", True),
+            (1, "due", False),
+            (2, "program-manager", False),
+            (3, "director", True),
+        ]
+
+        command.upgrade(alembic_config(url), "head")
+        store = CaseStore(url)
+        try:
+            with store.transaction() as session:
+                assert levels_fired(session) == before
+                assert session.scalar(select(func.count()).select_from(MilestoneEscalation)) == 2
+            # The ladder goes on from where it was: nothing fires twice.
+            assert sweep(store, now=calendar.shift_working_days(due_at, 9)).escalations == []
+        finally:
+            store.dispose()

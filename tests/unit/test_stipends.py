@@ -158,10 +158,11 @@ def test_a_late_payment_escalates_through_the_sweep_and_is_recorded_late(store, 
     with store.transaction() as session:
         milestone = session.scalars(select(Milestone).where(Milestone.key == first.milestone_key)).one()
         assert milestone.status == "done"
-        fired = session.scalars(
-            select(MilestoneEscalation.level_name).where(MilestoneEscalation.milestone_id == milestone.id)
+        firings = session.scalars(
+            select(MilestoneEscalation).where(MilestoneEscalation.milestone_id == milestone.id)
         ).all()
-        assert set(fired) == {"reminder", "due", "program-manager", "director"}
+        fired = {name for firing in firings for name, _ in firing.levels}
+        assert fired == {"reminder", "due", "program-manager", "director"}
         [audit] = session.scalars(
             select(AuditEvent).where(AuditEvent.action == "stipend_payment_confirmed")
         ).all()

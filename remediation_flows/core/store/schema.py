@@ -249,9 +249,13 @@ class Milestone(Base):
 
 
 class MilestoneEscalation(Base):
-    """One ladder level fired for one milestone and due date; the unique key makes it fire once.
+    """One firing of a milestone's ladder: the level whose people were told, and the levels below it
+    that came in the same sweep; the unique key makes a level fire once per due date.
 
-    The due date is part of the key so that an extension restarts the ladder.
+    The due date is part of the key so that an extension restarts the ladder. A sweep that finds
+    several levels come at once (a milestone long overdue) tells only the highest one's people:
+    the others are recorded here, in ``passed_levels``, not in a row each, so that a sweep writes
+    one row per milestone however far behind it is.
     """
 
     __tablename__ = "milestone_escalations"
@@ -262,8 +266,14 @@ class MilestoneEscalation(Base):
     level_name: Mapped[str] = mapped_column(String(64))
     due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     fired_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-    # False when a later level fired in the same sweep, so this one was recorded but not sent.
-    notified: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The names of the levels this firing passed on its way to level_index, lowest first: come in the
+    # same sweep, recorded, and no email of their own.
+    passed_levels: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+    @property
+    def levels(self) -> list[tuple[str, bool]]:
+        """Every level this firing reached, lowest first, each with whether its people were emailed."""
+        return [(name, False) for name in self.passed_levels] + [(self.level_name, True)]
 
 
 class DeadlineExtension(Base):
