@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
@@ -177,10 +177,13 @@ def _sweep_overlapped(
                     raise
                 writing = writer.submit(_write_and_commit, transaction, session, writes)
                 if fetched < batch_size:
-                    return
-        finally:
+                    break
+        except BaseException:
+            # The batch being written still commits or rolls back whole; the error raised is this one.
             if writing is not None:
-                writing.result()
+                wait([writing])
+            raise
+        writing.result()
 
 
 def _write_and_commit(
