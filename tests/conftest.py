@@ -122,6 +122,20 @@ def agro_exporter() -> Programme:
 
 
 @contextmanager
+def migrated_database(backend: str, folder: Path) -> Iterator[str]:
+    """A new case store on ``backend`` ("sqlite", a file in ``folder``, or "postgresql"), migrated to
+    the newest revision, for a test that moves it between revisions; yields its URL."""
+    if backend == "sqlite":
+        url = f"sqlite:///{folder / 'cases.db'}"
+        upgrade_schema(url)
+        yield url
+        return
+    with fresh_postgres_database("remediation_migration") as url:
+        upgrade_schema(url)
+        yield url
+
+
+@contextmanager
 def fresh_postgres_database(prefix: str, template: str | None = None) -> Iterator[str]:
     """A new PostgreSQL database on the local server, empty or a copy of ``template``; dropped on exit.
     Yields its URL."""

@@ -507,22 +507,14 @@ def test_an_approval_by_link_is_the_approvers_verified_and_the_file_goes_with_th
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_migration_0014_keeps_case_links_and_goes_down_without_the_cycles(backend, programme, tmp_path):
     """Upgraded with rows in place, then down to 0013 (the cycle's links go) and up again."""
-    from contextlib import nullcontext
-
     from alembic import command
 
-    from remediation_flows.core.store import CaseStore, upgrade_schema
+    from remediation_flows.core.store import CaseStore
     from remediation_flows.core.store.database import alembic_config
-    from tests.conftest import fresh_postgres_database
+    from tests.conftest import migrated_database
     from tests.unit.test_task_links import case_awaiting_plan_approval
 
-    database = (
-        nullcontext(f"sqlite:///{tmp_path / 'cases.db'}")
-        if backend == "sqlite"
-        else fresh_postgres_database("remediation_migration")
-    )
-    with database as url:
-        upgrade_schema(url)
+    with migrated_database(backend, tmp_path) as url:
         store = CaseStore(url)
         try:
             case_awaiting_plan_approval(store, programme)

@@ -456,21 +456,13 @@ def test_migration_0016_folds_the_passed_levels_into_the_emailed_row_and_back(
     backend, garment_brand, tmp_path
 ):
     """Ladder history written before 0016 (a row per level) reads the same after it (a row per firing)."""
-    from contextlib import nullcontext
-
     from alembic import command
 
-    from remediation_flows.core.store import CaseStore, upgrade_schema
+    from remediation_flows.core.store import CaseStore
     from remediation_flows.core.store.database import alembic_config
-    from tests.conftest import fresh_postgres_database
+    from tests.conftest import migrated_database
 
-    database = (
-        nullcontext(f"sqlite:///{tmp_path / 'cases.db'}")
-        if backend == "sqlite"
-        else fresh_postgres_database("remediation_migration")
-    )
-    with database as url:
-        upgrade_schema(url)
+    with migrated_database(backend, tmp_path) as url:
         store = CaseStore(url)
         try:
             [key] = setup_cases(store, garment_brand)
