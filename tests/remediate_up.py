@@ -83,7 +83,7 @@ def remediate_up(home: Path, log: Path, extra_env: dict[str, str]) -> Iterator[R
         while not (home / "stack.json").exists():
             assert process.poll() is None, f"remediate up exited:\n{log.read_text()[-3000:]}"
             assert time.time() < deadline, f"remediate up did not start:\n{log.read_text()[-3000:]}"
-            time.sleep(1)
+            time.sleep(0.2)
         state = json.loads((home / "stack.json").read_text())
         yield RunningStack(home=home, api_url=state["api_url"], log=log)
     finally:
