@@ -620,6 +620,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     def request_stop(*_: object) -> None:
         stop["requested"] = True
 
+    # Ctrl-C while the stack starts stops what has started; started in the background, the process
+    # inherited SIGINT ignored, and a stack stopped during its start ran on until a 2-minute timeout.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with LocalStack(
             home, api_port=args.api_port, smtp_port=args.smtp_port, task_port=args.task_port
@@ -658,6 +661,9 @@ def cmd_up(args: argparse.Namespace) -> int:
             print("\nstopping: runner, Prefect server, mail sink (the data stays for next time)")
     except StackError as error:
         raise _fail(str(error)) from None
+    except KeyboardInterrupt:
+        print("\nstopped while starting: what had started is stopped (the data stays for next time)")
+        return 130
     return 0
 
 

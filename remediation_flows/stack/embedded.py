@@ -40,6 +40,12 @@ class StackError(Exception):
     """The local stack cannot start; the message says what to do."""
 
 
+#: Names the file a runner waits for before it reads the server's blocks (stack/serve.py): the stack
+#: starts its runners beside the Prefect server, so that they import while it starts, and makes the
+#: file once it has saved the blocks they read (the case store, the programmes of open-a-case's form).
+SERVE_AFTER_VARIABLE = "REMEDIATION_SERVE_AFTER"
+
+
 @dataclass(frozen=True)
 class StackPaths:
     home: Path
@@ -84,6 +90,11 @@ class StackPaths:
     @property
     def state_file(self) -> Path:
         return self.home / "stack.json"
+
+    @property
+    def blocks_saved_file(self) -> Path:
+        """Made once this start has saved its blocks: the runners, started before, wait for it."""
+        return self.home / "blocks-saved"
 
     @property
     def auth_file(self) -> Path:
@@ -220,7 +231,7 @@ def _wait_for_health(
                 if response.status == 200:
                     return
         except OSError:
-            time.sleep(0.5)
+            time.sleep(0.2)
     raise StackError(f"{what} did not answer within {seconds:.0f} s; see {log}")
 
 
@@ -238,6 +249,8 @@ class LocalStack:
         self._processes: list[subprocess.Popen] = []
         #: The two runners, stopped first and otherwise than the rest (see stop()).
         self._runners: list[subprocess.Popen] = []
+        #: The runners that have said they serve their deployments.
+        self._serving: list[subprocess.Popen] = []
         self._smtp = None
 
     @property
@@ -319,6 +332,21 @@ class LocalStack:
                 server_log,
             )
         )
+        # The runners start now, beside the server: importing Prefect and the flows takes them longer
+        # than the server takes to start, and they wait (serve.py) for this start's blocks to read.
+        self.paths.blocks_saved_file.unlink(missing_ok=True)
+        serve_env = env | {
+            # Overridable, e.g. short intervals for the operations test.
+            "REMEDIATION_SWEEP_SECONDS": os.environ.get("REMEDIATION_SWEEP_SECONDS", "900"),
+            "REMEDIATION_DISPATCH_SECONDS": os.environ.get("REMEDIATION_DISPATCH_SECONDS", "30"),
+            "REMEDIATION_TASK_PAGE_URL": self.task_page_url,
+            SERVE_AFTER_VARIABLE: str(self.paths.blocks_saved_file.resolve()),
+        }
+        for runner, log in (("casework", self.paths.serve_log), ("operations", self.paths.operations_log)):
+            self._runners.append(
+                self._spawn([sys.executable, "-m", "remediation_flows.stack.serve", runner], serve_env, log)
+            )
+            self._processes.append(self._runners[-1])
         self.progress(
             f"[2/5] starting the mail sink on 127.0.0.1:{self.smtp_port} (Maildir {self.paths.mail_dir})"
         )
@@ -335,22 +363,10 @@ class LocalStack:
         upgrade_schema(self.paths.case_store_url)
         self.progress("[4/5] saving blocks: case store, mail transport, example enterprise programmes")
         self._save_blocks(env)
+        self.paths.blocks_saved_file.touch()
         self.progress("[5/5] serving every deployment: case flows, and the sweep and dispatcher apart")
-        serve_env = env | {
-            # Overridable, e.g. short intervals for the operations test.
-            "REMEDIATION_SWEEP_SECONDS": os.environ.get("REMEDIATION_SWEEP_SECONDS", "900"),
-            "REMEDIATION_DISPATCH_SECONDS": os.environ.get("REMEDIATION_DISPATCH_SECONDS", "30"),
-            "REMEDIATION_TASK_PAGE_URL": self.task_page_url,
-        }
-        for runner, log in (("casework", self.paths.serve_log), ("operations", self.paths.operations_log)):
-            self._runners.append(
-                self._spawn([sys.executable, "-m", "remediation_flows.stack.serve", runner], serve_env, log)
-            )
-            self._processes.append(self._runners[-1])
-        for process, log in zip(
-            self._processes[-2:], (self.paths.serve_log, self.paths.operations_log), strict=True
-        ):
-            self._wait_for_serve(process, log)
+        # The task page starts beside the runners, not after them: it needs the case store and the
+        # Prefect server, not the runners, and its start took 2 of the stack's 14 s.
         self.progress(
             f"      the task page on http://127.0.0.1:{self.task_port} (emails link to {self.task_page_url})"
         )
@@ -366,6 +382,10 @@ class LocalStack:
             self.paths.task_page_log,
         )
         self._processes.append(task_process)
+        served_logs = (self.paths.serve_log, self.paths.operations_log)
+        for process, log in zip(self._runners, served_logs, strict=True):
+            self._wait_for_serve(process, log)
+            self._serving.append(process)
         _wait_for_health(
             f"http://127.0.0.1:{self.task_port}/health",
             task_process,
@@ -467,7 +487,7 @@ class LocalStack:
                 raise StackError(f"serving the deployments failed; see {log}")
             if log.exists() and "Your deployments are being served" in log.read_text(errors="replace"):
                 return
-            time.sleep(0.5)
+            time.sleep(0.1)
         raise StackError(f"the deployments were not served within {seconds:.0f} s; see {log}")
 
     def stop(self) -> None:
@@ -475,14 +495,20 @@ class LocalStack:
         # alone: Prefect 3.8.8's runner answers SIGTERM by exiting inside its event loop without
         # awaiting its own stop, which wrote a traceback to its log whenever a run was in flight,
         # and a flow run's process interrupted while importing wrote another; SIGINT ends `serve`
-        # as Ctrl-C does. Then whatever is left of each group, the task page and the server.
-        self._signal_and_wait(self._runners, signal.SIGINT, group=False)
+        # as Ctrl-C does. A runner still starting (importing, or waiting for the blocks) has no run to
+        # stop, and SIGINT in the middle of an import ends it with a traceback: SIGTERM ends it quietly.
+        # Then whatever is left of each group, the task page and the server.
+        self._signal_and_wait(self._serving, signal.SIGINT, group=False)
+        starting = [p for p in self._runners if p not in self._serving]
+        self._signal_and_wait(starting, signal.SIGTERM, group=False)
         others = [p for p in reversed(self._processes) if p not in self._runners]
         self._signal_and_wait(self._runners + others, signal.SIGTERM)
         self._processes.clear()
         self._runners.clear()
+        self._serving.clear()
         if self._smtp is not None:
             self._smtp.stop()
             self._smtp = None
+        self.paths.blocks_saved_file.unlink(missing_ok=True)
         if self.paths.state_file.exists():
             self.paths.state_file.unlink()

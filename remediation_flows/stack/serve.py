@@ -18,6 +18,8 @@ import contextlib
 import os
 import signal
 import sys
+import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prefect import Flow
@@ -29,6 +31,7 @@ from remediation_flows.core.store import upgrade_schema
 from remediation_flows.flows.common import case_store
 from remediation_flows.flows.deployments import DEPLOYMENTS, RUNNERS, runner_deployment
 from remediation_flows.flows.form_choices import programmes_on_server
+from remediation_flows.stack.embedded import SERVE_AFTER_VARIABLE
 from remediation_flows.stack.wake_on_scheduled_runs import start_runner_woken_by_events
 from remediation_flows.stack.warm_start import start_flow_runs_from_a_warm_process
 
@@ -124,6 +127,24 @@ def serve_flow(flow: Flow, name: str, **runner_options: Any) -> None:
         asyncio.run(start_runner_woken_by_events(serving))
 
 
+SERVE_AFTER_SECONDS = 600
+
+
+def wait_for_the_go(path: Path, seconds: float = SERVE_AFTER_SECONDS) -> None:
+    """Return once ``path`` exists; exit if it has not come within ``seconds`` or the stack is gone."""
+    deadline = time.monotonic() + seconds
+    parent = os.getppid()
+    try:
+        while not path.exists():
+            if os.getppid() != parent:
+                raise SystemExit("remediation_flows.stack.serve: the stack that started this runner is gone")
+            if time.monotonic() > deadline:
+                raise SystemExit(f"remediation_flows.stack.serve: no {path} after {seconds:.0f} s")
+            time.sleep(0.05)
+    except KeyboardInterrupt:
+        raise SystemExit(0) from None  # the stack stopped before it served anything
+
+
 def main(argv: list[str] | None = None) -> None:
     arguments = sys.argv[1:] if argv is None else argv
     runner = arguments[0] if arguments else None
@@ -135,6 +156,13 @@ def main(argv: list[str] | None = None) -> None:
     # background by a shell, or by a service manager, inherits SIGINT ignored, and then waited out
     # the 30 s before SIGTERM, whose handler in Prefect 3.8.8 leaves a traceback mid-run.
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    if go := os.environ.get(SERVE_AFTER_VARIABLE):
+        # The warm process imports the flows while the stack saves the blocks (serve_in_memory then
+        # finds it running).
+        start_flow_runs_from_a_warm_process(
+            sorted({d.flow().fn.__module__ for d in DEPLOYMENTS if runner is None or d.runner == runner})
+        )
+        wait_for_the_go(Path(go))
     upgrade_schema(asyncio.run(case_store()).url)
     serve_in_memory(deployments(runner), limit=int(os.environ.get("REMEDIATION_SERVE_LIMIT", "8")))
 
