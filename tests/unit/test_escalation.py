@@ -194,14 +194,15 @@ def test_a_batch_whose_writes_fail_is_rolled_back_whole_and_no_later_batch_is_wr
     assert counts(store) == (20, 5)
 
 
+# SQLite has one writer at a time: its batches go one after the other.
+@pytest.mark.parametrize("store", ["postgresql"], indirect=True)
 def test_on_postgresql_the_next_batch_is_worked_out_while_the_last_is_written(
     store, garment_brand, monkeypatch
 ):
     # Working a batch out is Python's work and writing it the database's: on PostgreSQL they overlap.
     # The first batch's write waits until the second batch has taken its rows; one after the other,
     # that never happens. Each batch still commits whole, and each level fires once.
-    if store.engine.dialect.name != "postgresql":
-        pytest.skip("SQLite has one writer at a time: its batches go one after the other")
+    assert store.engine.dialect.name == "postgresql"
     setup_cases(store, garment_brand, count=5)
     as_of = NOTIFIED_AT + dt.timedelta(days=40)
     real_batch, real_write = escalation._sweep_batch, escalation._BatchWrites.write
