@@ -53,9 +53,8 @@ class RunningStack:
         return row[0] if row else None
 
 
-@contextmanager
-def remediate_up(home: Path, log: Path, extra_env: dict[str, str]) -> Iterator[RunningStack]:
-    """`remediate up --home HOME` on free ports while the block runs; then Ctrl-C, as a person stops it."""
+def start_remediate_up(home: Path, log: Path, extra_env: dict[str, str]) -> subprocess.Popen:
+    """`remediate up --home HOME` on free ports, started as a shell's background job starts it."""
     api_port, smtp_port, task_port = free_port(), free_port(), free_port()
     # Only the stack's own settings: nothing of the test session's Prefect server may leak in.
     env = {
@@ -63,7 +62,7 @@ def remediate_up(home: Path, log: Path, extra_env: dict[str, str]) -> Iterator[R
     }
     env |= {"PREFECT_SERVER_ANALYTICS_ENABLED": "false"} | extra_env
     with log.open("a") as out:
-        process = subprocess.Popen(
+        return subprocess.Popen(
             [
                 str(BIN / "remediate"),
                 *("up", "--home", str(home)),
@@ -78,6 +77,12 @@ def remediate_up(home: Path, log: Path, extra_env: dict[str, str]) -> Iterator[R
             # the stack must still answer.
             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
         )
+
+
+@contextmanager
+def remediate_up(home: Path, log: Path, extra_env: dict[str, str]) -> Iterator[RunningStack]:
+    """`remediate up --home HOME` on free ports while the block runs; then Ctrl-C, as a person stops it."""
+    process = start_remediate_up(home, log, extra_env)
     try:
         deadline = time.time() + 240
         while not (home / "stack.json").exists():

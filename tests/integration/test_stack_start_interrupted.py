@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import time
 from pathlib import Path
 
-from tests.conftest import free_port
-from tests.remediate_up import BIN
+from tests.remediate_up import start_remediate_up
 
 
 def _alive(pids: list[int]) -> list[int]:
@@ -50,24 +48,7 @@ def _descendants(root: int) -> list[int]:
 
 def test_ctrl_c_during_the_start_stops_everything_started(tmp_path: Path):
     home, log = tmp_path / "var", tmp_path / "remediate-up.log"
-    ours = ("PREFECT_", "REMEDIATION_")
-    env = {key: value for key, value in os.environ.items() if not key.startswith(ours)}
-    env |= {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "REMEDIATION_SWEEP_SECONDS": "0"}
-    with log.open("a") as out:
-        process = subprocess.Popen(
-            [
-                str(BIN / "remediate"),
-                *("up", "--home", str(home)),
-                *("--api-port", str(free_port()), "--smtp-port", str(free_port())),
-                *("--task-port", str(free_port())),
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=tmp_path,
-            start_new_session=True,
-            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
-        )
+    process = start_remediate_up(home, log, {"REMEDIATION_SWEEP_SECONDS": "0"})
     try:
         deadline = time.time() + 60
         started: list[int] = []
