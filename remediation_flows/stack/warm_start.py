@@ -74,6 +74,7 @@ def forkserver_context(preload: Sequence[str]) -> multiprocessing.context.ForkSe
         *PREFECT_MODULES,
         *preload,
         "remediation_flows.stack.configure_the_mappers",
+        "remediation_flows.stack.share_the_tls_context",
         "remediation_flows.stack.freeze_the_heap",
     ]
     context.set_forkserver_preload(list(dict.fromkeys(modules)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 import subprocess
 import sys
@@ -22,13 +23,21 @@ PROBE = textwrap.dedent(
 
 
     def report(queue):
-        from remediation_flows.core.store.schema import Case
+        tls_from_the_server = "remediation_flows.stack.share_the_tls_context" in sys.modules
+        from prefect.client.orchestration import get_client
 
+        from remediation_flows.core.store.schema import Case
+        from remediation_flows.stack.share_the_tls_context import _SHARED
+
+        contexts_from_the_server = dict(_SHARED)
+        clients = [get_client(), get_client(sync_client=True)]
         queue.put((
             "remediation_flows.flows.remediation.lifecycle" in sys.modules,
             "sqlalchemy" in sys.modules,
             Case.__mapper__.configured,
             gc.get_freeze_count(),
+            tls_from_the_server and len(contexts_from_the_server) == 1 and _SHARED == contexts_from_the_server
+            and len(clients) == 2,
         ))
 
 
@@ -48,10 +57,14 @@ def test_a_run_is_forked_with_its_flows_imported_mappers_configured_and_heap_fro
     # Spawned, each run imported Prefect, SQLAlchemy and the flow again: ~1.5 s before its first line.
     probe = tmp_path / "probe.py"
     probe.write_text(PROBE, encoding="utf-8")
-    result = subprocess.run([sys.executable, str(probe)], capture_output=True, text=True, timeout=180)
+    # An API that is never called: the probe only creates clients.
+    env = os.environ | {"PREFECT_API_URL": "http://127.0.0.1:9/api"}
+    result = subprocess.run(
+        [sys.executable, str(probe)], capture_output=True, text=True, timeout=180, env=env
+    )
     assert result.returncode == 0, result.stderr
     forked, parent = result.stdout.splitlines()
-    kind, lifecycle, sqlalchemy, mappers_configured, frozen = forked.split()
+    kind, lifecycle, sqlalchemy, mappers_configured, frozen, tls_shared = forked.split()
     assert kind == "ForkServerProcess"
     # The child's target never imports the lifecycle, and neither did the parent: the server did.
     assert (lifecycle, sqlalchemy) == ("True", "True")
@@ -59,6 +72,9 @@ def test_a_run_is_forked_with_its_flows_imported_mappers_configured_and_heap_fro
     # Configured in the server: a run's first query no longer configures every mapper (40 ms a resume).
     assert mappers_configured == "True"
     assert int(frozen) > 10_000
+    # The TLS context Prefect's clients verify with was built in the server, and a run's clients share
+    # it instead of each parsing the CA bundle again (22 to 30 ms a client).
+    assert tls_shared == "True"
     assert "Warning" not in result.stderr, result.stderr
 
 
