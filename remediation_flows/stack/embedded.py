@@ -80,6 +80,11 @@ class StackPaths:
         return self.home / "serve-operations.log"
 
     @property
+    def runner_logs(self) -> dict[str, Path]:
+        """Each runner of the stack (stack/serve.py's argument) and its log."""
+        return {"casework": self.serve_log, "operations": self.operations_log}
+
+    @property
     def task_page_log(self) -> Path:
         return self.home / "task-page.log"
 
@@ -342,7 +347,7 @@ class LocalStack:
             "REMEDIATION_TASK_PAGE_URL": self.task_page_url,
             SERVE_AFTER_VARIABLE: str(self.paths.blocks_saved_file.resolve()),
         }
-        for runner, log in (("casework", self.paths.serve_log), ("operations", self.paths.operations_log)):
+        for runner, log in self.paths.runner_logs.items():
             self._runners.append(
                 self._spawn([sys.executable, "-m", "remediation_flows.stack.serve", runner], serve_env, log)
             )
@@ -382,8 +387,7 @@ class LocalStack:
             self.paths.task_page_log,
         )
         self._processes.append(task_process)
-        served_logs = (self.paths.serve_log, self.paths.operations_log)
-        for process, log in zip(self._runners, served_logs, strict=True):
+        for process, log in zip(self._runners, self.paths.runner_logs.values(), strict=True):
             self._wait_for_serve(process, log)
             self._serving.append(process)
         _wait_for_health(

@@ -29,7 +29,7 @@ from prefect.logging import get_logger
 from remediation_flows.core.config import Programme
 from remediation_flows.core.store import upgrade_schema
 from remediation_flows.flows.common import case_store
-from remediation_flows.flows.deployments import DEPLOYMENTS, RUNNERS, runner_deployment
+from remediation_flows.flows.deployments import DEPLOYMENTS, RUNNERS, Deployment, runner_deployment
 from remediation_flows.flows.form_choices import programmes_on_server
 from remediation_flows.stack.embedded import SERVE_AFTER_VARIABLE
 from remediation_flows.stack.wake_on_scheduled_runs import start_runner_woken_by_events
@@ -50,6 +50,11 @@ def enterprise_programmes() -> list[Programme]:
         return []
 
 
+def deployments_of(runner: str | None = None) -> list[Deployment]:
+    """The deployments ``runner`` serves (default: every one), as flows/deployments.py defines them."""
+    return [deployment for deployment in DEPLOYMENTS if runner is None or deployment.runner == runner]
+
+
 def deployments(runner: str | None = None) -> list[tuple[RunnerDeployment, Flow]]:
     """The deployments of ``runner`` (default: every one), each with its flow, with their schedules
     where they have them, and open-a-case's form offering the programmes' enterprises and sites."""
@@ -60,8 +65,7 @@ def deployments(runner: str | None = None) -> list[tuple[RunnerDeployment, Flow]
 
     return [
         (runner_deployment(deployment, cycles, programmes), deployment.flow())
-        for deployment in DEPLOYMENTS
-        if runner is None or deployment.runner == runner
+        for deployment in deployments_of(runner)
     ]
 
 
@@ -91,13 +95,11 @@ def serve_in_memory(served: list[tuple[RunnerDeployment, Flow]], limit: int) -> 
     ``python -m prefect.engine``, which imports Prefect and loads the flow's file again (about 2.5 s
     of CPU before the flow's first line). A flow registered with its deployment, as ``Runner.add_flow``
     does, runs from the flow object, and here as a fork of a process that has imported it already
-    (stack/warm_start.py). ``add_flow`` cannot take the worded forms of flows/form_choices.py, hence
-    the registry call it makes itself. The runner polls at once when one of its runs is scheduled
+    (stack/warm_start.py, started by :func:`main` before it waits for the stack's blocks).
+    ``add_flow`` cannot take the worded forms of flows/form_choices.py, hence the registry call it
+    makes itself. The runner polls at once when one of its runs is scheduled
     (stack/wake_on_scheduled_runs.py), not only every PREFECT_RUNNER_POLL_FREQUENCY seconds.
     """
-    # Not this module: each run executes it again as its __main__ (multiprocessing's rule), which is
-    # cheap once its imports are loaded, and warns if it is loaded already.
-    start_flow_runs_from_a_warm_process(sorted({flow.fn.__module__ for _, flow in served}))
     serving = stack_runner(limit=limit)
     for deployment, flow in served:
         deployment_id = serving.add_deployment(deployment)
@@ -156,12 +158,11 @@ def main(argv: list[str] | None = None) -> None:
     # background by a shell, or by a service manager, inherits SIGINT ignored, and then waited out
     # the 30 s before SIGTERM, whose handler in Prefect 3.8.8 leaves a traceback mid-run.
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    # The flows' modules, not this one: each run executes it again as its __main__ (multiprocessing's
+    # rule), which is cheap once its imports are loaded, and warns if it is loaded already. Started
+    # before the wait, the warm process imports them while the stack saves its blocks.
+    start_flow_runs_from_a_warm_process(sorted({d.flow().fn.__module__ for d in deployments_of(runner)}))
     if go := os.environ.get(SERVE_AFTER_VARIABLE):
-        # The warm process imports the flows while the stack saves the blocks (serve_in_memory then
-        # finds it running).
-        start_flow_runs_from_a_warm_process(
-            sorted({d.flow().fn.__module__ for d in DEPLOYMENTS if runner is None or d.runner == runner})
-        )
         wait_for_the_go(Path(go))
     upgrade_schema(asyncio.run(case_store()).url)
     serve_in_memory(deployments(runner), limit=int(os.environ.get("REMEDIATION_SERVE_LIMIT", "8")))

@@ -46,6 +46,14 @@ def _descendants(root: int) -> list[int]:
     return found
 
 
+def _command_line(pid: int) -> bytes:
+    """The process's command line, or nothing if it has exited since it was listed."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 def test_ctrl_c_during_the_start_stops_everything_started(tmp_path: Path):
     home, log = tmp_path / "var", tmp_path / "remediate-up.log"
     process = start_remediate_up(home, log, {"REMEDIATION_SWEEP_SECONDS": "0"})
@@ -57,8 +65,7 @@ def test_ctrl_c_during_the_start_stops_everything_started(tmp_path: Path):
             started = [
                 pid
                 for pid in _descendants(process.pid)
-                if b"stack.prefect_server" in Path(f"/proc/{pid}/cmdline").read_bytes()
-                or b"stack.serve" in Path(f"/proc/{pid}/cmdline").read_bytes()
+                if any(name in _command_line(pid) for name in (b"stack.prefect_server", b"stack.serve"))
             ]
             time.sleep(0.1)
         assert len(started) == 3, log.read_text()
