@@ -11,8 +11,10 @@ import sys
 import time
 from collections import Counter
 
+import pytest
 from sqlalchemy import select
 
+from remediation_flows.core.mail import outbox
 from remediation_flows.core.mail.outbox import (
     DEFAULT_LEASE,
     backoff,
@@ -332,3 +334,23 @@ async def test_a_dispatcher_killed_mid_batch_resends_at_most_the_message_in_flig
         counts = Counter(message for message, _ in handler.received())
         assert set(counts) == set(ids)
         assert sum(count - 1 for count in counts.values()) <= 1, counts.most_common(3)
+
+
+@pytest.mark.parametrize("store", ["postgresql"], indirect=True)
+async def test_on_postgresql_outcomes_are_committed_in_the_event_loop_not_in_threads(
+    store, garment_brand, smtp_server, monkeypatch
+):
+    # Handing each outcome to a thread made the thread and the sender contend for the interpreter
+    # lock: a quarter of dispatch's throughput (bench/escalation.py). Only a message that fails
+    # someone for good (an audit row and a notice in one transaction) may still take a thread.
+    handler, port = smtp_server
+    ids = enqueue(store, garment_brand, 5)
+
+    def blocking_write(*_args, **_kwargs):
+        raise AssertionError("an outcome went to the blocking writer, in a thread")
+
+    monkeypatch.setattr(outbox._Batch, "_write", blocking_write)
+    result = await dispatch(store, settings(port), batch_size=2)
+    assert (result.claimed, result.sent, result.errors) == (5, 5, [])
+    assert sorted(message["Message-ID"] for message in handler.parsed()) == sorted(ids)
+    assert statuses(store) == {"sent": 5}

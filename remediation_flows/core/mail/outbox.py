@@ -28,11 +28,13 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from email.message import EmailMessage
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Connection, CursorResult, and_, bindparam, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from remediation_flows.core.config.model import Programme, Role
@@ -44,6 +46,7 @@ from remediation_flows.core.mail.transport import (
     SmtpConnection,
     SmtpSettings,
     compose,
+    compose_between_replies,
 )
 from remediation_flows.core.statuses import OutboxStatus
 from remediation_flows.core.store.bulk import DriverStatement
@@ -175,42 +178,66 @@ async def dispatch(
     result = DispatchResult()
     programmes: dict[str, Programme] | None = None
     batches = 0
-    while max_batches is None or batches < max_batches:
-        # Later batches are claimed at the time they are, or their lease would be over already.
-        batch_now = start if batches == 0 else clock()
-        release_expired_claims(store, batch_now)
-        rows, claim = claim_batch(store, batch_now, batch_size, lease)
-        if not rows:
-            break
-        batches += 1
-        result.claimed += len(rows)
-        with store.engine.connect() as writer:
-            postgresql = writer.dialect.name == "postgresql"
-            if postgresql:
-                # One statement is its own transaction: no BEGIN and COMMIT round trips per message.
-                writer.execution_options(isolation_level="AUTOCOMMIT")
-                # And its commit does not wait for the disk: once the server has the outcome, a
-                # dispatcher that dies loses nothing; only the database server crashing in the
-                # next fraction of a second could, and then those messages go again with the same
-                # Message-ID, as the one in flight always may. A flush per message cost more than
-                # sending it.
-                writer.exec_driver_sql("SET synchronous_commit TO off")
-                writer.commit()  # ends the statement's implicit transaction; the setting stays
-            batch = _Batch(store, writer, claim, batch_now, max_attempts, result, programmes)
-            keeper = asyncio.create_task(_keep_claim(store, claim, lease, clock))
-            try:
-                await _send(settings, rows, batch, lease, clock)
-            finally:
-                keeper.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await keeper
-                if postgresql:
-                    writer.exec_driver_sql("RESET synchronous_commit")  # the pool's next user
-                    writer.commit()
-        programmes = batch.programmes
-        if len(rows) < batch_size:
-            break
+    async with contextlib.AsyncExitStack() as connections:
+        outcomes: Any = None
+        while max_batches is None or batches < max_batches:
+            # Later batches are claimed at the time they are, or their lease would be over already.
+            batch_now = start if batches == 0 else clock()
+            release_expired_claims(store, batch_now)
+            rows, claim = claim_batch(store, batch_now, batch_size, lease)
+            if not rows:
+                break
+            if batches == 0:
+                outcomes = await connections.enter_async_context(_outcome_connection(store))
+            batches += 1
+            result.claimed += len(rows)
+            with contextlib.ExitStack() as held:
+                # Without an asyncio connection, outcomes go through a thread on a connection held
+                # for the batch (SQLite, or a PostgreSQL driver other than psycopg).
+                writer = None if outcomes is not None else held.enter_context(store.engine.connect())
+                batch = _Batch(store, claim, batch_now, max_attempts, result, programmes, writer, outcomes)
+                keeper = asyncio.create_task(_keep_claim(store, claim, lease, clock))
+                try:
+                    await _send(settings, rows, batch, lease, clock)
+                finally:
+                    keeper.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await keeper
+            programmes = batch.programmes
+            if len(rows) < batch_size:
+                break
     return result
+
+
+@contextlib.asynccontextmanager
+async def _outcome_connection(store: CaseStore) -> AsyncIterator[Any]:
+    """On PostgreSQL through psycopg, a connection of its asyncio API for the outcomes; else None.
+
+    An outcome written on it waits for the database in the event loop, beside the next send, and
+    takes no thread: handing each outcome to a thread made the two contend for the interpreter
+    lock, which cost a quarter of the throughput (bench/escalation.py).
+    """
+    dialect = store.engine.dialect
+    if dialect.name != "postgresql" or dialect.driver != "psycopg":
+        yield None
+        return
+    import psycopg
+
+    arguments, options = dialect.create_connect_args(store.engine.url)
+    try:
+        # One statement is its own transaction: no BEGIN and COMMIT round trips per message.
+        connection = await psycopg.AsyncConnection.connect(*arguments, **options, autocommit=True)
+        # And its commit does not wait for the disk: once the server has the outcome, a dispatcher
+        # that dies loses nothing; only the database server crashing in the next fraction of a
+        # second could, and then those messages go again with the same Message-ID, as the one in
+        # flight always may. A flush per message cost more than sending it.
+        await connection.execute("SET synchronous_commit TO off")
+    except psycopg.Error as error:
+        raise DBAPIError.instance(None, None, error, psycopg.Error, dialect=dialect) from error
+    try:
+        yield connection
+    finally:
+        await connection.close()
 
 
 async def _keep_claim(
@@ -238,30 +265,47 @@ async def _send(
     except SendFailed as error:
         unreachable = Refusal(str(error), permanent=False)
         for row in rows:
-            batch.record(row, dict.fromkeys(pending_recipients(row), unreachable))
+            await batch.record(row, dict.fromkeys(pending_recipients(row), unreachable))
         return
-    # A message's outcome is committed in a thread while the next message goes out: waiting for the
-    # database between two sends made dispatch cost twice the sending. The next outcome waits for
-    # the one before, so outcomes are committed in order, one at a time on the batch's connection.
+    # Three things overlap, each waiting while another works: a message's outcome is committed
+    # while the next message goes out, and the message after that is composed while the server
+    # answers. The next outcome waits for the one before, so outcomes are committed in order, one
+    # at a time; a crash leaves at most the message in flight and the one before unrecorded.
     recording: asyncio.Future[None] | None = None
+    upcoming: asyncio.Future[EmailMessage] | None = None
     try:
-        for row in rows:
+        for index, row in enumerate(rows):
+            composed, upcoming = upcoming, None
             if row.id not in batch.claim.ids:
                 batch.result.errors.append(f"{row.message_id}: not sent, another dispatcher took it over")
+                if composed is not None:
+                    composed.cancel()
                 continue
             if batch.claim.until - clock() < lease / 6:
                 # Renewals have failed (or come far too late): stop before another dispatcher may
                 # take these rows over. Renewed on time, at least 3/4 of the lease is always left.
                 # What is left stays claimed until the lease runs out, then goes to the next one.
                 batch.result.errors.append(f"claim {batch.claim.token} could not be renewed; stopped")
+                if composed is not None:
+                    composed.cancel()
                 break
             recipients = pending_recipients(row)
-            outcome = await connection.send(compose(row, settings.sender), recipients) if recipients else {}
+            outcome: Outcome = {}
+            if recipients:
+                message = await composed if composed is not None else compose(row, settings.sender)
+                if index + 1 < len(rows):
+                    next_row = rows[index + 1]
+                    upcoming = asyncio.ensure_future(compose_between_replies(next_row, settings.sender))
+                outcome = await connection.send(message, recipients)
+            elif composed is not None:
+                composed.cancel()
             if recording is not None:
                 await recording
-            recording = asyncio.ensure_future(asyncio.to_thread(batch.record, row, outcome))
+            recording = asyncio.ensure_future(batch.record(row, outcome))
     finally:
         try:
+            if upcoming is not None:
+                upcoming.cancel()
             if recording is not None:
                 await recording
         finally:
@@ -299,25 +343,47 @@ _RECORD_OUTCOME = (
 
 
 @dataclass
+class _Outcome:
+    """What recording one message's outcome writes, worked out before anything is written."""
+
+    values: dict[str, Any]
+    deliveries: dict[str, dict[str, Any]]
+    newly_failed: dict[str, str]
+    status: OutboxStatus
+    last_error: str | None
+
+
+@dataclass
 class _Batch:
     """Records the outcomes of one claimed batch, one short transaction per message.
 
-    A message every recipient of which is done or still to retry costs one UPDATE on a
-    connection held for the batch; one that fails someone for good also writes the audit row
-    and the program manager's notice, in one transaction with it.
+    A message every recipient of which is done or still to retry costs one UPDATE, on the
+    asyncio connection (``outcomes``) or else on a connection held for the batch (``writer``);
+    one that fails someone for good also writes the audit row and the program manager's notice,
+    in one transaction with it.
     """
 
     store: CaseStore
-    writer: Connection
     claim: Claim
     now: dt.datetime
     max_attempts: int
     result: DispatchResult
     programmes: dict[str, Programme] | None = None
+    writer: Connection | None = None
+    outcomes: Any = None
     outcome_statement: DriverStatement | None = None
 
-    def record(self, row: OutboxMessage, outcome: Outcome) -> None:
+    async def record(self, row: OutboxMessage, outcome: Outcome) -> None:
         """Commit what the server said for each recipient of ``row``, and the row's status."""
+        worked_out = self._work_out(row, outcome)
+        if self.outcomes is not None and not worked_out.newly_failed:
+            dialect = self.store.engine.dialect
+            applied = await self._statement().execute_async(self.outcomes, dialect, worked_out.values)
+            self._count(row, outcome, worked_out, applied)
+        else:
+            await asyncio.to_thread(self._write, row, outcome, worked_out)
+
+    def _work_out(self, row: OutboxMessage, outcome: Outcome) -> _Outcome:
         accepted_at = utcnow()
         deliveries = {recipient: dict(entry) for recipient, entry in (row.deliveries or {}).items()}
         newly_failed: dict[str, str] = {}
@@ -352,39 +418,46 @@ class _Batch:
             "row_id": row.id,
             "token": self.claim.token,
         }
-        if not newly_failed:
-            applied = self._record_outcome(values)
+        return _Outcome(values, deliveries, newly_failed, status, last_error)
+
+    def _write(self, row: OutboxMessage, outcome: Outcome, worked_out: _Outcome) -> None:
+        """Write ``worked_out`` with the store's blocking API (in a thread), and count it."""
+        if not worked_out.newly_failed:
+            assert self.writer is not None, "a batch without an asyncio connection holds a writer"
+            # The UPDATE is a transaction of its own, with no BEGIN and COMMIT round trips: on
+            # SQLite the driver commits a statement run outside a transaction, and only
+            # SQLAlchemy, not asked here, would begin one.
+            applied = self._statement().execute(self.writer, worked_out.values)
         else:
             with self.store.transaction() as session:
-                applied = session.connection().execute(_RECORD_OUTCOME, values).rowcount
+                applied = session.connection().execute(_RECORD_OUTCOME, worked_out.values).rowcount
                 if applied:
                     if self.programmes is None:
                         self.programmes = registered_programmes(session)
-                    error = _summary(newly_failed, deliveries) or ""
-                    _escalate_failure(session, self.programmes, row, error, list(newly_failed))
+                    error = _summary(worked_out.newly_failed, worked_out.deliveries) or ""
+                    _escalate_failure(session, self.programmes, row, error, list(worked_out.newly_failed))
+        self._count(row, outcome, worked_out, applied)
+
+    def _statement(self) -> DriverStatement:
+        if self.outcome_statement is None:
+            self.outcome_statement = DriverStatement(_RECORD_OUTCOME, self.store.engine.dialect)
+        return self.outcome_statement
+
+    def _count(self, row: OutboxMessage, outcome: Outcome, worked_out: _Outcome, applied: int) -> None:
         self.claim.ids.discard(row.id)
         if not applied:
             # Our lease ran out and another dispatcher holds the row now: its outcome counts.
             self.result.errors.append(f"{row.message_id}: outcome not recorded, the claim was taken over")
             return
-        row.deliveries = deliveries
+        row.deliveries = worked_out.deliveries
         if any(refusal is not None for refusal in outcome.values()):
-            self.result.errors.append(f"{row.message_id}: {last_error}")
-        if status is OutboxStatus.SENT:
+            self.result.errors.append(f"{row.message_id}: {worked_out.last_error}")
+        if worked_out.status is OutboxStatus.SENT:
             self.result.sent += 1
-        elif status is OutboxStatus.FAILED:
+        elif worked_out.status is OutboxStatus.FAILED:
             self.result.failed += 1
         else:
             self.result.retrying += 1
-
-    def _record_outcome(self, values: dict[str, Any]) -> int:
-        """The outcome's UPDATE alone, committed at once on the batch's connection."""
-        if self.outcome_statement is None:
-            self.outcome_statement = DriverStatement(_RECORD_OUTCOME, self.writer.dialect)
-        # The UPDATE is a transaction of its own, with no BEGIN and COMMIT round trips: on PostgreSQL
-        # the connection is in autocommit (see dispatch); on SQLite the driver commits a statement
-        # run outside a transaction, and only SQLAlchemy, not asked here, would begin one.
-        return self.outcome_statement.execute(self.writer, values)
 
 
 def _summary(recipients: Any, deliveries: dict[str, dict[str, Any]]) -> str | None:

@@ -188,10 +188,26 @@ class DriverStatement:
 
         The caller owns the transaction: on a connection in autocommit the statement commits itself.
         """
+        with _driver_cursor(connection, self.sql) as cursor:
+            cursor.execute(self.sql, self._parameters(values))
+            return int(cursor.rowcount)
+
+    async def execute_async(self, connection: Any, dialect: Dialect, values: Mapping[str, Any]) -> int:
+        """Run the statement on ``connection``, a connection of the driver's own asyncio API.
+
+        For psycopg's ``AsyncConnection``, which the statement's dialect drives. Errors are raised
+        as SQLAlchemy's, as :meth:`execute` raises them.
+        """
+        dbapi = dialect.loaded_dbapi
+        try:
+            async with connection.cursor() as cursor:
+                await cursor.execute(self.sql, self._parameters(values))
+                return int(cursor.rowcount)
+        except dbapi.Error as error:
+            raise DBAPIError.instance(self.sql, None, error, dbapi.Error, dialect=dialect) from error
+
+    def _parameters(self, values: Mapping[str, Any]) -> Any:
         merged = {**self.fixed, **values}
         for name, convert in self.converters.items():
             merged[name] = convert(merged[name])
-        parameters: Any = [merged[name] for name in self.order] if self.order is not None else merged
-        with _driver_cursor(connection, self.sql) as cursor:
-            cursor.execute(self.sql, parameters)
-            return int(cursor.rowcount)
+        return [merged[name] for name in self.order] if self.order is not None else merged
