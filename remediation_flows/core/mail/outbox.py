@@ -221,7 +221,7 @@ async def dispatch(
 
 @contextlib.asynccontextmanager
 async def _outcome_connection(store: CaseStore) -> AsyncIterator[Any]:
-    """On PostgreSQL through psycopg, a connection of its asyncio API for the outcomes; else None.
+    """On PostgreSQL through psycopg, a cursor of its asyncio API for the outcomes; else None.
 
     An outcome written on it waits for the database in the event loop, beside the next send, and
     takes no thread: handing each outcome to a thread made the two contend for the interpreter
@@ -245,7 +245,8 @@ async def _outcome_connection(store: CaseStore) -> AsyncIterator[Any]:
     except psycopg.Error as error:
         raise DBAPIError.instance(None, None, error, psycopg.Error, dialect=dialect) from error
     try:
-        yield connection
+        async with connection.cursor() as cursor:
+            yield cursor
     finally:
         await connection.close()
 
@@ -367,10 +368,10 @@ class _Outcome:
 class _Batch:
     """Records the outcomes of one claimed batch, one short transaction per message.
 
-    A message every recipient of which is done or still to retry costs one UPDATE, on the
-    asyncio connection (``outcomes``) or else on a connection held for the batch (``writer``);
-    one that fails someone for good also writes the audit row and the program manager's notice,
-    in one transaction with it.
+    A message every recipient of which is done or still to retry costs one UPDATE, on a cursor
+    of an asyncio connection (``outcomes``) or else on a connection held for the batch
+    (``writer``); one that fails someone for good also writes the audit row and the program
+    manager's notice, in one transaction with it.
     """
 
     store: CaseStore

@@ -192,17 +192,17 @@ class DriverStatement:
             cursor.execute(self.sql, self._parameters(values))
             return int(cursor.rowcount)
 
-    async def execute_async(self, connection: Any, dialect: Dialect, values: Mapping[str, Any]) -> int:
-        """Run the statement on ``connection``, a connection of the driver's own asyncio API.
+    async def execute_async(self, cursor: Any, dialect: Dialect, values: Mapping[str, Any]) -> int:
+        """Run the statement on ``cursor``, a cursor of the driver's own asyncio API.
 
-        For psycopg's ``AsyncConnection``, which the statement's dialect drives. Errors are raised
-        as SQLAlchemy's, as :meth:`execute` raises them.
+        For a cursor of psycopg's ``AsyncConnection``, which the statement's dialect drives; the
+        caller owns it, so that thousands of runs in a row share one. Errors are raised as
+        SQLAlchemy's, as :meth:`execute` raises them.
         """
         dbapi = dialect.loaded_dbapi
         try:
-            async with connection.cursor() as cursor:
-                await cursor.execute(self.sql, self._parameters(values))
-                return int(cursor.rowcount)
+            await cursor.execute(self.sql, self._parameters(values))
+            return int(cursor.rowcount)
         except dbapi.Error as error:
             raise DBAPIError.instance(self.sql, None, error, dbapi.Error, dialect=dialect) from error
 
