@@ -62,7 +62,8 @@ def _fill_in_parts(message: EmailMessage, row: OutboxMessage, sender: str) -> It
     message["Subject"] = row.subject
     message["Date"] = format_datetime(row.created_at)
     message["X-Remediation-Kind"] = row.kind
-    yield
+    # Each pause costs a turn of the event loop (about 30 us): one per part of about a third of
+    # a millisecond or more, none between the headers and the text.
     message.set_content(row.body_text)
     if row.body_html:
         yield
