@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import os
 import signal
@@ -354,3 +355,22 @@ async def test_on_postgresql_outcomes_are_committed_in_the_event_loop_not_in_thr
     assert (result.claimed, result.sent, result.errors) == (5, 5, [])
     assert sorted(message["Message-ID"] for message in handler.parsed()) == sorted(ids)
     assert statuses(store) == {"sent": 5}
+
+
+@pytest.mark.parametrize("store", ["postgresql"], indirect=True)
+async def test_on_postgresql_without_an_asyncio_connection_each_outcome_is_still_committed(
+    store, garment_brand, smtp_server, monkeypatch
+):
+    # A PostgreSQL driver without psycopg's asyncio API takes the blocking writer: its UPDATEs
+    # must commit one by one there too, not wait in a transaction the pool rolls back.
+    _, port = smtp_server
+    enqueue(store, garment_brand, 3)
+
+    @contextlib.asynccontextmanager
+    async def no_asyncio_connection(_store):
+        yield None
+
+    monkeypatch.setattr(outbox, "_outcome_connection", no_asyncio_connection)
+    result = await dispatch(store, settings(port), batch_size=2)
+    assert (result.claimed, result.sent, result.errors) == (3, 3, [])
+    assert statuses(store) == {"sent": 3}

@@ -205,6 +205,9 @@ async def dispatch(
                 # Without an asyncio connection, outcomes go through a thread on a connection held
                 # for the batch (SQLite, or a PostgreSQL driver other than psycopg).
                 writer = None if outcomes is not None else held.enter_context(store.engine.connect())
+                if writer is not None and writer.dialect.name != "sqlite":
+                    # Each outcome's UPDATE must be a transaction of its own on any database.
+                    writer.execution_options(isolation_level="AUTOCOMMIT")
                 batch = _Batch(store, claim, batch_now, max_attempts, result, programmes, writer, outcomes)
                 keeper = asyncio.create_task(_keep_claim(store, claim, lease, clock))
                 try:
