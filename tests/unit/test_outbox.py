@@ -136,8 +136,6 @@ async def test_a_dead_dispatchers_claim_expires_and_the_message_goes_with_the_sa
     handler, port = smtp_server
     [message_id] = enqueue(store, garment_brand, 1)
     start = after_enqueueing()
-    from remediation_flows.core.mail.outbox import claim_batch
-
     claimed, _ = claim_batch(store, start, 10, dt.timedelta(minutes=10))  # then the process dies
     assert len(claimed) == 1
     assert (await dispatch(store, settings(port), now=start + dt.timedelta(minutes=5))).claimed == 0
@@ -374,3 +372,48 @@ async def test_on_postgresql_without_an_asyncio_connection_each_outcome_is_still
     result = await dispatch(store, settings(port), batch_size=2)
     assert (result.claimed, result.sent, result.errors) == (3, 3, [])
     assert statuses(store) == {"sent": 3}
+
+
+async def test_a_claim_takes_the_earliest_due_rows_in_order_and_counts_the_attempt(store, garment_brand):
+    ids = enqueue(store, garment_brand, 5)
+    start = after_enqueueing()
+    with store.transaction() as session:
+        rows = {row.message_id: row for row in session.scalars(select(OutboxMessage))}
+        # Due in the order 4, 2, 0, 3; the fifth not yet.
+        for minutes_ago, index in [(40, 4), (30, 2), (20, 0), (10, 3)]:
+            rows[ids[index]].next_attempt_at = start - dt.timedelta(minutes=minutes_ago)
+        rows[ids[1]].next_attempt_at = start + dt.timedelta(minutes=5)
+    first, claim = claim_batch(store, start, 3)
+    second, other = claim_batch(store, start, 3)
+    assert [row.message_id for row in first] == [ids[4], ids[2], ids[0]]
+    assert [row.message_id for row in second] == [ids[3]]
+    assert claim.ids == {row.id for row in first} and claim.token != other.token
+    with store.transaction() as session:
+        stored = {row.message_id: row for row in session.scalars(select(OutboxMessage))}
+    for index in (4, 2, 0):
+        assert (stored[ids[index]].status, stored[ids[index]].attempts) == ("sending", 1)
+        assert stored[ids[index]].claimed_by == claim.token
+    assert (stored[ids[1]].status, stored[ids[1]].attempts) == ("pending", 0)
+
+
+async def test_a_row_composed_ahead_but_taken_over_is_not_sent_and_the_next_goes_as_itself(
+    store, garment_brand, smtp_server
+):
+    handler, port = smtp_server
+    ids = enqueue(store, garment_brand, 3)
+    start = after_enqueueing()
+    rows, claim = claim_batch(store, start, 10)
+    claim.ids.discard(rows[1].id)  # another dispatcher took the second row over meanwhile
+    result = outbox.DispatchResult()
+    with store.engine.connect() as writer:
+        writer.execution_options(isolation_level="AUTOCOMMIT")
+        async with outbox._outcome_connection(store) as outcomes:
+            batch = outbox._Batch(store, claim, start, 5, result, None, writer, outcomes)
+            await outbox._send(settings(port), rows, batch, DEFAULT_LEASE, lambda: start)
+    assert [message["Message-ID"] for message in handler.parsed()] == [ids[0], ids[2]]
+    assert [message["Subject"] for message in handler.parsed()] == [
+        "[CL-2026-000000] Task",
+        "[CL-2026-000002] Task",
+    ]
+    assert result.sent == 2 and result.errors == [f"{ids[1]}: not sent, another dispatcher took it over"]
+    assert sorted(statuses(store).items()) == [("sending", 1), ("sent", 2)]

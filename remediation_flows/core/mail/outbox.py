@@ -188,8 +188,9 @@ async def dispatch(
     result = DispatchResult()
     programmes: dict[str, Programme] | None = None
     batches = 0
-    async with contextlib.AsyncExitStack() as connections:
-        outcomes: Any = None
+    # Opened before anything is claimed: a connection that fails to open leaves no row claimed
+    # for the length of a lease.
+    async with _outcome_connection(store) as outcomes:
         while max_batches is None or batches < max_batches:
             # Later batches are claimed at the time they are, or their lease would be over already.
             batch_now = start if batches == 0 else clock()
@@ -197,8 +198,6 @@ async def dispatch(
             rows, claim = claim_batch(store, batch_now, batch_size, lease)
             if not rows:
                 break
-            if batches == 0:
-                outcomes = await connections.enter_async_context(_outcome_connection(store))
             batches += 1
             result.claimed += len(rows)
             with contextlib.ExitStack() as held:
@@ -240,14 +239,18 @@ async def _outcome_connection(store: CaseStore) -> AsyncIterator[Any]:
     try:
         # One statement is its own transaction: no BEGIN and COMMIT round trips per message.
         connection = await psycopg.AsyncConnection.connect(*arguments, **options, autocommit=True)
-        # And its commit does not wait for the disk: once the server has the outcome, a dispatcher
-        # that dies loses nothing; only the database server crashing in the next fraction of a
-        # second could, and then those messages go again with the same Message-ID, as the one in
-        # flight always may. A flush per message cost more than sending it.
-        await connection.execute("SET synchronous_commit TO off")
     except psycopg.Error as error:
         raise DBAPIError.instance(None, None, error, psycopg.Error, dialect=dialect) from error
     try:
+        try:
+            # And its commit does not wait for the disk: once the server has the outcome, a
+            # dispatcher that dies loses nothing; only the database server crashing in the next
+            # fraction of a second could, and then those messages go again with the same
+            # Message-ID, as the one in flight always may. A flush per message cost more than
+            # sending it.
+            await connection.execute("SET synchronous_commit TO off")
+        except psycopg.Error as error:
+            raise DBAPIError.instance(None, None, error, psycopg.Error, dialect=dialect) from error
         async with connection.cursor() as cursor:
             yield cursor
     finally:
@@ -292,16 +295,14 @@ async def _send(
             composed, upcoming = upcoming, None
             if row.id not in batch.claim.ids:
                 batch.result.errors.append(f"{row.message_id}: not sent, another dispatcher took it over")
-                if composed is not None:
-                    composed.cancel()
+                _discard(composed)
                 continue
             if batch.claim.until - clock() < lease / 6:
                 # Renewals have failed (or come far too late): stop before another dispatcher may
                 # take these rows over. Renewed on time, at least 3/4 of the lease is always left.
                 # What is left stays claimed until the lease runs out, then goes to the next one.
                 batch.result.errors.append(f"claim {batch.claim.token} could not be renewed; stopped")
-                if composed is not None:
-                    composed.cancel()
+                _discard(composed)
                 break
             recipients = pending_recipients(row)
             outcome: Outcome = {}
@@ -311,19 +312,27 @@ async def _send(
                     next_row = rows[index + 1]
                     upcoming = asyncio.ensure_future(compose_between_replies(next_row, settings.sender))
                 outcome = await connection.send(message, recipients)
-            elif composed is not None:
-                composed.cancel()
+            else:
+                _discard(composed)
             if recording is not None:
                 await recording
             recording = asyncio.ensure_future(batch.record(row, outcome))
     finally:
         try:
-            if upcoming is not None:
-                upcoming.cancel()
+            _discard(upcoming)
             if recording is not None:
                 await recording
         finally:
             await connection.close()
+
+
+def _discard(composing: asyncio.Future[EmailMessage] | None) -> None:
+    """Drop a message composed ahead that will not be sent, logging why if composing it failed."""
+    if composing is None:
+        return
+    if composing.done() and not composing.cancelled() and composing.exception() is not None:
+        log.warning("composing an outbox message failed", exc_info=composing.exception())
+    composing.cancel()
 
 
 def pending_recipients(row: OutboxMessage) -> list[str]:

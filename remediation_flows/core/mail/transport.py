@@ -109,7 +109,8 @@ class SmtpConnection:
 
     Sending message by message (rather than a whole batch, then the outcomes) lets the
     dispatcher record each outcome as soon as the server has answered, so that a crash leaves
-    at most the message in flight unrecorded.
+    at most the message in flight and the one before it (whose outcome is being committed)
+    unrecorded.
     """
 
     def __init__(self, settings: SmtpSettings) -> None:
