@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 
@@ -417,3 +418,26 @@ async def test_a_row_composed_ahead_but_taken_over_is_not_sent_and_the_next_goes
     ]
     assert result.sent == 2 and result.errors == [f"{ids[1]}: not sent, another dispatcher took it over"]
     assert sorted(statuses(store).items()) == [("sending", 1), ("sent", 2)]
+
+
+@pytest.mark.parametrize("store", ["sqlite"], indirect=True)
+async def test_on_sqlite_outcomes_are_committed_at_once_in_the_event_loop(
+    store, garment_brand, smtp_server, monkeypatch
+):
+    # A local file's write has no network wait for a thread to overlap: in one, it only contended
+    # with the sender for the interpreter lock (bench/escalation.py --only mail).
+    handler, port = smtp_server
+    ids = enqueue(store, garment_brand, 4)
+    written_in: set[int] = set()
+    write = outbox._Batch._write
+
+    def watched_write(batch, *args):
+        written_in.add(threading.get_ident())
+        return write(batch, *args)
+
+    monkeypatch.setattr(outbox._Batch, "_write", watched_write)
+    result = await dispatch(store, settings(port), batch_size=3)
+    assert (result.claimed, result.sent, result.errors) == (4, 4, [])
+    assert written_in == {threading.get_ident()}
+    assert sorted(message["Message-ID"] for message in handler.parsed()) == sorted(ids)
+    assert statuses(store) == {"sent": 4}

@@ -2,8 +2,8 @@
 
 A dispatcher claims a batch (status ``sending``, a token of its own and a lease),
 sends it over one SMTP connection message by message and commits each message's
-outcome, recipient by recipient, as soon as the server has answered (while the next
-message goes out). While it lives it renews the lease of what it still holds; once
+outcome, recipient by recipient, as soon as the server has answered (on PostgreSQL
+while the next message goes out). While it lives it renews the lease of what it still holds; once
 it dies the lease (a minute by default) runs out and the next dispatcher takes the
 rest over. So a dispatcher killed mid-batch leaves at most the message in flight and
 the one before it unrecorded, and those go again with the same Message-ID, which mail
@@ -201,8 +201,8 @@ async def dispatch(
             batches += 1
             result.claimed += len(rows)
             with contextlib.ExitStack() as held:
-                # Without an asyncio connection, outcomes go through a thread on a connection held
-                # for the batch (SQLite, or a PostgreSQL driver other than psycopg).
+                # Without an asyncio connection, outcomes go on a connection held for the batch:
+                # at once on SQLite, through a thread on a PostgreSQL driver other than psycopg.
                 writer = None if outcomes is not None else held.enter_context(store.engine.connect())
                 if writer is not None and writer.dialect.name != "sqlite":
                     # Each outcome's UPDATE must be a transaction of its own on any database.
@@ -403,6 +403,12 @@ class _Batch:
             dialect = self.store.engine.dialect
             applied = await self._statement().execute_async(self.outcomes, dialect, worked_out.values)
             self._count(row, outcome, worked_out, applied)
+        elif self.store.engine.dialect.name == "sqlite":
+            # A write to a local file has no network wait for a thread to overlap; handing it to
+            # one only made the two contend for the interpreter lock (0.82 of the bare loop, 0.90
+            # to 0.99 written here). Another writer holding the file's lock stalls the sending
+            # for as long, well within the lease.
+            self._write(row, outcome, worked_out)
         else:
             await asyncio.to_thread(self._write, row, outcome, worked_out)
 
@@ -444,7 +450,10 @@ class _Batch:
         return _Outcome(values, deliveries, newly_failed, status, last_error)
 
     def _write(self, row: OutboxMessage, outcome: Outcome, worked_out: _Outcome) -> None:
-        """Write ``worked_out`` with the store's blocking API (in a thread), and count it."""
+        """Write ``worked_out`` with the store's blocking API, and count it.
+
+        Called at once on SQLite, in a thread elsewhere.
+        """
         if not worked_out.newly_failed:
             assert self.writer is not None, "a batch without an asyncio connection holds a writer"
             # The UPDATE is a transaction of its own, with no BEGIN and COMMIT round trips: on
