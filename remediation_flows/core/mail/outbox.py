@@ -30,7 +30,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from email.message import EmailMessage
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Connection, CursorResult, and_, bindparam, select, update
@@ -40,6 +39,7 @@ from sqlalchemy.orm import Session
 from remediation_flows.core.config.model import Programme, Role
 from remediation_flows.core.mail.render import delivery_failed_mail
 from remediation_flows.core.mail.transport import (
+    FlatMessage,
     Outcome,
     Refusal,
     SendFailed,
@@ -285,11 +285,11 @@ async def _send(
             await batch.record(row, dict.fromkeys(pending_recipients(row), unreachable))
         return
     # Three things overlap, each waiting while another works: a message's outcome is committed
-    # while the next message goes out, and the message after that is composed while the server
-    # answers. The next outcome waits for the one before, so outcomes are committed in order, one
+    # while the next message goes out, and the message after that is composed and flattened while
+    # the server answers. The next outcome waits for the one before, so outcomes are committed in order, one
     # at a time; a crash leaves at most the message in flight and the one before unrecorded.
     recording: asyncio.Future[None] | None = None
-    upcoming: asyncio.Future[EmailMessage] | None = None
+    upcoming: asyncio.Future[FlatMessage | Refusal] | None = None
     try:
         for index, row in enumerate(rows):
             composed, upcoming = upcoming, None
@@ -307,10 +307,12 @@ async def _send(
             recipients = pending_recipients(row)
             outcome: Outcome = {}
             if recipients:
-                message = await composed if composed is not None else compose(row, settings.sender)
+                if composed is not None:
+                    message = await composed
+                else:
+                    message = connection.flatten(compose(row, settings.sender), recipients)
                 if index + 1 < len(rows):
-                    next_row = rows[index + 1]
-                    upcoming = asyncio.ensure_future(compose_between_replies(next_row, settings.sender))
+                    upcoming = asyncio.ensure_future(_compose_ahead(connection, rows[index + 1], settings))
                 outcome = await connection.send(message, recipients)
             else:
                 _discard(composed)
@@ -326,7 +328,16 @@ async def _send(
             await connection.close()
 
 
-def _discard(composing: asyncio.Future[EmailMessage] | None) -> None:
+async def _compose_ahead(
+    connection: SmtpConnection, row: OutboxMessage, settings: SmtpSettings
+) -> FlatMessage | Refusal:
+    """``row``'s message composed and flattened in parts, each while the server answers."""
+    message = await compose_between_replies(row, settings.sender)
+    await asyncio.sleep(0)
+    return connection.flatten(message, pending_recipients(row))
+
+
+def _discard(composing: asyncio.Future[FlatMessage | Refusal] | None) -> None:
     """Drop a message composed ahead that will not be sent, logging why if composing it failed."""
     if composing is None:
         return

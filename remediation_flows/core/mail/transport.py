@@ -11,6 +11,7 @@ from email.utils import format_datetime
 from enum import StrEnum
 
 import aiosmtplib
+from aiosmtplib.email import flatten_message
 
 from remediation_flows.core.store.schema import OutboxMessage
 
@@ -79,6 +80,14 @@ def _fill_in_parts(message: EmailMessage, row: OutboxMessage, sender: str) -> It
         )
 
 
+@dataclass(frozen=True)
+class FlatMessage:
+    """A message as the server receives it: its bytes, and the MAIL options they need."""
+
+    data: bytes
+    mail_options: tuple[str, ...]
+
+
 class SendFailed(Exception):
     """The server could not be reached, or refused one message for every recipient."""
 
@@ -126,9 +135,16 @@ class SmtpConnection:
         )
 
     async def open(self) -> None:
-        """Connect and log in; raises :class:`SendFailed` (transient) when the server cannot be reached."""
+        """Connect, greet and log in; :class:`SendFailed` (transient) when the server cannot be reached."""
         try:
             await self._client.connect()
+            # What the server offers (SMTPUTF8, 8BITMIME) decides how a message is flattened:
+            # known from here on, so that the next message can be flattened before its turn.
+            if self._client.is_ehlo_or_helo_needed:
+                try:
+                    await self._client.ehlo()
+                except aiosmtplib.SMTPHeloError:
+                    await self._client.helo()
             if self.settings.username:
                 await self._client.login(self.settings.username, self.settings.password or "")
         except (aiosmtplib.SMTPException, OSError) as error:
@@ -136,15 +152,39 @@ class SmtpConnection:
                 f"cannot reach {self.settings.host}:{self.settings.port}: {error}", permanent=False
             ) from error
 
-    async def send(self, message: EmailMessage, recipients: list[str]) -> Outcome:
-        """Send ``message`` to ``recipients`` only (not to every address in its headers)."""
+    def flatten(self, message: EmailMessage, recipients: list[str]) -> FlatMessage | Refusal:
+        """``message`` as this server is to receive it, or why it cannot go to ``recipients``.
+
+        The choices aiosmtplib's ``send_message`` makes (SMTPUTF8 for an address that is not
+        ASCII, 8-bit bodies where the server takes them), made apart from the send so that the
+        dispatcher can make them while the server answers for the message before.
+        """
+        utf8 = not all(address.isascii() for address in [self.settings.sender, *recipients])
+        options: list[str] = []
+        if utf8:
+            if not self._client.supports_extension("smtputf8"):
+                return Refusal("cannot send: an address is not ASCII and the server has no SMTPUTF8", True)
+            options.append("SMTPUTF8")
+        eight_bit = self._client.supports_extension("8bitmime")
+        if eight_bit:
+            options.append("BODY=8BITMIME")
+        try:
+            data = flatten_message(message, utf8=utf8, cte_type="8bit" if eight_bit else "7bit")
+        except ValueError as error:
+            return Refusal(f"cannot send: {error}", permanent=True)
+        return FlatMessage(data, tuple(options))
+
+    async def send(self, message: FlatMessage | Refusal, recipients: list[str]) -> Outcome:
+        """Send ``message`` (see :meth:`flatten`) to ``recipients`` only, not to every address in it."""
         if self.broken is not None:
             return dict.fromkeys(recipients, self.broken)
+        if isinstance(message, Refusal):
+            return dict.fromkeys(recipients, message)
         try:
-            # send_message returns normally when at least one recipient is accepted, with the
+            # sendmail returns normally when at least one recipient is accepted, with the
             # refused ones and their replies; it raises SMTPRecipientsRefused when all are.
-            refused, _ = await self._client.send_message(
-                message, sender=self.settings.sender, recipients=recipients
+            refused, _ = await self._client.sendmail(
+                self.settings.sender, recipients, message.data, mail_options=list(message.mail_options)
             )
         except aiosmtplib.SMTPRecipientsRefused as error:
             refusals = {one.recipient: Refusal.reply(one.code, one.message) for one in error.recipients}
