@@ -3,9 +3,9 @@
 A dispatcher claims a batch (status ``sending``, a token of its own and a lease),
 sends it over one SMTP connection message by message and commits each message's
 outcome, recipient by recipient, as soon as the server has answered (on PostgreSQL
-while the next message goes out). While it lives it renews the lease of what it still holds; once
-it dies the lease (a minute by default) runs out and the next dispatcher takes the
-rest over. So a dispatcher killed mid-batch leaves at most the message in flight and
+while the next message goes out). While it lives it renews the lease of what it
+still holds; once it dies the lease (a minute by default) runs out and the next
+dispatcher takes the rest over. So a dispatcher killed mid-batch leaves at most the message in flight and
 the one before it unrecorded, and those go again with the same Message-ID, which mail
 systems de-duplicate.
 
@@ -238,23 +238,18 @@ async def _outcome_connection(store: CaseStore) -> AsyncIterator[Any]:
     arguments, options = dialect.create_connect_args(store.engine.url)
     try:
         # One statement is its own transaction: no BEGIN and COMMIT round trips per message.
-        connection = await psycopg.AsyncConnection.connect(*arguments, **options, autocommit=True)
-    except psycopg.Error as error:
-        raise DBAPIError.instance(None, None, error, psycopg.Error, dialect=dialect) from error
-    try:
-        try:
+        connecting = psycopg.AsyncConnection.connect(*arguments, **options, autocommit=True)
+        async with await connecting as connection:
             # And its commit does not wait for the disk: once the server has the outcome, a
             # dispatcher that dies loses nothing; only the database server crashing in the next
             # fraction of a second could, and then those messages go again with the same
             # Message-ID, as the one in flight always may. A flush per message cost more than
             # sending it.
             await connection.execute("SET synchronous_commit TO off")
-        except psycopg.Error as error:
-            raise DBAPIError.instance(None, None, error, psycopg.Error, dialect=dialect) from error
-        async with connection.cursor() as cursor:
-            yield cursor
-    finally:
-        await connection.close()
+            async with connection.cursor() as cursor:
+                yield cursor
+    except psycopg.Error as error:
+        raise DBAPIError.instance(None, None, error, psycopg.Error, dialect=dialect) from error
 
 
 async def _keep_claim(
@@ -286,8 +281,9 @@ async def _send(
         return
     # Three things overlap, each waiting while another works: a message's outcome is committed
     # while the next message goes out, and the message after that is composed and flattened while
-    # the server answers. The next outcome waits for the one before, so outcomes are committed in order, one
-    # at a time; a crash leaves at most the message in flight and the one before unrecorded.
+    # the server answers. The next outcome waits for the one before, so outcomes are committed in
+    # order, one at a time; a crash leaves at most the message in flight and the one before
+    # unrecorded.
     recording: asyncio.Future[None] | None = None
     upcoming: asyncio.Future[FlatMessage | Refusal] | None = None
     try:
@@ -312,7 +308,7 @@ async def _send(
                 else:
                     message = connection.flatten(compose(row, settings.sender), recipients)
                 if index + 1 < len(rows):
-                    upcoming = asyncio.ensure_future(_compose_ahead(connection, rows[index + 1], settings))
+                    upcoming = asyncio.ensure_future(_compose_ahead(connection, rows[index + 1]))
                 outcome = await connection.send(message, recipients)
             else:
                 _discard(composed)
@@ -328,11 +324,9 @@ async def _send(
             await connection.close()
 
 
-async def _compose_ahead(
-    connection: SmtpConnection, row: OutboxMessage, settings: SmtpSettings
-) -> FlatMessage | Refusal:
+async def _compose_ahead(connection: SmtpConnection, row: OutboxMessage) -> FlatMessage | Refusal:
     """``row``'s message composed and flattened in parts, each while the server answers."""
-    message = await compose_between_replies(row, settings.sender)
+    message = await compose_between_replies(row, connection.settings.sender)
     await asyncio.sleep(0)
     return connection.flatten(message, pending_recipients(row))
 
